@@ -1,0 +1,78 @@
+# Copyright (c) 2026 kubenode maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Render every hosts.toml of a node on the controller, then write them with one module call."""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleActionFail
+from ansible.module_utils.basic import FILE_COMMON_ARGUMENTS
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import (
+    ARGUMENT_SPEC,
+    REQUIRED_IF,
+    REQUIRED_TOGETHER,
+)
+from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_toml import (
+    MirrorConfigError,
+    basic_auth,
+    hosts_directories,
+    normalize_url,
+    render_hosts_files,
+)
+
+_MODULE = "kubenode.registry_mirror.containerd_hosts"
+_NODE_ARGS = ("config_path", "state", "backup", *FILE_COMMON_ARGUMENTS)
+_NO_LOG_PLACEHOLDER = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+
+
+def _hosts_files(args):
+    """Validate the settings; return (files for the module, authorization header or None)."""
+    if args["state"] == "absent":
+        mirror_directory = None if args["url"] is None else normalize_url(args["url"])[1]
+        return [{"directory": d} for d in hosts_directories(mirror_directory, args["registries"])], None
+    rendered = render_hosts_files(
+        url=args["url"],
+        repo_path=args["repo_path"],
+        username=args["username"],
+        password=args["password"],
+        skip_tls=args["skip_tls"],
+        ca_file=args["ca_file"],
+        registries=args["registries"],
+        fallbacks=args["fallbacks"],
+    )
+    authorization = None if args["username"] is None else basic_auth(args["username"], args["password"])
+    return [{"directory": d, "content": text} for d, text in rendered], authorization
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        _, args = self.validate_argument_spec(
+            argument_spec=dict(ARGUMENT_SPEC, **FILE_COMMON_ARGUMENTS),
+            required_together=REQUIRED_TOGETHER,
+            required_if=REQUIRED_IF,
+        )
+        try:
+            hosts_files, authorization = _hosts_files(args)
+        except MirrorConfigError as error:
+            raise AnsibleActionFail(str(error)) from None
+
+        module_args = {name: args[name] for name in _NODE_ARGS if args.get(name) is not None}
+        module_args["_hosts_files"] = hosts_files
+        if authorization is not None:
+            module_args["_authorization"] = authorization
+        result.update(self._execute_module(module_name=_MODULE, module_args=module_args, task_vars=task_vars))
+
+        # The module's own invocation lists the rendered files; show what the user asked instead.
+        shown = {
+            name: value
+            for name, value in args.items()
+            if (name in ARGUMENT_SPEC or name in FILE_COMMON_ARGUMENTS) and value is not None
+        }
+        if "password" in shown:
+            shown["password"] = _NO_LOG_PLACEHOLDER
+        result["invocation"] = {"module_args": shown}
+        return result

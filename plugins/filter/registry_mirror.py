@@ -1,0 +1,42 @@
+# Copyright (c) 2026 kubenode maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters exposing the pure pieces of the collection; documented in the sidecar YAML files."""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_toml import (
+    MirrorConfigError,
+    basic_auth,
+    mirror_endpoint,
+    render_hosts_toml,
+)
+
+
+def _strict(function):
+    """Turn bad input into an AnsibleFilterError that names the filter and the field."""
+
+    def wrapper(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except MirrorConfigError as error:
+            raise AnsibleFilterError(f"{function.__name__}: {error}") from None
+        except TypeError as error:
+            raise AnsibleFilterError(f"{function.__name__}: {error}") from None
+
+    wrapper.__name__ = function.__name__
+    return wrapper
+
+
+def hosts_toml(spec):
+    return render_hosts_toml(spec)
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "basic_auth": _strict(basic_auth),
+            "mirror_endpoint": _strict(mirror_endpoint),
+            "hosts_toml": _strict(hosts_toml),
+        }

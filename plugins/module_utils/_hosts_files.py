@@ -1,0 +1,86 @@
+# Copyright (c) 2026 kubenode maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the controller and the node agree on about the hosts.toml files we own.
+
+Pure Python with no Ansible imports: the controller-side renderer and the
+node-side module both import it.
+"""
+
+from __future__ import annotations
+
+HOSTS_FILE_NAME = "hosts.toml"
+
+# The registries PMK routes through the custom registry, and the hosts each
+# falls back to after the mirror (seed document).
+DEFAULT_REGISTRIES = ("platform9.io", "docker.io", "gcr.io", "quay.io", "registry.k8s.io")
+_PLATFORM9_MIRROR = "https://dockermirror.platform9.io"
+DEFAULT_FALLBACKS = {
+    "platform9.io": (_PLATFORM9_MIRROR,),
+    "docker.io": (_PLATFORM9_MIRROR, "https://registry-1.docker.io"),
+    "gcr.io": (_PLATFORM9_MIRROR,),
+    "quay.io": (_PLATFORM9_MIRROR,),
+    "registry.k8s.io": (_PLATFORM9_MIRROR,),
+}
+
+# The user-facing options of the containerd_hosts action and module (one
+# definition for both). The seed's PMK API names are aliases.
+ARGUMENT_SPEC = dict(
+    url=dict(type="str", aliases=["customRegistryUrl"]),
+    repo_path=dict(type="str", default="", aliases=["customRegistryRepoPath", "customRegistryPath"]),
+    username=dict(type="str", aliases=["customRegistryUsername"]),
+    password=dict(type="str", no_log=True, aliases=["customRegistryPassword"]),
+    skip_tls=dict(type="bool", default=False, aliases=["customRegistrySkipTls"]),
+    ca_file=dict(type="path"),
+    registries=dict(type="list", elements="str", default=list(DEFAULT_REGISTRIES)),
+    fallbacks=dict(type="dict"),
+    config_path=dict(type="path", default="/etc/containerd/certs.d"),
+    state=dict(type="str", default="present", choices=["present", "absent"]),
+    backup=dict(type="bool", default=False),
+)
+REQUIRED_TOGETHER = [["username", "password"]]
+REQUIRED_IF = [["state", "present", ["url"]]]
+
+# Files are created with this mode unless the task sets one: they hold credentials.
+DEFAULT_MODE = "0600"
+
+# First line of every file this collection writes. state=absent removes a
+# hosts.toml only when it starts with this line, so foreign files survive.
+MARKER = "# Managed by kubenode.registry_mirror; local changes are overwritten."
+
+
+def is_managed(text):
+    """Return True when a hosts.toml text was written by this collection."""
+    return text.split("\n", 1)[0].rstrip("\r") == MARKER
+
+
+SECRET_MASK = "********"
+
+
+def _header_values(text):
+    """Yield (line index, key, value) of every key in a [... .header] table."""
+    in_header = False
+    for index, line in enumerate(text.splitlines()):
+        stripped = line.strip()
+        if stripped.startswith("["):
+            in_header = stripped.rstrip("]").endswith(".header") or stripped in ("[header]", "[[header]]")
+        elif in_header and "=" in stripped and not stripped.startswith("#"):
+            key, value = stripped.split("=", 1)
+            yield index, key.strip(), value.strip()
+
+
+def mask_headers(before, after):
+    """Return (before, after) with every header value masked, for a diff.
+
+    Headers carry credentials. When they differ the mask in after says so,
+    so a diff whose only change is a password still shows a change.
+    """
+    changed = [kv[1:] for kv in _header_values(before)] != [kv[1:] for kv in _header_values(after)]
+
+    def mask(text, label):
+        lines = text.splitlines(True)
+        for index, key, _value in _header_values(text):
+            ending = "\n" if lines[index].endswith("\n") else ""
+            lines[index] = f'{key} = "{label}"{ending}'
+        return "".join(lines)
+
+    return mask(before, SECRET_MASK), mask(after, SECRET_MASK + (" (changed)" if changed else ""))

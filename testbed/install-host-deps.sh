@@ -1,0 +1,27 @@
+#!/bin/bash
+# Installs the Debian packages the test bed needs on the HOST (idempotent, quiet).
+# containerd is NOT needed on the host: it only runs inside the node image.
+set -euo pipefail
+
+PACKAGES=(
+  podman runc          # node containers (runc: crun fails here, see containers.conf)
+  debootstrap          # builds the node image without pulling from any registry
+  docker-registry      # the mirror registry (distribution 2.8) running on the host
+  apache2-utils        # htpasswd -B for the registry's basic auth
+  openssl curl ca-certificates python3   # certs, health checks, CA HTTP server
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  # "install ok installed" only when the package is fully installed
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+export DEBIAN_FRONTEND=noninteractive
+# Refresh the package lists only when they are absent or older than a day.
+if [[ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -1440 -print -quit)" ]]; then
+  apt-get update -qq
+fi
+echo "install-host-deps: installing ${missing[*]}" >&2
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
