@@ -171,8 +171,9 @@ files:
       sample: /etc/containerd/certs.d/docker.io/hosts.toml
     status:
       description:
-        - V(created), V(updated) (content or attributes), V(unchanged) or V(removed); V(foreign) for a file not written by this
-          collection that O(state=absent) left in place. With check mode, what would happen.
+        - V(created), V(updated) (content or attributes), V(unchanged) or V(removed).
+        - V(foreign) for a file not written by this collection that O(state=absent) left in place.
+        - With check mode, what would happen.
       type: str
       sample: created
     backup_file:
@@ -185,6 +186,7 @@ files:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import (
     ARGUMENT_SPEC,
     DEFAULT_MODE,

@@ -167,7 +167,7 @@ def basic_auth(username, password):
             raise MirrorConfigError(field, "must not contain control characters")
     if ":" in username:
         raise MirrorConfigError("username", "must not contain ':' (HTTP Basic auth separates it from the password)")
-    token = base64.b64encode(f"{username}:{password}".encode("utf-8")).decode("ascii")
+    token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
     return f"Basic {token}"
 
 
