@@ -86,4 +86,7 @@ rm -rf "$ROOT"/var/lib/apt/lists/* "$ROOT"/var/cache/apt/*.bin "$ROOT"/etc/resol
 echo "build-node-image: importing $IMAGE" >&2
 tar -C "$ROOT" -c . | podman import --quiet --change 'CMD=["/sbin/init"]' - "$IMAGE" >/dev/null
 podman tag "$IMAGE" "$NAME:latest"
+# Drop older builds; podman refuses (ignored) while a container still uses one.
+podman images --format '{{.Repository}}:{{.Tag}}' "$NAME" | grep -vxF -e "$IMAGE" -e "$NAME:latest" |
+  xargs -r podman rmi >/dev/null 2>&1 || true
 echo "$IMAGE"

@@ -114,7 +114,10 @@ def normalize_url(url, field="url"):
         raise MirrorConfigError(field, "must not contain whitespace or control characters")
     if "://" not in url:
         url = "https://" + url
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as error:  # e.g. an invalid bracketed IPv6 host
+        raise MirrorConfigError(field, f"{url!r} is not a valid URL ({error})") from None
     scheme = parts.scheme.lower()
     if scheme not in SCHEMES:
         raise MirrorConfigError(field, f"scheme {parts.scheme!r} is not supported; use https or http")

@@ -1,0 +1,214 @@
+"""The pure rendering and validation logic, against the seed's files and a bad-input table."""
+
+from __future__ import annotations
+
+import base64
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import MARKER, is_managed
+from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_toml import (
+    MirrorConfigError,
+    basic_auth,
+    mirror_endpoint,
+    normalize_repo_path,
+    normalize_url,
+    render_hosts_files,
+    render_hosts_toml,
+)
+
+SEED_DIR = Path(__file__).parents[2] / "fixtures" / "seed"
+SEED_AUTH = "Basic d1h1YmhhbTpwZjck"
+SEED_USER, SEED_PASSWORD = base64.b64decode(SEED_AUTH.split()[1]).decode().split(":", 1)
+SEED_ARGS = dict(
+    url="https://10.101.101.100:443",
+    repo_path="infra/k8s",
+    username=SEED_USER,
+    password=SEED_PASSWORD,
+    skip_tls=False,
+    ca_file="/usr/local/share/reg-ca.crt",
+)
+
+
+def seed_files():
+    return {path.parent.name: path.read_text() for path in SEED_DIR.glob("*/hosts.toml")}
+
+
+def test_seed_inputs_give_the_seed_files_toml_equal_host_order_included():
+    rendered = dict(render_hosts_files(**SEED_ARGS))
+    expected = seed_files()
+    assert sorted(rendered) == sorted(expected)
+    for directory, text in rendered.items():
+        ours, theirs = tomllib.loads(text), tomllib.loads(expected[directory])
+        assert ours == theirs, directory
+        assert list(ours["host"]) == list(theirs["host"]), directory
+
+
+def test_mirror_directory_comes_first_then_registries_in_order():
+    rendered = [d for d, _ in render_hosts_files(**SEED_ARGS, registries=["quay.io", "docker.io"])]
+    assert rendered == ["10.101.101.100:443", "quay.io", "docker.io"]
+
+
+def test_every_file_is_marked_as_ours():
+    for _, text in render_hosts_files(**SEED_ARGS):
+        assert text.startswith(MARKER + "\n")
+        assert is_managed(text)
+
+
+def test_hosts_toml_filter_matches_the_module_rendering():
+    for directory, text in render_hosts_files(**SEED_ARGS):
+        assert render_hosts_toml(dict(SEED_ARGS, registry=directory)) == text
+
+
+@pytest.mark.parametrize(
+    ("username", "password"),
+    [("wXubham", "pf7$"), ("user", "pa:ss:word"), ("jürgen", "pässwörd€"), ("u", " leading and trailing ")],
+)
+def test_basic_auth_round_trips_utf8(username, password):
+    header = basic_auth(username, password)
+    scheme, token = header.split(" ")
+    assert scheme == "Basic"
+    assert base64.b64decode(token).decode("utf-8") == f"{username}:{password}"
+
+
+def test_seed_header():
+    assert basic_auth(SEED_USER, SEED_PASSWORD) == SEED_AUTH
+
+
+@pytest.mark.parametrize(
+    ("url", "repo_path", "endpoint"),
+    [
+        ("https://10.101.101.100:443", "infra/k8s", "https://10.101.101.100:443/v2/infra/k8s"),
+        ("10.101.101.100:443", "/infra/k8s/", "https://10.101.101.100:443/v2/infra/k8s"),
+        ("https://user.jfrog.io/", "", "https://user.jfrog.io"),
+        ("http://mirror.local:5000", None, "http://mirror.local:5000"),
+        ("HTTPS://Mirror.Example.com", "a/b-c/d_e", "https://Mirror.Example.com/v2/a/b-c/d_e"),
+        ("https://[fd00::1]:5000", "infra", "https://[fd00::1]:5000/v2/infra"),
+        ("[::1]", "", "https://[::1]"),
+    ],
+)
+def test_mirror_endpoint(url, repo_path, endpoint):
+    assert mirror_endpoint(url, repo_path) == endpoint
+
+
+def test_ipv6_mirror_gets_its_own_directory():
+    rendered = dict(render_hosts_files("https://[fd00::1]:5000", "infra", registries=["docker.io"]))
+    assert "[fd00::1]:5000" in rendered
+    assert tomllib.loads(rendered["[fd00::1]:5000"])["server"] == "https://[fd00::1]:5000"
+
+
+def test_root_mirror_has_no_override_path():
+    text = dict(render_hosts_files("https://mirror:5000", registries=["docker.io"]))["docker.io"]
+    host = tomllib.loads(text)["host"]["https://mirror:5000"]
+    assert "override_path" not in host
+
+
+def test_skip_tls_writes_skip_verify_on_the_mirror_host_only():
+    text = dict(render_hosts_files(**dict(SEED_ARGS, skip_tls=True)))["docker.io"]
+    hosts = tomllib.loads(text)["host"]
+    assert hosts["https://10.101.101.100:443/v2/infra/k8s"]["skip_verify"] is True
+    assert "skip_verify" not in hosts["https://registry-1.docker.io"]
+
+
+def test_without_credentials_there_is_no_header():
+    text = dict(render_hosts_files("https://m:1", "x"))["docker.io"]
+    assert "header" not in tomllib.loads(text)["host"]["https://m:1/v2/x"]
+
+
+def test_custom_fallbacks_replace_the_defaults():
+    rendered = dict(
+        render_hosts_files("https://m:1", registries=["docker.io", "ghcr.io"], fallbacks={"ghcr.io": ["ghcr.io"]})
+    )
+    assert list(tomllib.loads(rendered["docker.io"])["host"]) == ["https://m:1"]
+    assert list(tomllib.loads(rendered["ghcr.io"])["host"]) == ["https://m:1", "https://ghcr.io"]
+
+
+def test_default_directory_has_no_server():
+    text = dict(render_hosts_files("https://m:1", registries=["_default"]))["_default"]
+    assert "server" not in tomllib.loads(text)
+
+
+BAD_INPUT = [
+    # (field named in the error, keyword arguments)
+    ("url", dict(url="ftp://10.0.0.1")),
+    ("url", dict(url="")),
+    ("url", dict(url="https://10.0.0.1:443/v2/infra")),
+    ("url", dict(url="https://10.0.0.1:443?x=1")),
+    ("url", dict(url="https://user:pw@10.0.0.1")),
+    ("url", dict(url="https://10.0.0.1:99999")),
+    ("url", dict(url="https://[fd00::zz]:5000")),
+    ("url", dict(url="https://mirror\n.example")),
+    ("url", dict(url='https://mirror"]\nx = "')),
+    ("url", dict(url=None)),
+    ("password", dict(username="user")),
+    ("username", dict(password="secret")),
+    ("username", dict(username="us:er", password="secret")),
+    ("username", dict(username="", password="secret")),
+    ("password", dict(username="user", password="")),
+    ("password", dict(username="user", password="line\nbreak")),
+    ("registries[0]", dict(registries=["../../etc"])),
+    ("registries[1]", dict(registries=["docker.io", "a/b"])),
+    ("registries[0]", dict(registries=[""])),
+    ("registries[0]", dict(registries=["docker io"])),
+    ("registries[0]", dict(registries=['docker.io"]\n[host."x'])),
+    ("registries[1]", dict(registries=["docker.io", "docker.io"])),
+    ("registries[0]", dict(registries=["10.0.0.1:443"])),
+    ("registries", dict(registries="docker.io")),
+    ("repo_path", dict(repo_path='infra"k8s')),
+    ("repo_path", dict(repo_path="infra/k8s\n")),
+    ("repo_path", dict(repo_path="infra k8s")),
+    ("repo_path", dict(repo_path="infra/../etc")),
+    ("repo_path", dict(repo_path="infra//k8s")),
+    ("repo_path", dict(repo_path="Infra/K8s")),
+    ("ca_file", dict(ca_file="relative/ca.crt")),
+    ("ca_file", dict(ca_file='/etc/ca.crt"\nskip_verify = true\n#')),
+    ("skip_tls", dict(skip_tls="yes")),
+    ("fallbacks", dict(fallbacks={"ghcr.io": ["https://ghcr.io"]})),
+    ("fallbacks[docker.io][0]", dict(fallbacks={"docker.io": ["ftp://x"]})),
+    ("fallbacks[docker.io]", dict(fallbacks={"docker.io": "https://x"})),
+    ("fallbacks[docker.io][1]", dict(fallbacks={"docker.io": ["https://x", "https://x"]})),
+]
+
+
+@pytest.mark.parametrize(("field", "kwargs"), BAD_INPUT, ids=[f"{f}-{i}" for i, (f, _) in enumerate(BAD_INPUT)])
+def test_bad_input_names_the_field(field, kwargs):
+    arguments = dict(url="https://10.0.0.1:443", registries=["docker.io"]) | kwargs
+    with pytest.raises(MirrorConfigError) as raised:
+        render_hosts_files(**arguments)
+    assert raised.value.field == field
+    assert str(raised.value).startswith(f"{field}: ")
+
+
+def test_errors_never_echo_the_password():
+    with pytest.raises(MirrorConfigError) as raised:
+        basic_auth("user", "s3cr3t\x00")
+    assert "s3cr3t" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "normalized"),
+    [("https://a.b/", ("https://a.b", "a.b")), ("a.b:5000", ("https://a.b:5000", "a.b:5000"))],
+)
+def test_normalize_url(url, normalized):
+    assert normalize_url(url) == normalized
+
+
+@pytest.mark.parametrize(("path", "normalized"), [("/a/b/", "a/b"), ("", ""), ("/", ""), (None, ""), ("a.b__c-d", "a.b__c-d")])
+def test_normalize_repo_path(path, normalized):
+    assert normalize_repo_path(path) == normalized
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"url": "https://m:1"},
+        {"registry": "docker.io"},
+        {"registry": "docker.io", "url": "https://m:1", "colour": "blue"},
+        "not a mapping",
+    ],
+)
+def test_hosts_toml_spec_is_strict(spec):
+    with pytest.raises(MirrorConfigError):
+        render_hosts_toml(spec)
