@@ -15,6 +15,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_fi
 )
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_toml import (
     MirrorConfigError,
+    MissingDependencyError,
     basic_auth,
     hosts_directories,
     normalize_url,
@@ -50,14 +51,14 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
-        _, args = self.validate_argument_spec(
+        args = self.validate_argument_spec(
             argument_spec=dict(ARGUMENT_SPEC, **FILE_COMMON_ARGUMENTS),
             required_together=REQUIRED_TOGETHER,
             required_if=REQUIRED_IF,
-        )
+        )[1]
         try:
             hosts_files, authorization = _hosts_files(args)
-        except MirrorConfigError as error:
+        except (MirrorConfigError, MissingDependencyError) as error:
             raise AnsibleActionFail(str(error)) from None
 
         module_args = {name: args[name] for name in _NODE_ARGS if args.get(name) is not None}

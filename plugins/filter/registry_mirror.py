@@ -8,6 +8,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_toml import (
     MirrorConfigError,
+    MissingDependencyError,
     basic_auth,
     mirror_endpoint,
     render_hosts_toml,
@@ -20,7 +21,7 @@ def _strict(function):
     def wrapper(*args, **kwargs):
         try:
             return function(*args, **kwargs)
-        except MirrorConfigError as error:
+        except (MirrorConfigError, MissingDependencyError) as error:
             raise AnsibleFilterError(f"{function.__name__}: {error}") from None
         except TypeError as error:
             raise AnsibleFilterError(f"{function.__name__}: {error}") from None

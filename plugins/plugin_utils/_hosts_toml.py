@@ -18,7 +18,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import tomli_w
+try:
+    import tomli_w
+except ImportError:  # reported when rendering, so that documentation tools work without it
+    tomli_w = None
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import (
     DEFAULT_FALLBACKS,
@@ -47,6 +50,10 @@ class MirrorConfigError(ValueError):
     def __init__(self, field, problem):
         super().__init__(f"{field}: {problem}")
         self.field = field
+
+
+class MissingDependencyError(RuntimeError):
+    """A controller-side Python package is not installed."""
 
 
 @dataclass(frozen=True)
@@ -155,7 +162,7 @@ def normalize_repo_path(repo_path, field="repo_path"):
 
 def mirror_endpoint(url, repo_path=None):
     """Return the host URL containerd pulls from, e.g. https://10.0.0.1:443/v2/infra/k8s."""
-    server, _ = normalize_url(url)
+    server = normalize_url(url)[0]
     path = normalize_repo_path(repo_path)
     return f"{server}/v2/{path}" if path else server
 
@@ -209,7 +216,7 @@ def _check_fallbacks(hosts, mirror, field):
     seen = {mirror.endpoint}
     result = []
     for index, host in enumerate(hosts):
-        server, _ = normalize_url(host, f"{field}[{index}]")
+        server = normalize_url(host, f"{field}[{index}]")[0]
         if server in seen:
             raise MirrorConfigError(f"{field}[{index}]", f"{server} is listed twice")
         seen.add(server)
@@ -233,6 +240,8 @@ def hosts_document(registry, mirror, fallbacks):
 
 def dump_hosts_toml(document):
     """Serialise a hosts document with our marker; refuse text that does not parse back equal."""
+    if tomli_w is None:
+        raise MissingDependencyError("tomli-w is required on the controller: pip install tomli-w")
     text = f"{MARKER}\n{tomli_w.dumps(document)}"
     # containerd silently ignores a hosts.toml it cannot parse and pulls from
     # the internet instead, so a file that does not round-trip must never leave.

@@ -51,7 +51,9 @@ def run_playbook(tmp_path):
     counter = iter(range(1000))
 
     def run(tasks, *args, extra_vars=None, json_output=True, check=False, diff=False, verbosity=0, env=None):
-        plays = tasks if tasks and "hosts" in tasks[0] else [{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]
+        plays = tasks
+        if not tasks or "hosts" not in tasks[0]:
+            plays = [{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]
         playbook = tmp_path / f"playbook-{next(counter)}.yml"
         playbook.write_text(yaml.safe_dump(plays, sort_keys=False))
         command = [

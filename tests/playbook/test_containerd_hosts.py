@@ -8,8 +8,9 @@ import tomllib
 from pathlib import Path
 
 import pytest
+import yaml
 
-SEED_DIR = Path(__file__).parents[1] / "unit" / "fixtures" / "seed"
+SEED_FILES = yaml.safe_load((Path(__file__).parents[1] / "unit" / "fixtures" / "seed-hosts.yml").read_text())
 SEED_AUTH = "Basic d1h1YmhhbTpwZjck"
 SEED_USER, SEED_PASSWORD = base64.b64decode(SEED_AUTH.split()[1]).decode().split(":", 1)
 SECRET_PASSWORD = "s3cr3t:pässwörd"
@@ -56,7 +57,7 @@ def test_seed_settings_write_the_seed_files_then_nothing(run_playbook, tmp_path)
     result = first.task_results(TASK)
     assert result["changed"] is True
     assert {f["status"] for f in result["files"]} == {"created"}
-    expected = {p.parent.name: tomllib.loads(p.read_text()) for p in SEED_DIR.glob("*/hosts.toml")}
+    expected = {name: tomllib.loads(text) for name, text in SEED_FILES.items()}
     written = {p.parent.name: p for p in certs.glob("*/hosts.toml")}
     assert sorted(written) == sorted(expected)
     for name, path in written.items():
@@ -199,7 +200,7 @@ def test_filters_through_jinja(run_playbook):
     facts = run_playbook(tasks).task_results("filters")["ansible_facts"]
     assert facts["auth"] == SEED_AUTH
     assert facts["endpoint"] == "https://10.101.101.100:443/v2/infra/k8s"
-    assert tomllib.loads(facts["text"]) == tomllib.loads((SEED_DIR / "quay.io" / "hosts.toml").read_text())
+    assert tomllib.loads(facts["text"]) == tomllib.loads(SEED_FILES["quay.io"])
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+import yaml
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import MARKER, is_managed
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_toml import (
@@ -19,7 +20,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_to
     render_hosts_toml,
 )
 
-SEED_DIR = Path(__file__).parents[2] / "fixtures" / "seed"
+SEED_FILE = Path(__file__).parents[2] / "fixtures" / "seed-hosts.yml"
 SEED_AUTH = "Basic d1h1YmhhbTpwZjck"
 SEED_USER, SEED_PASSWORD = base64.b64decode(SEED_AUTH.split()[1]).decode().split(":", 1)
 SEED_ARGS = dict(
@@ -33,7 +34,7 @@ SEED_ARGS = dict(
 
 
 def seed_files():
-    return {path.parent.name: path.read_text() for path in SEED_DIR.glob("*/hosts.toml")}
+    return yaml.safe_load(SEED_FILE.read_text())
 
 
 def test_seed_inputs_give_the_seed_files_toml_equal_host_order_included():
@@ -47,12 +48,12 @@ def test_seed_inputs_give_the_seed_files_toml_equal_host_order_included():
 
 
 def test_mirror_directory_comes_first_then_registries_in_order():
-    rendered = [d for d, _ in render_hosts_files(**SEED_ARGS, registries=["quay.io", "docker.io"])]
+    rendered = [directory for directory, text in render_hosts_files(**SEED_ARGS, registries=["quay.io", "docker.io"])]
     assert rendered == ["10.101.101.100:443", "quay.io", "docker.io"]
 
 
 def test_every_file_is_marked_as_ours():
-    for _, text in render_hosts_files(**SEED_ARGS):
+    for text in dict(render_hosts_files(**SEED_ARGS)).values():
         assert text.startswith(MARKER + "\n")
         assert is_managed(text)
 
@@ -106,7 +107,7 @@ def test_root_mirror_has_no_override_path():
 
 
 def test_skip_tls_writes_skip_verify_on_the_mirror_host_only():
-    text = dict(render_hosts_files(**dict(SEED_ARGS, skip_tls=True)))["docker.io"]
+    text = dict(render_hosts_files(**{**SEED_ARGS, "skip_tls": True}))["docker.io"]
     hosts = tomllib.loads(text)["host"]
     assert hosts["https://10.101.101.100:443/v2/infra/k8s"]["skip_verify"] is True
     assert "skip_verify" not in hosts["https://registry-1.docker.io"]
@@ -172,7 +173,7 @@ BAD_INPUT = [
 ]
 
 
-@pytest.mark.parametrize(("field", "kwargs"), BAD_INPUT, ids=[f"{f}-{i}" for i, (f, _) in enumerate(BAD_INPUT)])
+@pytest.mark.parametrize(("field", "kwargs"), BAD_INPUT, ids=[f"{case[0]}-{i}" for i, case in enumerate(BAD_INPUT)])
 def test_bad_input_names_the_field(field, kwargs):
     arguments = dict(url="https://10.0.0.1:443", registries=["docker.io"]) | kwargs
     with pytest.raises(MirrorConfigError) as raised:
@@ -195,7 +196,9 @@ def test_normalize_url(url, normalized):
     assert normalize_url(url) == normalized
 
 
-@pytest.mark.parametrize(("path", "normalized"), [("/a/b/", "a/b"), ("", ""), ("/", ""), (None, ""), ("a.b__c-d", "a.b__c-d")])
+@pytest.mark.parametrize(
+    ("path", "normalized"), [("/a/b/", "a/b"), ("", ""), ("/", ""), (None, ""), ("a.b__c-d", "a.b__c-d")]
+)
 def test_normalize_repo_path(path, normalized):
     assert normalize_repo_path(path) == normalized
 
