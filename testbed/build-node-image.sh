@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Builds the node image localhost/kubenode-node:<tag> (+ :latest) without pulling
 # from any registry: Debian bookworm via debootstrap, systemd as PID 1,
 # containerd 1.6 with its default config, user pf9 and the PMK agent

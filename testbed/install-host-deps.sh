@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Installs the Debian packages the test bed needs on the HOST (idempotent, quiet).
 # containerd is NOT needed on the host: it only runs inside the node image.
 set -euo pipefail

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # The test bed's registry mirror, running on the HOST (nodes use --network host):
 #   - docker-registry (distribution 2.8) with TLS (own CA) and basic auth on
 #     127.0.0.1:$TESTBED_REGISTRY_PORT, holding test images under infra/k8s/
@@ -46,22 +46,24 @@ alive_pid() {
   pid=$(cat "$STATE/$1.pid" 2>/dev/null) && kill -0 "$pid" 2>/dev/null && echo "$pid"
 }
 
-registry_ok() {
-  [[ -f $CA_FILE ]] && [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 5 --cacert "$CA_FILE" \
-    -u "$REG_USER:$REG_PASS" "https://$REG_HOST/v2/") == 200 ]]
+# HTTP status of GET /v2/ with our credentials (000: no answer)
+registry_code() {
+  curl -s -o /dev/null -w '%{http_code}' --max-time 5 --cacert "$CA_FILE" \
+    -u "$REG_USER:$REG_PASS" "https://$REG_HOST/v2/" || true
 }
+registry_ok() { [[ -f $CA_FILE && $(registry_code) == 200 ]]; }
 ca_http_ok() {
   [[ -f $CA_FILE ]] && curl -sf --max-time 5 "http://127.0.0.1:$CA_PORT/ca.crt" | cmp -s - "$CA_FILE"
 }
 
 # start_bg NAME CHECK_FUNCTION COMMAND...: run COMMAND detached, wait (bounded) for CHECK.
 start_bg() {
-  local name=$1 check=$2 pid i; shift 2
+  local name=$1 check=$2 pid; shift 2
   if pid=$(alive_pid "$name"); then kill "$pid"; sleep 0.5; fi   # running but unhealthy
   # setsid: survives the caller's terminal/session; 9>&-: do not inherit the lock
   setsid "$@" >"$STATE/$name.log" 2>&1 </dev/null 9>&- &
   echo $! >"$STATE/$name.pid"
-  for i in $(seq 150); do
+  for _ in $(seq 150); do   # up to 30 s
     "$check" && return 0
     kill -0 "$(cat "$STATE/$name.pid")" 2>/dev/null || break
     sleep 0.2
@@ -156,11 +158,11 @@ cmd_start() {
 }
 
 cmd_stop() {
-  local name pid i
+  local name pid
   for name in registry ca-http; do
     if pid=$(alive_pid "$name"); then
       kill "$pid"
-      for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     fi
     rm -f "$STATE/$name.pid"
   done
@@ -169,7 +171,11 @@ cmd_stop() {
 
 cmd_status() {
   local rc=0
-  if registry_ok; then echo "registry: up on https://$REG_HOST"; else echo "registry: down"; rc=1; fi
+  case $([[ -f $CA_FILE ]] && registry_code) in
+    200) echo "registry: up on https://$REG_HOST" ;;
+    401) echo "registry: up on https://$REG_HOST but rejects user $REG_USER with this password"; rc=1 ;;
+    *) echo "registry: down"; rc=1 ;;
+  esac
   if ca_http_ok; then echo "ca-http: up on http://127.0.0.1:$CA_PORT/ca.crt"; else echo "ca-http: down"; rc=1; fi
   return $rc
 }

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # End-to-end check of the test bed: host packages, node image, registry mirror,
 # one node container that pulls docker.io/library/tiny:1 through the mirror
 # (hosts.toml written by hand, as the collection should), and the PMK agent
@@ -58,7 +58,7 @@ server = "https://docker.io"
     authorization = "Basic $AUTH"
 EOF
 # ctr reads certs.d only with --hosts-dir (the CRI plugin uses config_path instead).
-on_node ctr -n k8s.io images pull --hosts-dir "$CERTS" docker.io/library/tiny:1
+on_node ctr -n k8s.io images pull --hosts-dir "$CERTS" docker.io/library/tiny:1 | tail -n 1   # skip the progress bars
 on_node ctr -n k8s.io images ls -q | grep -qx docker.io/library/tiny:1 || fail "image not in containerd"
 
 step "PMK agent restart sequence"
