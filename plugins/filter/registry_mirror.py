@@ -11,6 +11,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_to
     MissingDependencyError,
     basic_auth,
     mirror_endpoint,
+    render_hosts_files_from,
     render_hosts_toml,
 )
 
@@ -34,10 +35,15 @@ def hosts_toml(spec):
     return render_hosts_toml(spec)
 
 
+def hosts_files(settings):
+    return render_hosts_files_from(settings)
+
+
 class FilterModule:
     def filters(self):
         return {
             "basic_auth": _strict(basic_auth),
             "mirror_endpoint": _strict(mirror_endpoint),
             "hosts_toml": _strict(hosts_toml),
+            "hosts_files": _strict(hosts_files),
         }

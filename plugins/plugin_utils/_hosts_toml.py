@@ -298,6 +298,29 @@ def render_hosts_files(
     return rendered
 
 
+HOSTS_FILES_SETTINGS_KEYS = (
+    "url", "repo_path", "username", "password", "skip_tls", "ca_file", "registries", "fallbacks",
+)
+
+
+def render_hosts_files_from(settings):
+    """Render every file from a mapping of containerd_hosts options (the hosts_files filter).
+
+    A key that is missing or None takes the module's default.
+    """
+    if not isinstance(settings, Mapping):
+        raise MirrorConfigError("settings", "must be a mapping")
+    unknown = sorted(set(settings) - set(HOSTS_FILES_SETTINGS_KEYS))
+    if unknown:
+        raise MirrorConfigError(
+            "settings", f"unknown keys {', '.join(unknown)}; known: {', '.join(HOSTS_FILES_SETTINGS_KEYS)}"
+        )
+    given = {name: value for name, value in settings.items() if value is not None}
+    if "url" not in given:
+        raise MirrorConfigError("url", "is required")
+    return [{"directory": directory, "content": text} for directory, text in render_hosts_files(**given)]
+
+
 HOSTS_TOML_SPEC_KEYS = (
     "registry", "url", "repo_path", "username", "password", "skip_tls", "ca_file", "fallbacks",
 )

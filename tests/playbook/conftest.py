@@ -43,19 +43,22 @@ class PlaybookRun:
 def run_playbook(tmp_path):
     """Write tasks (or whole plays) to a playbook and run it on localhost.
 
-    tasks: a list of task dicts (wrapped into one play) or a list of plays.
-    Returns a PlaybookRun; json=False keeps the default callback (for -vvv checks).
+    tasks: a list of task dicts (wrapped into one play) or a list of plays;
+    or playbook: the path of an existing playbook.
+    Returns a PlaybookRun; json_output=False keeps the default callback (for -vvv checks).
     """
     home = tmp_path / "ansible-home"
     home.mkdir(exist_ok=True)
     counter = iter(range(1000))
 
-    def run(tasks, *args, extra_vars=None, json_output=True, check=False, diff=False, verbosity=0, env=None):
-        plays = tasks
-        if not tasks or "hosts" not in tasks[0]:
-            plays = [{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]
-        playbook = tmp_path / f"playbook-{next(counter)}.yml"
-        playbook.write_text(yaml.safe_dump(plays, sort_keys=False))
+    def run(tasks=None, *args, playbook=None, extra_vars=None, json_output=True, check=False, diff=False,
+            verbosity=0, env=None):
+        if playbook is None:
+            plays = tasks
+            if not tasks or "hosts" not in tasks[0]:
+                plays = [{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]
+            playbook = tmp_path / f"playbook-{next(counter)}.yml"
+            playbook.write_text(yaml.safe_dump(plays, sort_keys=False))
         command = [
             str(ANSIBLE_BIN / "ansible-playbook"),
             "-i", "localhost,",

@@ -17,6 +17,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_to
     normalize_repo_path,
     normalize_url,
     render_hosts_files,
+    render_hosts_files_from,
     render_hosts_toml,
 )
 
@@ -215,3 +216,21 @@ def test_normalize_repo_path(path, normalized):
 def test_hosts_toml_spec_is_strict(spec):
     with pytest.raises(MirrorConfigError):
         render_hosts_toml(spec)
+
+
+def test_hosts_files_settings_match_the_module_rendering_and_take_defaults_for_none():
+    settings = dict(SEED_ARGS, registries=None, fallbacks=None, skip_tls=None)
+    assert render_hosts_files_from(settings) == [
+        {"directory": directory, "content": text} for directory, text in render_hosts_files(**SEED_ARGS)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("settings", "field"),
+    [({"repo_path": "a"}, "url"), ({"url": "https://m", "colour": "x"}, "settings"), ([], "settings"),
+     ({"url": "https://m", "registries": ["a b"]}, "registries[0]")],
+)
+def test_hosts_files_settings_are_strict(settings, field):
+    with pytest.raises(MirrorConfigError) as raised:
+        render_hosts_files_from(settings)
+    assert raised.value.field == field

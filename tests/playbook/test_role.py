@@ -1,0 +1,103 @@
+"""The containerd_mirror role and configure-mirror.yml on localhost (no agents: restart_strategy none)."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SEED_FILES = yaml.safe_load((ROOT / "tests" / "unit" / "fixtures" / "seed-hosts.yml").read_text())
+REPORT = "Record what happened on this node"
+
+
+def role_vars(tmp_path, **overrides):
+    settings = {
+        "containerd_mirror_url": "https://10.101.101.100:443",
+        "containerd_mirror_repo_path": "infra/k8s",
+        "containerd_mirror_config_path": str(tmp_path / "certs.d"),
+        "containerd_mirror_containerd_config": str(tmp_path / "config.toml"),
+        "containerd_mirror_restart_strategy": "none",
+        "containerd_mirror_preflight": False,
+        "containerd_mirror_manage_config": False,
+    }
+    settings.update(overrides)
+    return settings
+
+
+def role_play(settings):
+    return [{
+        "hosts": "localhost",
+        "gather_facts": False,
+        "vars": settings,
+        "roles": [{"role": "kubenode.registry_mirror.containerd_mirror"}],
+    }]
+
+
+def tree(path):
+    path = Path(path)
+    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+def test_applies_then_changes_nothing(run_playbook, tmp_path):
+    settings = role_vars(tmp_path)
+    first = run_playbook(role_play(settings))
+    assert first.rc == 0, first.stdout
+    report = first.task_results(REPORT)["ansible_facts"]["containerd_mirror_report"]
+    assert report == {"state": "present", "changed": ["certs.d"], "restarted": "none"}
+    second = run_playbook(role_play(settings))
+    assert second.stats["localhost"]["changed"] == 0
+    assert second.task_results(REPORT)["ansible_facts"]["containerd_mirror_report"]["changed"] == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"containerd_mirror_url": ""}, "containerd_mirror_url is required"),
+        ({"containerd_mirror_username": "u"}, "must be given together"),
+        ({"containerd_mirror_url": "ftp://mirror"}, "url: scheme 'ftp' is not supported"),
+        ({"containerd_mirror_repo_path": "a//b"}, "repo_path: 'a//b' has an empty path segment"),
+        ({"containerd_mirror_registries": ["docker.io", "a/b"]}, "registries[1]"),
+        ({"containerd_mirror_self_signed_certs": True}, "containerd_mirror_cert_path is required"),
+        ({"containerd_mirror_self_signed_certs": True, "containerd_mirror_cert_path": "ca.crt"},
+         "must be an http(s) URL or an absolute path"),
+        ({"containerd_mirror_self_signed_certs": True, "containerd_mirror_cert_path": "http://x/ca.crt",
+          "containerd_mirror_ca_content": "x"}, "need containerd_mirror_self_signed_certs and a node path"),
+        ({"containerd_mirror_ca_src": "/nonexistent/ca.crt"}, "is not a file on the controller"),
+        ({"containerd_mirror_restart_strategy": "reboot"}, "containerd_mirror_restart_strategy"),
+        ({"containerd_mirror_preflight": "sometimes"}, "containerd_mirror_preflight"),
+    ],
+)
+def test_bad_settings_fail_clearly_and_touch_nothing(run_playbook, tmp_path, overrides, message):
+    run = run_playbook(role_play(role_vars(tmp_path, **overrides)))
+    assert run.rc != 0
+    assert message in run.stdout
+    assert not (tmp_path / "certs.d").exists()
+
+
+def test_playbook_takes_a_pmk_cluster_api_body(run_playbook, tmp_path):
+    body = {
+        "customRegistryUrl": "https://10.101.101.100:443",
+        "customRegistryPath": "infra/k8s",  # the seed's other spelling
+        "customRegistryUsername": "wXubham",
+        "customRegistryPassword": "pf7$",
+        "customRegistrySkipTls": "false",  # the upgrade example sends strings
+        "customRegistrySelfSignedCerts": False,
+    }
+    cluster = tmp_path / "cluster.json"
+    cluster.write_text(json.dumps(body))
+    options = role_vars(tmp_path)
+    for name in ("containerd_mirror_url", "containerd_mirror_repo_path"):
+        del options[name]
+    run = run_playbook(None, "-e", f"@{cluster}", playbook=ROOT / "playbooks" / "configure-mirror.yml",
+                       extra_vars=options)
+    assert run.rc == 0, run.stdout
+    assert "pf7$" not in run.stdout and "d1h1YmhhbTpwZjck" not in run.stdout
+    for directory, text in SEED_FILES.items():
+        written = tomllib.loads((tmp_path / "certs.d" / directory / "hosts.toml").read_text())
+        expected = tomllib.loads(text)
+        expected["host"]["https://10.101.101.100:443/v2/infra/k8s"].pop("ca")  # no self-signed CA here
+        assert written == expected
