@@ -19,7 +19,7 @@ description:
   - Every file starts with a comment line that marks it as managed by this collection; O(state=absent)
     removes only files carrying that mark.
 author:
-  - kubenode maintainers
+  - kubenode maintainers (@kubenode)
 extends_documentation_fragment:
   - ansible.builtin.files
   - ansible.builtin.action_common_attributes

@@ -1,0 +1,410 @@
+# Copyright (c) 2026 kubenode maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The customRegistry* fields of a Platform9 (PMK) cluster, as the Qbert API holds them.
+
+Pure Python (3.8+) with no Ansible imports, so it is unit-testable alone: field
+validation, the comparison with what the API returned, the request body, the
+diff and the error messages. The pmk_cluster_registry module does the HTTP.
+
+The URL and repository path grammar is the one containerd_hosts applies
+(plugin_utils/_hosts_toml.py, controller-only), repeated here because a module
+cannot import plugin_utils; the unit tests check that both agree.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from urllib.parse import quote, urlencode, urlsplit
+
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import (
+    ARGUMENT_SPEC as _HOSTS_ARGUMENT_SPEC,
+)
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import (
+    SECRET_MASK,
+)
+
+# (option name, Qbert API field, JSON type), in the seed document's order.
+FIELDS = (
+    ("url", "customRegistryUrl", str),
+    ("repo_path", "customRegistryRepoPath", str),
+    ("username", "customRegistryUsername", str),
+    ("password", "customRegistryPassword", str),
+    ("skip_tls", "customRegistrySkipTls", bool),
+    ("self_signed_certs", "customRegistrySelfSignedCerts", bool),
+    ("cert_path", "customRegistryCertPath", str),
+)
+API_FIELDS = tuple(api for _, api, _ in FIELDS)
+FIELD_TYPES = {api: kind for _, api, kind in FIELDS}
+PASSWORD_FIELD = "customRegistryPassword"
+# The seed's JFrog example spells the repository path this way; read it when the other is absent.
+LEGACY_REPO_PATH_FIELD = "customRegistryPath"
+# Shown in a diff instead of the password the API never returns.
+PASSWORD_UNKNOWN = "(not returned by the API)"
+UPDATE_PASSWORD_CHOICES = ("always", "on_change_of_other_fields")
+
+
+def _shared_option(name):
+    """containerd_hosts' definition of an option (same type, aliases, no_log) without its default."""
+    return {key: value for key, value in _HOSTS_ARGUMENT_SPEC[name].items() if key != "default"}
+
+
+# The registry options. No defaults: a field the task does not set is never sent.
+REGISTRY_ARGUMENT_SPEC = dict(
+    url=_shared_option("url"),
+    repo_path=_shared_option("repo_path"),
+    username=_shared_option("username"),
+    password=_shared_option("password"),
+    skip_tls=_shared_option("skip_tls"),
+    self_signed_certs=dict(type="bool", aliases=["customRegistrySelfSignedCerts"]),
+    cert_path=dict(type="str", aliases=["customRegistryCertPath"]),
+    update_password=dict(
+        type="str", default="on_change_of_other_fields", choices=list(UPDATE_PASSWORD_CHOICES), no_log=False
+    ),
+)
+
+
+class PmkFieldError(ValueError):
+    """Bad input: the message starts with the field it is about (never with a secret's value)."""
+
+    def __init__(self, field, problem):
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+
+
+SCHEMES = ("https", "http")
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST_PORT = re.compile(rf"(?P<host>\[(?P<ipv6>[0-9A-Fa-f:.]+)\]|{_LABEL}(?:\.{_LABEL})*)(?::(?P<port>[0-9]{{1,5}}))?")
+_PATH_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _require_str(value, field):
+    if not isinstance(value, str):
+        raise PmkFieldError(field, f"must be a string, got {type(value).__name__}")
+    return value
+
+
+def _no_space(value, field):
+    if _CONTROL.search(value) or any(c.isspace() for c in value):
+        raise PmkFieldError(field, "must not contain whitespace or control characters")
+    return value
+
+
+def _check_host_port(value, field):
+    match = _HOST_PORT.fullmatch(value)
+    if not match:
+        raise PmkFieldError(field, f"{value!r} is not a valid host[:port] (for example docker.io or 10.0.0.1:5000)")
+    if match.group("ipv6") is not None:
+        try:
+            ipaddress.IPv6Address(match.group("ipv6"))
+        except ValueError:
+            raise PmkFieldError(field, f"{value!r} holds an invalid IPv6 address") from None
+    port = match.group("port")
+    if port is not None and not 1 <= int(port) <= 65535:
+        raise PmkFieldError(field, f"port {port} is out of range 1-65535")
+    return value
+
+
+def _split_url(url, field):
+    """Return (lowercase scheme, urlsplit parts) of an http(s) URL without credentials, query or fragment."""
+    _require_str(url, field)
+    if url == "":
+        raise PmkFieldError(field, "must not be empty")
+    _no_space(url, field)
+    if "://" not in url:
+        url = "https://" + url
+    try:
+        parts = urlsplit(url)  # newer Pythons check bracketed IPv6 hosts here
+    except ValueError as error:
+        raise PmkFieldError(field, f"{url!r} is not a valid URL ({error})") from None
+    scheme = parts.scheme.lower()
+    if scheme not in SCHEMES:
+        raise PmkFieldError(field, f"scheme {parts.scheme!r} is not supported; use https or http")
+    if "@" in parts.netloc:
+        raise PmkFieldError(field, "must not contain credentials")
+    if parts.query or parts.fragment or "?" in url or "#" in url:
+        raise PmkFieldError(field, "must not contain a query or fragment")
+    if parts.netloc == "":
+        raise PmkFieldError(field, "has no host")
+    _check_host_port(parts.netloc, field)
+    return scheme, parts
+
+
+def normalize_url(url, field="url"):
+    """Return scheme://host[:port] for a registry URL, as containerd_hosts does.
+
+    No scheme means https; a trailing slash is dropped; a path, query,
+    fragment or credentials are refused.
+    """
+    scheme, parts = _split_url(url, field)
+    if parts.path not in ("", "/"):
+        raise PmkFieldError(field, f"must not contain a path ({parts.path!r}); put the repository path in repo_path")
+    return f"{scheme}://{parts.netloc}"
+
+
+def normalize_repo_path(repo_path, field="repo_path"):
+    """Return the repository path without surrounding slashes ('' for the root), as containerd_hosts does."""
+    if repo_path is None:
+        return ""
+    _require_str(repo_path, field)
+    path = repo_path.strip("/")
+    if path == "":
+        return ""
+    for segment in path.split("/"):
+        if segment == "":
+            raise PmkFieldError(field, f"{repo_path!r} has an empty path segment")
+        if not _PATH_COMPONENT.fullmatch(segment):
+            raise PmkFieldError(
+                field,
+                f"segment {segment!r} of {repo_path!r} is not a valid repository path component "
+                "(lowercase letters and digits, separated by '.', '_', '__' or '-')",
+            )
+    return path
+
+
+def _check_username(value, field="username"):
+    if _CONTROL.search(value):
+        raise PmkFieldError(field, "must not contain control characters")
+    if ":" in value:
+        raise PmkFieldError(field, "must not contain ':' (HTTP Basic auth separates it from the password)")
+    return value
+
+
+def _check_password(value, field="password"):
+    if _CONTROL.search(value):
+        raise PmkFieldError(field, "must not contain control characters")
+    return value
+
+
+def _check_cert_path(value, field="cert_path"):
+    _no_space(value, field)
+    if value.startswith("/"):
+        return value
+    if "://" in value:
+        scheme, _ = _split_url(value, field)
+        if value.split("://", 1)[0] == scheme:
+            return value
+        raise PmkFieldError(field, "the URL scheme must be lowercase https or http")
+    raise PmkFieldError(field, f"{value!r} must be an absolute path on the nodes or an https:// or http:// URL")
+
+
+_STRING_CHECKS = {
+    "customRegistryUrl": normalize_url,
+    "customRegistryRepoPath": normalize_repo_path,
+    "customRegistryUsername": _check_username,
+    "customRegistryPassword": _check_password,
+    "customRegistryCertPath": _check_cert_path,
+}
+
+
+def wanted_fields(params):
+    """Return {API field: value} for the registry options the task sets, validated and normalised.
+
+    params holds the option names (url, repo_path, ...); None means not set.
+    An empty string is kept as is: it clears that field on the cluster.
+    """
+    wanted = {}
+    for option, api, kind in FIELDS:
+        value = params.get(option)
+        if value is None:
+            continue
+        if kind is bool:
+            if not isinstance(value, bool):
+                raise PmkFieldError(option, f"must be a boolean, got {type(value).__name__}")
+        else:
+            _require_str(value, option)
+            if value != "":
+                value = _STRING_CHECKS[api](value, option)
+        wanted[api] = value
+    return wanted
+
+
+def _as_bool(value):
+    """The API's boolean, or None when it is not one. Unset (null) means the seed's default, false."""
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "false", ""):
+        return value.strip().lower() == "true"
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    return None
+
+
+def _comparable_str(api, value):
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        return None
+    if api == "customRegistryUrl" and value:
+        try:
+            return normalize_url(value)
+        except PmkFieldError:
+            return value.rstrip("/")
+    if api == "customRegistryRepoPath":
+        return value.strip("/")
+    return value
+
+
+def same_value(api, current, wanted):
+    """True when the value the API returned for a field already is the wanted one."""
+    if FIELD_TYPES[api] is bool:
+        return _as_bool(current) is wanted
+    return _comparable_str(api, current) == _comparable_str(api, wanted)
+
+
+def current_fields(cluster):
+    """Return {API field: value or None} of the readable customRegistry* fields of a cluster object."""
+    if not isinstance(cluster, dict):
+        raise PmkFieldError("cluster", f"the API returned a {type(cluster).__name__}, not a JSON object")
+    current = {api: cluster.get(api) for api in API_FIELDS if api != PASSWORD_FIELD}
+    if current["customRegistryRepoPath"] is None:
+        current["customRegistryRepoPath"] = cluster.get(LEGACY_REPO_PATH_FIELD)
+    return current
+
+
+class Plan:
+    """What to send: body is empty when the cluster already holds the wanted fields."""
+
+    def __init__(self, current, wanted, changed, body):
+        self.current = current
+        self.wanted = wanted
+        self.changed = changed  # API field names that differ, password last when it is sent
+        self.body = body
+
+    def registry_after(self):
+        """The readable fields as the cluster holds them after the write (password left out)."""
+        after = dict(self.current)
+        after.update((api, value) for api, value in self.body.items() if api != PASSWORD_FIELD)
+        return after
+
+    def diff(self):
+        """Before/after of the fields that change; the password is masked on both sides."""
+        before, after = {}, {}
+        for api in self.changed:
+            if api == PASSWORD_FIELD:
+                before[api], after[api] = PASSWORD_UNKNOWN, SECRET_MASK
+            else:
+                before[api], after[api] = self.current[api], self.body[api]
+        return {"before": before, "after": after}
+
+
+def plan_update(cluster, wanted, update_password="on_change_of_other_fields"):
+    """Compare the cluster object with the wanted fields; return a Plan.
+
+    The API never returns the password, so it cannot be compared: with
+    update_password=always it is sent whenever it is given, otherwise only
+    along with a change of some other field. When anything is sent, the body
+    holds every field the task sets (the password per the rule above).
+    """
+    if update_password not in UPDATE_PASSWORD_CHOICES:
+        raise PmkFieldError("update_password", f"must be one of {', '.join(UPDATE_PASSWORD_CHOICES)}")
+    current = current_fields(cluster)
+    changed = [
+        api
+        for api in API_FIELDS
+        if api in wanted and api != PASSWORD_FIELD and not same_value(api, current[api], wanted[api])
+    ]
+    send_password = PASSWORD_FIELD in wanted and (update_password == "always" or bool(changed))
+    if send_password:
+        changed.append(PASSWORD_FIELD)
+    body = {}
+    if changed:
+        body = {api: wanted[api] for api in API_FIELDS if api in wanted and (api != PASSWORD_FIELD or send_password)}
+    return Plan(current, wanted, changed, body)
+
+
+def sanitize_cluster(cluster):
+    """A copy of the cluster object without the password, should the API ever return it."""
+    return {key: value for key, value in cluster.items() if key != PASSWORD_FIELD}
+
+
+def _check_id(value, field):
+    _require_str(value, field)
+    if value == "":
+        raise PmkFieldError(field, "must not be empty")
+    return _no_space(value, field)
+
+
+def api_base(api_url):
+    """Return the validated API base URL without a trailing slash (a path prefix is kept)."""
+    if isinstance(api_url, str) and "://" not in api_url:
+        raise PmkFieldError("api_url", "must start with https:// or http://")
+    scheme, parts = _split_url(api_url, "api_url")
+    return f"{scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+
+
+def cluster_url(api_url, project_id, cluster_uuid):
+    """{api_url}/qbert/v4/{project_id}/clusters/{cluster_uuid}, each id quoted as one path segment."""
+    project = quote(_check_id(project_id, "project_id"), safe="")
+    cluster = quote(_check_id(cluster_uuid, "cluster_uuid"), safe="")
+    return f"{api_base(api_url)}/qbert/v4/{project}/clusters/{cluster}"
+
+
+def upgrade_url(api_url, project_id, cluster_uuid, upgrade_type, force=False):
+    """The cluster upgrade URL: .../clusters/{cluster_uuid}/upgrade?type={upgrade_type}&force={force}."""
+    _check_id(upgrade_type, "upgrade_type")
+    query = urlencode({"type": upgrade_type, "force": "true" if force else "false"})
+    return f"{cluster_url(api_url, project_id, cluster_uuid)}/upgrade?{query}"
+
+
+def redact(text, secrets):
+    """Replace every non-empty secret in text with the mask."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, SECRET_MASK)
+    return text
+
+
+_MESSAGE_KEYS = ("message", "msg", "error", "detail", "details", "reason", "description", "title")
+_MAX_MESSAGE = 500
+
+
+def api_message(body):
+    """The API's own error message from a response body (bytes or str), or None."""
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", errors="replace")
+    if not body or not body.strip():
+        return None
+    try:
+        document = json.loads(body)
+    except ValueError:
+        text = " ".join(body.split())
+        return None if text.startswith("<") else text[:_MAX_MESSAGE]
+    for _ in range(3):  # {"error": {"message": "..."}} and the like
+        if isinstance(document, str):
+            return document[:_MAX_MESSAGE] or None
+        if not isinstance(document, dict):
+            return None
+        found = next((document[key] for key in _MESSAGE_KEYS if document.get(key)), None)
+        if found is None:
+            return None
+        document = found
+    return None
+
+
+def http_error_message(method, url, status, body, project_id, cluster_uuid, secrets=()):
+    """A message for an HTTP error status of the Qbert API, without any secret."""
+    message = api_message(body)
+    suffix = f": {message}" if message else ""
+    if status in (401, 403):
+        text = (
+            f"the Qbert API rejected the auth token (HTTP {status} for {method} {url}); "
+            f"check auth_token (or OS_TOKEN): it may have expired or lack access to the project{suffix}"
+        )
+    elif status == 404:
+        text = f"project {project_id!r} or cluster {cluster_uuid!r} was not found (HTTP 404 for {method} {url}){suffix}"
+    else:
+        text = f"{method} {url} failed with HTTP {status}{suffix or ' and no message'}"
+    return redact(text, secrets)
+
+
+def connection_error_message(method, url, reason, timeout, secrets=()):
+    """A message for a request that got no HTTP answer (timeout, refused, TLS, DNS)."""
+    reason = str(reason or "no reason given")
+    if "timed out" in reason.lower():
+        text = f"the Qbert API did not answer {method} {url} within {timeout} seconds (timeout): {reason}"
+    else:
+        text = f"could not reach the Qbert API for {method} {url}: {reason}"
+    return redact(text, secrets)
