@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian 12 machine (as root): installs what it
+# needs, starts the test bed's registry, runs every check, and fails if any fails.
+#   bash scripts/test.sh            everything
+#   bash scripts/test.sh STEP...    some of: lint pytest ansible-test molecule
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+
+bash testbed/install-host-deps.sh
+source scripts/venv.sh
+export CONTAINERS_CONF="$repo/testbed/containers.conf"
+trap 'bash testbed/registry.sh stop >/dev/null 2>&1 || true' EXIT
+
+# Each step chains with && : set -e does not apply inside an `if` condition.
+lint() {
+    ruff check . && ansible-lint
+}
+run_pytest() {
+    # unit and playbook tests, packaging, and the benchmark's smoke run
+    pytest tests
+}
+run_ansible_test() {
+    bash scripts/ansible-test.sh sanity units
+}
+run_molecule() {
+    bash testbed/registry.sh start && bash testbed/build-node-image.sh && molecule test --all
+}
+
+steps=("${@:-lint pytest ansible-test molecule}")
+passed=0 failed=0 failures=""
+for step in ${steps[*]}; do
+    echo
+    echo "=================== $step"
+    case $step in
+        lint) command=lint ;;
+        pytest) command=run_pytest ;;
+        ansible-test) command=run_ansible_test ;;
+        molecule) command=run_molecule ;;
+        *) echo "unknown step: $step" >&2; exit 2 ;;
+    esac
+    start=$SECONDS
+    if $command; then
+        passed=$((passed + 1)); echo "=================== $step: passed in $((SECONDS - start)) s"
+    else
+        failed=$((failed + 1)); failures="$failures $step"; echo "=================== $step: FAILED in $((SECONDS - start)) s"
+    fi
+done
+echo
+[[ -z $failures ]] || echo "failed steps:$failures"
+echo "steps: $passed passed, $failed failed"
+[[ $failed -eq 0 ]]
