@@ -23,7 +23,7 @@ def write_file(module, path, content):
             os.fsync(tmp_file.fileno())
         old_umask = os.umask(0o077)
         try:
-            module.atomic_move(tmp_path, path, unsafe_writes=module.params["unsafe_writes"])
+            module.atomic_move(tmp_path, path, unsafe_writes=module.params.get("unsafe_writes", False))
         finally:
             os.umask(old_umask)
     finally:

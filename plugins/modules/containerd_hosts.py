@@ -23,7 +23,7 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.files
   - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.files
+  - action_common_attributes.files
   - ansible.builtin.action_common_attributes.flow
 attributes:
   check_mode:
@@ -33,6 +33,8 @@ attributes:
     details: Header values (credentials) are masked in the diff.
   safe_file_operations:
     support: full
+  vault:
+    support: none
   action:
     support: full
   async:

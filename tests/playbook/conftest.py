@@ -23,12 +23,12 @@ class PlaybookRun:
     results: dict | None  # the json callback's document, or None for the default callback
 
     def task_results(self, name, host="localhost"):
-        """Return the result of the task called name on host (the last one when several)."""
+        """Return the result of the task called name (in a role: "role : name") on host, the last one."""
         found = [
             task["hosts"][host]
             for play in self.results["plays"]
             for task in play["tasks"]
-            if task["task"]["name"] == name and host in task["hosts"]
+            if task["task"]["name"].rpartition(" : ")[2] == name and host in task["hosts"]
         ]
         if not found:
             raise AssertionError(f"no result for task {name!r} on {host}")

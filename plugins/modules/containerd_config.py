@@ -1,0 +1,259 @@
+#!/usr/bin/python
+# Copyright (c) 2026 kubenode maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: containerd_config
+short_description: Make containerd read registry settings from certs.d (CRI registry config_path)
+version_added: 1.0.0
+description:
+  - Sets C(config_path) in the CRI registry section of containerd's C(config.toml), so that containerd reads
+    the C(hosts.toml) files under O(config_path), and changes nothing else in the file.
+  - The section comes from the file's C(version) key, as containerd reads it. Without the key (which containerd
+    1.x reads as version 1) or with C(version = 1) it is C([plugins.cri.registry]); with C(version = 2)
+    (containerd 1.x) it is C([plugins."io.containerd.grpc.v1.cri".registry]); with C(version = 3)
+    (containerd 2.x) it is C([plugins."io.containerd.cri.v1.images".registry]).
+  - The action plugin reads the node's file, edits it on the controller with C(tomlkit) so that comments,
+    order, quoting and every other setting stay byte-for-byte, parses the result back with C(tomllib) to prove
+    that only C(config_path) changed, and has this module write it on the node, atomically, only when it
+    differs. An existing C(config_path) with another value is replaced; its old value is returned.
+  - When the file does not exist, a minimal one is created with C(version = <version>) and just that setting.
+    A file with no settings at all (empty, or only comments) is treated the same way and keeps its comments.
+  - Refuses, writing nothing, when the section holds registry C(mirrors) entries, or C(configs.<host>.tls)
+    tables in a containerd 1.x file (versions 1 and 2), because containerd does not start its CRI plugin
+    with those next to C(config_path). The error says how to move them to C(hosts.toml).
+  - Refuses, writing nothing, a file that is not valid TOML or not UTF-8.
+  - An existing file keeps its mode and owner; a new one gets mode C(0644) and the user the module runs as.
+    When O(path) is a symbolic link, the file it points to is updated and the link stays.
+author:
+  - kubenode maintainers (@kubenode)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  # Not ansible.builtin.action_common_attributes.files: ansible-core resolves that name to the
+  # ansible.builtin.files fragment, whose file options (mode, owner, ...) this module does not take.
+  - action_common_attributes.files
+  - ansible.builtin.action_common_attributes.flow
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  safe_file_operations:
+    support: full
+  vault:
+    support: none
+  action:
+    support: full
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
+  platform:
+    platforms: posix
+requirements:
+  - C(tomlkit) on the controller.
+options:
+  path:
+    description:
+      - Path of containerd's configuration file on the node.
+    type: path
+    default: /etc/containerd/config.toml
+  config_path:
+    description:
+      - containerd's certs.d directory, the value to set. One absolute directory (containerd splits the
+        setting at C(:)).
+    type: path
+    default: /etc/containerd/certs.d
+  state:
+    description:
+      - V(present) points containerd at O(config_path).
+      - V(absent) removes the C(config_path) key, but only when it holds exactly O(config_path); another value,
+        the section and the rest of the file are left alone. A missing file stays missing.
+    type: str
+    choices: [present, absent]
+    default: present
+  version:
+    description:
+      - The config version of a file this module creates (or of one that holds no settings yet); an existing
+        file's own C(version) always decides.
+      - V(2) is read by containerd 1.x and migrated by containerd 2.x; V(3) is for containerd 2.x only.
+    type: int
+    choices: [2, 3]
+    default: 2
+  backup:
+    description:
+      - Keep a timestamped copy of the file before it is replaced.
+    type: bool
+    default: false
+  _content:
+    description:
+      - Internal, set by the action plugin; the new text of the file. Do not set.
+    type: str
+  _read_sha256:
+    description:
+      - Internal, set by the action plugin; the SHA-256 of the file it read, empty when there was none.
+        The module writes nothing when the file changed since. Do not set.
+    type: str
+notes:
+  - containerd reads C(config.toml) only when it starts; restart it for a change to take effect.
+  - Files named in the C(imports) key are not read or changed; a plugin section in one of them replaces this
+    file's section as a whole. A warning says so when C(imports) is set.
+  - A warning also flags a CRI plugin listed in C(disabled_plugins), and a CRI section that the file's version
+    makes containerd ignore (for example C([plugins."io.containerd.grpc.v1.cri"]) in a file without C(version)).
+seealso:
+  - name: containerd registry host configuration
+    description: The hosts.toml format and the config_path setting.
+    link: https://github.com/containerd/containerd/blob/main/docs/hosts.md
+  - name: containerd configuration versions
+    description: How containerd 2.x reads and migrates version 1, 2 and 3 files.
+    link: https://github.com/containerd/containerd/blob/main/docs/PLUGINS.md
+  - module: kubenode.registry_mirror.containerd_hosts
+    description: Writes the hosts.toml files under the certs.d directory.
+"""
+
+EXAMPLES = r"""
+- name: Make containerd read /etc/containerd/certs.d
+  kubenode.registry_mirror.containerd_config:
+  register: containerd_config
+
+- name: Restart containerd when its configuration changed
+  ansible.builtin.systemd_service:
+    name: containerd
+    state: restarted
+  when: containerd_config is changed
+
+- name: A containerd 2.x node without a config.toml yet
+  kubenode.registry_mirror.containerd_config:
+    version: 3
+    backup: true
+
+- name: Stop pointing containerd at our certs.d directory
+  kubenode.registry_mirror.containerd_config:
+    state: absent
+"""
+
+RETURN = r"""
+section:
+  description:
+    - The section holding C(config_path), spelt as a TOML table header.
+    - V(null) when O(state=absent) and the file does not exist.
+  returned: always
+  type: str
+  sample: plugins."io.containerd.grpc.v1.cri".registry
+containerd_major:
+  description:
+    - The containerd major release that reads the file, as deduced from its C(version) (1 for versions 1 and 2,
+      2 for version 3). V(null) when O(state=absent) and the file does not exist.
+  returned: always
+  type: int
+  sample: 1
+version:
+  description: The file's config version (1 when it has no C(version) key). V(null) as for RV(section).
+  returned: always
+  type: int
+  sample: 2
+previous_config_path:
+  description: The value of C(config_path) before the task; V(null) when the key or the file was missing.
+  returned: always
+  type: str
+  sample: ""
+config_path:
+  description: The value of C(config_path) after the task; V(null) when the key is not set.
+  returned: always
+  type: str
+  sample: /etc/containerd/certs.d
+path:
+  description: The configuration file.
+  returned: always
+  type: str
+  sample: /etc/containerd/config.toml
+backup_file:
+  description: The backup made before the file was replaced.
+  returned: when O(backup=true) and a backup was made
+  type: str
+  sample: /etc/containerd/config.toml.12345.2026-11-28@10:00:00~
+"""
+
+import hashlib
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._io import write_file
+
+NEW_FILE_MODE = 0o644
+
+# The user-facing options, shared with the action plugin.
+ARGUMENT_SPEC = dict(
+    path=dict(type="path", default="/etc/containerd/config.toml"),
+    config_path=dict(type="path", default="/etc/containerd/certs.d"),
+    state=dict(type="str", default="present", choices=["present", "absent"]),
+    version=dict(type="int", default=2, choices=[2, 3]),
+    backup=dict(type="bool", default=False),
+)
+
+
+def _read(path):
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+def main():
+    argument_spec = dict(
+        ARGUMENT_SPEC,
+        _content=dict(type="str"),
+        _read_sha256=dict(type="str"),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    # write_file honours unsafe_writes, a file common argument this module does not take.
+    module.params.setdefault("unsafe_writes", False)
+
+    content = module.params["_content"]
+    if content is None:
+        module.fail_json(msg="containerd_config must run through its action plugin, which edits the file")
+    path = module.params["path"]
+    if not os.path.isabs(path):
+        module.fail_json(msg=f"path: {path!r} must be an absolute path")
+    result = dict(changed=False, path=path)
+
+    before = _read(path)
+    expected = module.params["_read_sha256"]
+    if expected is not None:
+        current = "" if before is None else hashlib.sha256(before).hexdigest()
+        if current != expected:
+            module.fail_json(
+                msg=f"{path}: changed on the node since it was read; nothing was written, run the task again"
+            )
+    after = content.encode("utf-8")
+    if before == after:
+        module.exit_json(**result)
+
+    result["changed"] = True
+    if module._diff:
+        result["diff"] = {
+            "before_header": path,
+            "after_header": path,
+            "before": "" if before is None else before.decode("utf-8", errors="replace"),
+            "after": content,
+        }
+    if not module.check_mode:
+        target = os.path.realpath(path)  # a symlinked config.toml stays a symlink; its target is updated
+        directory = os.path.dirname(target)
+        if not os.path.isdir(directory):
+            os.makedirs(directory)
+            os.chmod(directory, 0o755)
+        if before is not None and module.params["backup"]:
+            result["backup_file"] = module.backup_local(target)
+        write_file(module, target, after)
+        if before is None:
+            os.chmod(target, NEW_FILE_MODE)  # write_file creates it 0600; containerd's config is world-readable
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
