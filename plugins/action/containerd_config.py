@@ -11,7 +11,7 @@ import os
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.kubenode.registry_mirror.plugins.modules.containerd_config import ARGUMENT_SPEC
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._containerd_config_spec import ARGUMENT_SPEC
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._containerd_config import (
     ContainerdConfigError,
     MissingDependencyError,

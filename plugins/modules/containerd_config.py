@@ -181,18 +181,12 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._containerd_config_spec import ARGUMENT_SPEC
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._io import write_file
 
 NEW_FILE_MODE = 0o644
 
 # The user-facing options, shared with the action plugin.
-ARGUMENT_SPEC = dict(
-    path=dict(type="path", default="/etc/containerd/config.toml"),
-    config_path=dict(type="path", default="/etc/containerd/certs.d"),
-    state=dict(type="str", default="present", choices=["present", "absent"]),
-    version=dict(type="int", default=2, choices=[2, 3]),
-    backup=dict(type="bool", default=False),
-)
 
 
 def _read(path):
@@ -210,8 +204,6 @@ def main():
         _read_sha256=dict(type="str"),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    # write_file honours unsafe_writes, a file common argument this module does not take.
-    module.params.setdefault("unsafe_writes", False)
 
     content = module.params["_content"]
     if content is None:

@@ -1,0 +1,13 @@
+# Copyright (c) 2026 kubenode maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The user-facing options of the containerd_config action and module (one definition for both)."""
+
+from __future__ import annotations
+
+ARGUMENT_SPEC = dict(
+    path=dict(type="path", default="/etc/containerd/config.toml"),
+    config_path=dict(type="path", default="/etc/containerd/certs.d"),
+    state=dict(type="str", default="present", choices=["present", "absent"]),
+    version=dict(type="int", default=2, choices=[2, 3]),
+    backup=dict(type="bool", default=False),
+)
