@@ -101,3 +101,44 @@ def test_playbook_takes_a_pmk_cluster_api_body(run_playbook, tmp_path):
         expected = tomllib.loads(text)
         expected["host"]["https://10.101.101.100:443/v2/infra/k8s"].pop("ca")  # no self-signed CA here
         assert written == expected
+
+
+CONFIG_FIXTURES = ROOT / "tests" / "unit" / "fixtures" / "containerd_config"
+
+
+@pytest.mark.parametrize(
+    ("fixture", "section"),
+    [
+        ("containerd-1.6-default.toml", ("plugins", "io.containerd.grpc.v1.cri", "registry")),
+        ("v2-comments.toml", ("plugins", "io.containerd.grpc.v1.cri", "registry")),
+        ("v3-comments.toml", ("plugins", "io.containerd.cri.v1.images", "registry")),
+    ],
+)
+def test_containerd_reads_certs_d_and_the_rest_of_its_config_stays(run_playbook, tmp_path, fixture, section):
+    original = (CONFIG_FIXTURES / fixture).read_text()
+    config = tmp_path / "config.toml"
+    config.write_text(original)
+    settings = role_vars(tmp_path, containerd_mirror_manage_config=True)
+    first = run_playbook(role_play(settings))
+    assert first.rc == 0, first.stdout
+    assert first.task_results(REPORT)["ansible_facts"]["containerd_mirror_report"]["changed"] == [
+        "certs.d", "config.toml"]
+    edited = config.read_text()
+    table = tomllib.loads(edited)
+    for key in section:
+        table = table[key]
+    assert table["config_path"] == str(tmp_path / "certs.d")
+    comments = [line for line in original.splitlines() if line.lstrip().startswith("#")]
+    assert [line for line in edited.splitlines() if line.lstrip().startswith("#")] == comments
+    assert run_playbook(role_play(settings)).stats["localhost"]["changed"] == 0
+
+
+def test_legacy_mirrors_are_refused_before_anything_is_written(run_playbook, tmp_path):
+    original = (CONFIG_FIXTURES / "v2-legacy-mirrors.toml").read_bytes()
+    config = tmp_path / "config.toml"
+    config.write_bytes(original)
+    run = run_playbook(role_play(role_vars(tmp_path, containerd_mirror_manage_config=True)))
+    assert run.rc != 0
+    assert "mirrors" in run.task_results("Make containerd read certs.d")["msg"]
+    assert config.read_bytes() == original
+    assert not (tmp_path / "certs.d").exists()
