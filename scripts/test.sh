@@ -24,7 +24,9 @@ run_ansible_test() {
     bash scripts/ansible-test.sh sanity units
 }
 run_molecule() {
-    bash testbed/registry.sh start && bash testbed/build-node-image.sh && molecule test --all
+    # A scratch home keeps molecule's and ansible's files out of the real one.
+    bash testbed/registry.sh start && bash testbed/build-node-image.sh &&
+        HOME=/tmp/kubenode-home ANSIBLE_HOME=/tmp/kubenode-home/.ansible molecule test --all
 }
 
 steps=("${@:-lint pytest ansible-test molecule}")

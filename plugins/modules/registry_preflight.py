@@ -1,0 +1,306 @@
+#!/usr/bin/python
+# Copyright (c) 2026 kubenode maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: registry_preflight
+short_description: Call the registry mirror's /v2/ from a node, as containerd will, before anything changes
+version_added: 1.0.0
+description:
+  - Sends C(GET <url>/v2/) from the node with the TLS settings and the HTTP Basic C(Authorization) header
+    containerd will use once M(kubenode.registry_mirror.containerd_hosts) has written its C(hosts.toml), and
+    fails with a message that says what to fix when the mirror cannot be reached, its certificate does not
+    verify, or it refuses the credentials.
+  - Only an HTTP 200 answer passes. Redirects are not followed, so the credentials go to O(url) only.
+  - Read-only; it runs in check mode too.
+  - The option names of the Platform9 (PMK) cluster API are accepted as aliases.
+author:
+  - kubenode maintainers (@kubenode)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: The request is sent in check mode too; it changes nothing.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+options:
+  url:
+    description:
+      - URL of the registry mirror, C(https://host[:port]) or C(http://host[:port]). Without a scheme,
+        C(https) is used. IPv6 literals go in brackets.
+      - A path is refused; the module calls C(<url>/v2/).
+    type: str
+    required: true
+    aliases: [customRegistryUrl]
+  username:
+    description:
+      - User name for the mirror, sent in an HTTP Basic C(Authorization) header (UTF-8). Requires O(password).
+    type: str
+    aliases: [customRegistryUsername]
+  password:
+    description:
+      - Password for the mirror. Requires O(username). Never shown in results or messages.
+    type: str
+    aliases: [customRegistryPassword]
+  skip_tls:
+    description:
+      - Do not verify the mirror's TLS certificate, as containerd's C(skip_verify = true).
+    type: bool
+    default: false
+    aliases: [customRegistrySkipTls]
+  ca_content:
+    description:
+      - PEM text of the CA certificate(s) to verify the mirror with, for example
+        RV(kubenode.registry_mirror.ca_certificate#module:content).
+      - Mutually exclusive with O(ca_file). With neither, the node's system trust store is used.
+    type: str
+  ca_file:
+    description:
+      - Path on the node of the CA certificate file to verify the mirror with (the C(ca) of C(hosts.toml)).
+      - Mutually exclusive with O(ca_content). With neither, the node's system trust store is used.
+    type: path
+  timeout:
+    description:
+      - Seconds to wait for the connection and for the answer.
+    type: int
+    default: 10
+notes:
+  - Proxy settings come from the node's environment (C(https_proxy), C(no_proxy)) of the module, which may
+    differ from containerd's own environment.
+seealso:
+  - module: kubenode.registry_mirror.ca_certificate
+    description: Places the CA first; its C(content) result feeds O(ca_content).
+  - module: kubenode.registry_mirror.containerd_hosts
+    description: Writes the settings this module tries.
+  - name: Docker Registry HTTP API V2, API version check
+    description: What C(GET /v2/) answers.
+    link: https://distribution.github.io/distribution/spec/api/#api-version-check
+"""
+
+EXAMPLES = r"""
+- name: Make sure the node can pull from the mirror before reconfiguring containerd
+  kubenode.registry_mirror.registry_preflight:
+    url: https://10.101.101.100:443
+    username: "{{ mirror_username }}"
+    password: "{{ mirror_password }}"
+    ca_file: /usr/local/share/reg-ca.crt
+
+- name: The same with a CA not placed yet, and PMK's names
+  kubenode.registry_mirror.registry_preflight:
+    customRegistryUrl: "{{ cluster.customRegistryUrl }}"
+    customRegistryUsername: "{{ cluster.customRegistryUsername }}"
+    customRegistryPassword: "{{ mirror_password }}"
+    ca_content: "{{ lookup('ansible.builtin.file', 'files/reg-ca.crt') }}"
+"""
+
+RETURN = r"""
+status:
+  description: HTTP status the mirror answered, or null when no HTTP answer came (TLS or connection failure).
+  returned: always
+  type: int
+  sample: 200
+url:
+  description: The URL called.
+  returned: when O(url) is valid
+  type: str
+  sample: https://10.101.101.100:443/v2/
+"""
+
+import http.client
+import os
+import socket
+import ssl
+import urllib.error
+import urllib.request
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._pem import PemError, read_certificates
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import (
+    RegistryUrlError,
+    basic_auth,
+    normalize_url,
+)
+
+USER_AGENT = "kubenode.registry_mirror-registry_preflight"
+# OpenSSL verify codes that mean the certificate does not name the host we called
+_NAME_MISMATCH = (62, 64)  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
+_EXPIRED = (10,)  # X509_V_ERR_CERT_HAS_EXPIRED
+
+
+class PreflightError(Exception):
+    def __init__(self, message, status=None):
+        super().__init__(message)
+        self.status = status
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Turn a redirect into an HTTPError: the credentials must not follow it elsewhere."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+def _tls_context(params):
+    if params["skip_tls"]:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    if params["ca_content"] is not None:
+        try:
+            read_certificates(params["ca_content"])
+            return ssl.create_default_context(cadata=params["ca_content"])
+        except PemError as error:
+            raise PreflightError(f"ca_content: {error}") from None
+        except ssl.SSLError as error:
+            raise PreflightError(f"ca_content: OpenSSL cannot load it ({error})") from None
+    if params["ca_file"] is not None:
+        path = params["ca_file"]
+        try:
+            with open(path, encoding="utf-8") as handle:
+                read_certificates(handle.read())
+            return ssl.create_default_context(cafile=path)
+        except FileNotFoundError:
+            raise PreflightError(f"ca_file: {path} does not exist") from None
+        except (OSError, UnicodeDecodeError) as error:
+            raise PreflightError(f"ca_file: cannot read {path} ({error})") from None
+        except PemError as error:
+            raise PreflightError(f"ca_file: {path}: {error}") from None
+        except ssl.SSLError as error:
+            raise PreflightError(f"ca_file: OpenSSL cannot load {path} ({error})") from None
+    return ssl.create_default_context()
+
+
+def _tls_message(url, error, params):
+    reason = getattr(error, "verify_message", None) or getattr(error, "reason", None) or str(error)
+    code = getattr(error, "verify_code", None)
+    if code in _NAME_MISMATCH:
+        return (
+            f"TLS verification of {url} failed: the mirror's certificate is not valid for the host in url "
+            f"({reason}); use a name or address its certificate holds"
+        )
+    if code in _EXPIRED:
+        return f"TLS verification of {url} failed: the mirror's certificate or its CA has expired ({reason})"
+    if params["ca_content"] is None and params["ca_file"] is None:
+        return (
+            f"TLS verification of {url} failed: the CA does not match the mirror's certificate ({reason}); "
+            "the system trust store was used: give the mirror's CA in ca_content or ca_file"
+        )
+    return (
+        f"TLS verification of {url} failed: the CA does not match the mirror's certificate ({reason}); "
+        "give the CA that signed the mirror's certificate"
+    )
+
+
+def _http_error_message(url, status, reason, headers, username):
+    challenge = headers.get("WWW-Authenticate") if headers is not None else None
+    challenge = f" (it asks for: {challenge.split(',')[0]})" if challenge else ""
+    if status == 401:
+        if username is not None:
+            return f"the mirror rejected the credentials for user {username!r} at {url} (HTTP 401){challenge}"
+        return f"the mirror requires credentials: {url} answered HTTP 401{challenge}; set username and password"
+    if status == 403:
+        who = f"user {username!r}" if username is not None else "anonymous access"
+        return f"the mirror forbids {who} at {url} (HTTP 403 Forbidden)"
+    if 300 <= status < 400:
+        location = headers.get("Location") if headers is not None else None
+        to = f" to {location}" if location else ""
+        return f"{url} redirects{to} (HTTP {status}); point url at the mirror itself"
+    return f"{url} answered HTTP {status} {reason}".rstrip() + "; a registry answers 200"
+
+
+def _unreachable(url, reason):
+    return f"the mirror at {url} is unreachable ({reason})"
+
+
+def preflight(params, url, username, authorization):
+    """Call url once; return the status on HTTP 200, raise PreflightError otherwise."""
+    handlers = [_NoRedirect()]
+    if url.startswith("https://"):
+        handlers.append(urllib.request.HTTPSHandler(context=_tls_context(params)))
+    opener = urllib.request.build_opener(*handlers)
+    headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+    if authorization is not None:
+        headers["Authorization"] = authorization
+    request = urllib.request.Request(url, headers=headers, method="GET")
+    try:
+        with opener.open(request, timeout=params["timeout"]) as response:
+            status = response.status
+            response.read(65536)
+    except urllib.error.HTTPError as error:
+        raise PreflightError(
+            _http_error_message(url, error.code, error.reason, error.headers, username), status=error.code
+        ) from None
+    except urllib.error.URLError as error:
+        reason = error.reason
+        if isinstance(reason, ssl.SSLCertVerificationError):
+            raise PreflightError(_tls_message(url, reason, params)) from None
+        if isinstance(reason, ssl.SSLError):
+            raise PreflightError(f"TLS handshake with {url} failed ({reason}); is it an https endpoint?") from None
+        if isinstance(reason, (socket.timeout, TimeoutError)):  # noqa: UP041 (distinct before Python 3.10)
+            raise PreflightError(_unreachable(url, f"no answer within {params['timeout']} seconds")) from None
+        if isinstance(reason, socket.gaierror):
+            raise PreflightError(_unreachable(url, f"the name does not resolve: {reason}")) from None
+        raise PreflightError(_unreachable(url, reason)) from None
+    except ssl.SSLCertVerificationError as error:
+        raise PreflightError(_tls_message(url, error, params)) from None
+    except ssl.SSLError as error:
+        raise PreflightError(f"TLS handshake with {url} failed ({error}); is it an https endpoint?") from None
+    except (socket.timeout, TimeoutError):  # noqa: UP041 (distinct before Python 3.10)
+        raise PreflightError(_unreachable(url, f"no answer within {params['timeout']} seconds")) from None
+    except http.client.HTTPException as error:
+        raise PreflightError(
+            f"{url} did not answer HTTP ({type(error).__name__}: {error}); is it a registry?"
+        ) from None
+    except OSError as error:
+        raise PreflightError(_unreachable(url, error)) from None
+    if status != 200:
+        raise PreflightError(f"{url} answered HTTP {status}; a registry answers 200", status=status)
+    return status
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            url=dict(type="str", required=True, aliases=["customRegistryUrl"]),
+            username=dict(type="str", aliases=["customRegistryUsername"]),
+            password=dict(type="str", no_log=True, aliases=["customRegistryPassword"]),
+            skip_tls=dict(type="bool", default=False, aliases=["customRegistrySkipTls"]),
+            ca_content=dict(type="str"),
+            ca_file=dict(type="path"),
+            timeout=dict(type="int", default=10),
+        ),
+        required_together=[["username", "password"]],
+        mutually_exclusive=[["ca_content", "ca_file"]],
+        supports_check_mode=True,
+    )
+    params = module.params
+    try:
+        server = normalize_url(params["url"], path_hint="the module calls <url>/v2/ itself")[0]
+    except RegistryUrlError as error:
+        module.fail_json(msg=str(error), status=None)
+    url = f"{server}/v2/"
+    if params["timeout"] <= 0:
+        module.fail_json(msg="timeout: must be positive", status=None, url=url)
+    if params["ca_file"] is not None and not os.path.isabs(params["ca_file"]):
+        module.fail_json(msg=f"ca_file: {params['ca_file']!r} must be an absolute path", status=None, url=url)
+    username = params["username"]
+    try:
+        authorization = None if username is None else basic_auth(username, params["password"])
+    except RegistryUrlError as error:
+        module.fail_json(msg=str(error), status=None, url=url)
+    try:
+        status = preflight(params, url, username, authorization)
+    except PreflightError as error:
+        module.fail_json(msg=str(error), status=error.status, url=url)
+    module.exit_json(changed=False, status=status, url=url)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,313 @@
+"""A stand-in registry mirror over HTTPS, a plain HTTP file server, and the openssl-made PKI they use.
+
+    make_pki(directory)      CAs and a server certificate made with the openssl CLI (see Pki)
+    TlsRegistry(pki, ...)    GET /v2/ -> 200 when the Basic credentials match, 401 otherwise
+    FileServer({...})        GET /<name> -> the bytes given for it, 404 otherwise (a CA to download)
+
+Both servers listen on 127.0.0.1 on a free port, serve from threads, record
+every request and are context managers. TLS handshakes happen in the request
+threads, so a client that gives up on the certificate never blocks the server.
+
+For demos: python tests/fakes/tls_registry.py --dir /tmp/pki --user u --password p
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import socket
+import ssl
+import subprocess
+import tempfile
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+_OPENSSL_CONFIG = """\
+[req]
+distinguished_name = dn
+x509_extensions = v3_ca
+prompt = no
+[dn]
+[v3_ca]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+"""
+
+_SERVER_EXTENSIONS = """\
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+"""
+
+CA_NAME = "kubenode test mirror CA"
+OTHER_CA_NAME = "kubenode unrelated CA"
+
+
+@dataclass(frozen=True)
+class Pki:
+    """Paths of the PEM files make_pki wrote."""
+
+    directory: Path
+    ca: Path  # signs server; valid 90 days; UTCTime
+    ca_key: Path
+    other_ca: Path  # unrelated to server: provokes a TLS verification failure
+    server: Path  # for IP:127.0.0.1 only (not "localhost"), signed by ca
+    server_key: Path
+    expiring_ca: Path  # valid 10 days
+    expired_ca: Path  # notAfter one day before its notBefore (openssl x509 -days -1)
+    long_ca: Path  # valid 100 years: notAfter past 2049, so a GeneralizedTime
+    ca_csr: Path  # a CERTIFICATE REQUEST block, not a certificate
+
+
+def openssl(*args, cwd):
+    """Run the openssl CLI with our minimal config; return its stdout (text)."""
+    config = Path(cwd) / "openssl.cnf"
+    if not config.exists():
+        config.write_text(_OPENSSL_CONFIG)
+    done = subprocess.run(
+        ["openssl", *map(str, args)],
+        cwd=cwd,
+        env=dict(os.environ, OPENSSL_CONF=str(config)),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"openssl {' '.join(map(str, args))} failed: {done.stderr}")
+    return done.stdout
+
+
+_EC = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes")
+
+
+def _self_signed(directory, name, common_name, days):
+    openssl("req", "-x509", *_EC, "-keyout", f"{name}.key", "-out", f"{name}.pem",
+            "-subj", f"/CN={common_name}", "-days", days, cwd=directory)
+    return directory / f"{name}.pem"
+
+
+def make_pki(directory):
+    """Write the files of a Pki into directory (created) and return it."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    ca = _self_signed(directory, "ca", CA_NAME, 90)
+    other_ca = _self_signed(directory, "other-ca", OTHER_CA_NAME, 30)
+    expiring_ca = _self_signed(directory, "expiring-ca", "kubenode expiring CA", 10)
+    long_ca = _self_signed(directory, "long-ca", "kubenode long CA", 36500)
+
+    openssl("req", "-new", *_EC, "-keyout", "expired-ca.key", "-out", "expired-ca.csr",
+            "-subj", "/CN=kubenode expired CA", cwd=directory)
+    (directory / "v3_ca.ext").write_text(_OPENSSL_CONFIG.split("[v3_ca]\n", 1)[1])
+    openssl("x509", "-req", "-in", "expired-ca.csr", "-signkey", "expired-ca.key", "-days", "-1",
+            "-extfile", "v3_ca.ext", "-out", "expired-ca.pem", cwd=directory)
+
+    (directory / "server.ext").write_text(_SERVER_EXTENSIONS)
+    openssl("req", "-new", *_EC, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1",
+            cwd=directory)
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-set_serial", "4242",
+            "-days", "30", "-extfile", "server.ext", "-out", "server.pem", cwd=directory)
+    return Pki(
+        directory=directory,
+        ca=ca,
+        ca_key=directory / "ca.key",
+        other_ca=other_ca,
+        server=directory / "server.pem",
+        server_key=directory / "server.key",
+        expiring_ca=expiring_ca,
+        expired_ca=directory / "expired-ca.pem",
+        long_ca=long_ca,
+        ca_csr=directory / "server.csr",
+    )
+
+
+def free_port():
+    """A port nothing listens on (bound, then released): connections to it are refused."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    headers: dict
+
+    def header(self, name):
+        return next((value for key, value in self.headers.items() if key.lower() == name.lower()), None)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    tls_context = None
+
+    def finish_request(self, request, client_address):
+        if self.tls_context is not None:
+            try:
+                request = self.tls_context.wrap_socket(request, server_side=True)
+            except (ssl.SSLError, OSError):  # the client refused our certificate, or spoke plain HTTP
+                request.close()
+                return
+        super().finish_request(request, client_address)
+
+    def handle_error(self, request, client_address):
+        pass  # a client that hangs up is part of the tests
+
+
+class _Base:
+    """Start/stop plumbing shared by both servers."""
+
+    def __init__(self, tls_context=None):
+        self.requests = []
+        self._lock = threading.Lock()
+        self._httpd = _Server(("127.0.0.1", 0), _handler_for(self))
+        self._httpd.tls_context = tls_context
+        self._thread = None
+
+    @property
+    def port(self):
+        return self._httpd.server_address[1]
+
+    def start(self):
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info):
+        self.stop()
+
+    def record(self, method, path, headers):
+        with self._lock:
+            self.requests.append(RecordedRequest(method, path, dict(headers)))
+
+    def clear(self):
+        with self._lock:
+            self.requests.clear()
+
+
+class TlsRegistry(_Base):
+    """GET /v2/ as a registry answers it.
+
+    users: {name: password}. With no users, every request gets 200. A request
+    whose Basic credentials match gets 200 (403 when the user is in forbidden),
+    any other 401 with a Basic challenge. force_status answers every request
+    with that status instead (a Location header comes with 3xx).
+    """
+
+    def __init__(self, pki, users=None, forbidden=()):
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(str(pki.server), str(pki.server_key))
+        super().__init__(context)
+        self.users = dict(users or {})
+        self.forbidden = set(forbidden)
+        self.force_status = None
+
+    @property
+    def url(self):
+        return f"https://127.0.0.1:{self.port}"
+
+    def _user(self, authorization):
+        """The user whose credentials authorization holds, or None."""
+        if not authorization or not authorization.startswith("Basic "):
+            return None
+        try:
+            name, password = base64.b64decode(authorization[6:], validate=True).decode("utf-8").split(":", 1)
+        except ValueError:
+            return None
+        return name if self.users.get(name) == password else None
+
+    def answer(self, method, path, headers):
+        self.record(method, path, headers)
+        if self.force_status is not None:
+            extra = {"Location": "https://elsewhere.invalid/v2/"} if 300 <= self.force_status < 400 else {}
+            return self.force_status, b"{}", extra
+        if path != "/v2/":
+            return 404, b'{"errors":[{"code":"NOT_FOUND"}]}', {}
+        if method != "GET":
+            return 405, b"{}", {}
+        if self.users:
+            user = self._user(headers.get("Authorization"))
+            if user is None:
+                challenge = {"WWW-Authenticate": 'Basic realm="kubenode-fake-registry"'}
+                return 401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', challenge
+            if user in self.forbidden:
+                return 403, b'{"errors":[{"code":"DENIED"}]}', {}
+        return 200, b"{}", {"Docker-Distribution-API-Version": "registry/2.0"}
+
+
+class FileServer(_Base):
+    """Plain HTTP: GET /<name> answers files[name] (bytes), 404 otherwise."""
+
+    def __init__(self, files):
+        super().__init__()
+        self.files = dict(files)
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def answer(self, method, path, headers):
+        self.record(method, path, headers)
+        body = self.files.get(path.lstrip("/"))
+        if method != "GET" or body is None:
+            return 404, b"not found\n", {}
+        return 200, body, {"Content-Type": "application/x-pem-file"}
+
+
+def _handler_for(server):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _serve(self):
+            status, body, headers = server.answer(self.command, self.path, self.headers)
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        do_GET = do_HEAD = do_POST = do_PUT = _serve
+
+        def log_message(self, format, *args):
+            pass
+
+    return Handler
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dir", default=None, help="where to write the PKI (default: a temporary directory)")
+    parser.add_argument("--user", default=None)
+    parser.add_argument("--password", default=None)
+    args = parser.parse_args(argv)
+    directory = Path(args.dir or tempfile.mkdtemp(prefix="kubenode-pki-"))
+    pki = make_pki(directory)
+    users = {args.user: args.password} if args.user else None
+    with TlsRegistry(pki, users=users) as registry, FileServer({"ca.pem": pki.ca.read_bytes()}) as files:
+        print(f"registry: {registry.url}/v2/ (CA {pki.ca})")
+        print(f"CA over HTTP: {files.url}/ca.pem")
+        threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

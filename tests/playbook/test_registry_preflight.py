@@ -1,0 +1,234 @@
+"""registry_preflight through ansible-playbook against the fake HTTPS registry (tests/fakes/tls_registry.py)."""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils import _registry_url
+from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils import _hosts_toml
+
+MODULE = "kubenode.registry_mirror.registry_preflight"
+USER = "mirror-user"
+PASSWORD = "pässwörd-Qx7-PREFLIGHTSECRET-5521"
+# What containerd sends for USER:PASSWORD, computed here from RFC 7617 (UTF-8), not by the module.
+AUTHORIZATION = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode("ascii")
+FORBIDDEN_USER = "no-pull"
+
+
+def _load_fake():
+    path = Path(__file__).resolve().parents[1] / "fakes" / "tls_registry.py"
+    spec = importlib.util.spec_from_file_location("tls_registry_fake", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+fake = _load_fake()
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return fake.make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="module")
+def registry_server(pki):
+    with fake.TlsRegistry(pki, users={USER: PASSWORD, FORBIDDEN_USER: PASSWORD}, forbidden=[FORBIDDEN_USER]) as server:
+        yield server
+
+
+@pytest.fixture
+def registry(registry_server):
+    registry_server.clear()
+    registry_server.force_status = None
+    yield registry_server
+    registry_server.force_status = None
+
+
+def task(name, **args):
+    """A preflight task that does not stop the play, so that one run covers many cases."""
+    args = {key: value for key, value in args.items() if value is not None}
+    return {"name": name, MODULE: args, "ignore_errors": True}
+
+
+def assert_no_secret(run):
+    output = run.stdout + run.stderr
+    assert PASSWORD not in output
+    assert AUTHORIZATION.split()[1] not in output
+
+
+def test_outcomes(run_playbook, registry, pki, tmp_path, request):
+    ca_file, other_ca = str(pki.ca), str(pki.other_ca)
+    creds = {"username": USER, "password": "{{ mirror_password }}"}
+    closed = fake.free_port()
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts connections (backlog), never answers
+    request.addfinalizer(silent.close)
+    silent_port = silent.getsockname()[1]
+    tasks = [
+        task("ok", url=registry.url, ca_file=ca_file, **creds),
+        dict(task("ok in check mode", url=f"127.0.0.1:{registry.port}/", ca_content=pki.ca.read_text(), **creds),
+             check_mode=True),
+        task("pmk names", customRegistryUrl=registry.url, customRegistryUsername=USER,
+             customRegistryPassword="{{ mirror_password }}", ca_file=ca_file),
+        task("wrong password", url=registry.url, ca_file=ca_file, username=USER, password="not-it"),
+        task("no credentials", url=registry.url, ca_file=ca_file),
+        task("forbidden", url=registry.url, ca_file=ca_file, username=FORBIDDEN_USER,
+             password="{{ mirror_password }}"),
+        task("wrong CA", url=registry.url, ca_file=other_ca, **creds),
+        task("wrong CA content", url=registry.url, ca_content=pki.other_ca.read_text(), **creds),
+        task("system trust store", url=registry.url, **creds),
+        task("skip_tls with wrong CA", url=registry.url, ca_file=other_ca, skip_tls=True, **creds),
+        task("name mismatch", url=f"https://localhost:{registry.port}", ca_file=ca_file, **creds),
+        task("closed port", url=f"https://127.0.0.1:{closed}", ca_file=ca_file, **creds),
+        task("silent port", url=f"https://127.0.0.1:{silent_port}", ca_file=ca_file, timeout=1, **creds),
+        task("unknown name", url="https://mirror.invalid", ca_file=ca_file, **creds),
+        task("path refused", url=f"{registry.url}/v2/infra", ca_file=ca_file),
+        task("missing ca_file", url=registry.url, ca_file=str(tmp_path / "nope.crt")),
+        task("not a CA", url=registry.url, ca_content="hello"),
+        task("http to a TLS port", url=f"http://127.0.0.1:{registry.port}", **creds),
+    ]
+    run = run_playbook(tasks, extra_vars={"mirror_password": PASSWORD})
+    assert run.rc == 0, run.stdout + run.stderr
+    assert_no_secret(run)
+    result = run.task_results
+    v2 = f"{registry.url}/v2/"
+
+    for name in ("ok", "ok in check mode", "pmk names", "skip_tls with wrong CA"):
+        assert result(name).get("failed", False) is False, (name, result(name).get("msg"))
+        assert result(name)["changed"] is False
+        assert result(name)["status"] == 200
+        assert result(name)["url"] == v2
+
+    # every request the mirror got was GET /v2/; the good ones carried containerd's exact header
+    assert {(r.method, r.path) for r in registry.requests} == {("GET", "/v2/")}
+    sent = [r.header("Authorization") for r in registry.requests]
+    assert sent.count(AUTHORIZATION) >= 4  # ok, check mode, pmk names, skip_tls (wrong CA sends nothing)
+    assert None in sent  # "no credentials"
+
+    failures = {
+        "wrong password": (401, f"the mirror rejected the credentials for user '{USER}'"),
+        "no credentials": (401, "the mirror requires credentials"),
+        "forbidden": (403, f"the mirror forbids user '{FORBIDDEN_USER}'"),
+        "wrong CA": (None, f"TLS verification of {v2} failed: the CA does not match the mirror's certificate ("),
+        "wrong CA content": (None, f"TLS verification of {v2} failed: the CA does not match the mirror's certificate"),
+        "system trust store": (None, "the system trust store was used"),
+        "name mismatch": (None, f"TLS verification of https://localhost:{registry.port}/v2/ failed"),
+        "closed port": (None, f"the mirror at https://127.0.0.1:{closed}/v2/ is unreachable ("),
+        "silent port": (None, f"the mirror at https://127.0.0.1:{silent_port}/v2/ is unreachable (no answer within 1"),
+        "unknown name": (None, "the mirror at https://mirror.invalid/v2/ is unreachable (the name does not resolve"),
+        "missing ca_file": (None, f"ca_file: {tmp_path / 'nope.crt'} does not exist"),
+        "not a CA": (None, "ca_content: not PEM"),
+        "http to a TLS port": (None, f"http://127.0.0.1:{registry.port}/v2/"),
+    }
+    for name, (status, message) in failures.items():
+        outcome = result(name)
+        assert outcome["failed"] is True, name
+        assert message in outcome["msg"], (name, outcome["msg"])
+        assert outcome["status"] == status, (name, outcome)
+        assert outcome["changed"] is False
+    assert "not valid for the host" in result("name mismatch")["msg"]
+    assert "mismatch" in result("name mismatch")["msg"]  # OpenSSL's reason is passed on
+    assert "refused" in result("closed port")["msg"].lower()
+    assert "Basic" in result("no credentials")["msg"]  # the challenge is reported
+
+    refused = result("path refused")
+    assert refused["failed"] is True and "must not contain a path ('/v2/infra')" in refused["msg"]
+    assert "status" in refused and refused["status"] is None
+
+
+@pytest.mark.parametrize(
+    "status, expected",
+    [
+        (500, "answered HTTP 500"),
+        (302, "redirects to https://elsewhere.invalid/v2/ (HTTP 302)"),
+        (204, "answered HTTP 204"),
+    ],
+)
+def test_other_statuses_fail_with_the_status(run_playbook, registry, pki, status, expected):
+    registry.force_status = status
+    run = run_playbook([task("call", url=registry.url, ca_file=str(pki.ca), username=USER,
+                             password="{{ mirror_password }}")], extra_vars={"mirror_password": PASSWORD})
+    outcome = run.task_results("call")
+    assert outcome["failed"] is True
+    assert expected in outcome["msg"]
+    assert outcome["status"] == status
+    assert len(registry.requests) == 1  # a redirect is not followed
+    assert_no_secret(run)
+
+
+@pytest.mark.parametrize("verbosity", [0, 3])
+def test_password_never_shown(run_playbook, registry, pki, verbosity):
+    tasks = [
+        task("ok", url=registry.url, ca_file=str(pki.ca), username=USER, password="{{ mirror_password }}"),
+        task("tls", url=registry.url, ca_file=str(pki.other_ca), username=USER, password="{{ mirror_password }}"),
+        {"name": "bad user", MODULE: {"url": registry.url, "ca_file": str(pki.ca), "username": "x:y",
+                                      "password": "{{ mirror_password }}"}, "ignore_errors": True},
+    ]
+    for json_output in (False, True):
+        run = run_playbook(tasks, extra_vars={"mirror_password": PASSWORD}, verbosity=verbosity,
+                           json_output=json_output)
+        assert run.rc == 0, run.stdout + run.stderr
+        assert "rejected" not in run.stdout  # the right password was accepted
+        assert "username: must not contain ':'" in run.stdout
+        assert_no_secret(run)
+
+
+# --- node-side URL and credentials agree with the controller's ------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "10.101.101.100:443",
+        "https://10.101.101.100:443/",
+        "HTTP://Mirror.Example:80",
+        "[fd00::1]:5000",
+        "https://[fd00::1]",
+        "registry.example.com",
+        "https://10.0.0.1:443/v2/",
+        "https://host/path",
+        "ftp://host",
+        "https://user:pw@host",
+        "https://host?x=1",
+        "https://host:99999",
+        "https://[fd00::zz]:5000",
+        "",
+        "host name",
+        "https://-bad-.example",
+    ],
+)
+def test_normalize_url_matches_the_controller(url):
+    try:
+        expected = _hosts_toml.normalize_url(url)
+    except _hosts_toml.MirrorConfigError as error:
+        with pytest.raises(_registry_url.RegistryUrlError) as raised:
+            _registry_url.normalize_url(url)
+        assert str(raised.value) == str(error)
+    else:
+        assert _registry_url.normalize_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    "username, password",
+    [(USER, PASSWORD), ("u", "p:with:colons"), ("a:b", "p"), ("", "p"), ("u", ""), ("u", "line\nbreak")],
+)
+def test_basic_auth_matches_the_controller(username, password):
+    try:
+        expected = _hosts_toml.basic_auth(username, password)
+    except _hosts_toml.MirrorConfigError as error:
+        with pytest.raises(_registry_url.RegistryUrlError) as raised:
+            _registry_url.basic_auth(username, password)
+        assert str(raised.value) == str(error)
+    else:
+        assert _registry_url.basic_auth(username, password) == expected
+
+
+def test_basic_auth_is_utf8_base64():
+    assert _registry_url.basic_auth(USER, PASSWORD) == AUTHORIZATION

@@ -1,0 +1,313 @@
+"""_pem: PEM certificates read in pure Python, checked against what the openssl CLI says about them."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import importlib.util
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils import _pem
+
+UTC = datetime.timezone.utc  # noqa: UP017 (the module under test uses the same spelling)
+
+
+def _load_fake():
+    path = Path(__file__).resolve().parents[3] / "fakes" / "tls_registry.py"
+    spec = importlib.util.spec_from_file_location("tls_registry_fake", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+fake = _load_fake()
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory):
+    return fake.make_pki(tmp_path_factory.mktemp("pki"))
+
+
+def openssl_date(pem_path, which):
+    """notBefore/notAfter as openssl x509 prints it, as an aware datetime."""
+    out = fake.openssl("x509", "-in", pem_path, "-noout", f"-{which}date", cwd=pem_path.parent).strip()
+    value = " ".join(out.split("=", 1)[1].split())  # "Dec  8 02:40:59 2026 GMT" -> single spaces
+    return datetime.datetime.strptime(value, "%b %d %H:%M:%S %Y GMT").replace(tzinfo=UTC)
+
+
+def openssl_time_types(pem_path):
+    """The ASN.1 types of the validity times, as openssl asn1parse names them."""
+    out = fake.openssl("asn1parse", "-in", pem_path, cwd=pem_path.parent)
+    return [line.split(":")[2].strip() for line in out.splitlines() if "TIME" in line]
+
+
+def der_of(pem_path, kind="x509", *extra):
+    out = pem_path.parent / (pem_path.name + f".{kind}.der")
+    fake.openssl(kind, "-in", pem_path, *extra, "-outform", "der", "-out", out, cwd=pem_path.parent)
+    return out.read_bytes()
+
+
+def pem_block(label, der):
+    body = base64.encodebytes(der).decode("ascii")
+    return f"-----BEGIN {label}-----\n{body}-----END {label}-----\n"
+
+
+# --- valid certificates --------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["ca", "other_ca", "server", "expiring_ca", "expired_ca", "long_ca"])
+def test_validity_matches_openssl(pki, name):
+    path = getattr(pki, name)
+    (validity,) = _pem.parse_pem_certificates(path.read_text())
+    assert validity == (openssl_date(path, "start"), openssl_date(path, "end"))
+    assert validity[0].tzinfo is not None and validity[0].utcoffset() == datetime.timedelta(0)
+
+
+def test_utctime_and_generalizedtime(pki):
+    # openssl encodes dates up to 2049 as UTCTime and later ones as GeneralizedTime (RFC 5280)
+    assert openssl_time_types(pki.ca) == ["UTCTIME", "UTCTIME"]
+    assert openssl_time_types(pki.long_ca) == ["UTCTIME", "GENERALIZEDTIME"]
+    ((not_before, not_after),) = _pem.parse_pem_certificates(pki.long_ca.read_text())
+    assert not_after == openssl_date(pki.long_ca, "end")
+    assert not_after.year >= 2100
+
+
+@pytest.mark.parametrize("utc_time", ["990101000000Z", "500615120000Z", "491231235959Z", "000229000000Z"])
+def test_utctime_century(pki, utc_time):
+    """RFC 5280: UTCTime YY >= 50 is 19YY, below is 20YY; openssl reads the patched certificate the same way."""
+    der = der_of(pki.ca)
+    start = openssl_date(pki.ca, "start").strftime("%y%m%d%H%M%SZ").encode("ascii")
+    patched = der.replace(b"\x17\x0d" + start, b"\x17\x0d" + utc_time.encode("ascii"), 1)
+    assert patched != der
+    path = pki.directory / f"patched-{utc_time}.pem"
+    path.write_text(pem_block("CERTIFICATE", patched))  # the signature no longer matches; nobody checks it here
+    ((not_before, _not_after),) = _pem.parse_pem_certificates(path.read_text())
+    assert not_before == openssl_date(path, "start")
+
+
+def test_bundle_of_two_in_order_with_text_around(pki):
+    text = (
+        f"# mirror CA bundle\nsubject=CN = {fake.CA_NAME}\n{pki.ca.read_text()}\n"
+        f"subject=CN = {fake.OTHER_CA_NAME}\n{pki.other_ca.read_text()}trailing words\n"
+    )
+    assert _pem.parse_pem_certificates(text) == [
+        (openssl_date(pki.ca, "start"), openssl_date(pki.ca, "end")),
+        (openssl_date(pki.other_ca, "start"), openssl_date(pki.other_ca, "end")),
+    ]
+    names = [certificate.common_name for certificate in _pem.read_certificates(text)]
+    assert names == [fake.CA_NAME, fake.OTHER_CA_NAME]
+
+
+def test_crlf_line_endings(pki):
+    text = pki.ca.read_text().replace("\n", "\r\n")
+    assert _pem.parse_pem_certificates(text) == [(openssl_date(pki.ca, "start"), openssl_date(pki.ca, "end"))]
+
+
+def test_common_name_of_the_server_certificate(pki):
+    (certificate,) = _pem.read_certificates(pki.server.read_text())
+    assert certificate.common_name == "127.0.0.1"
+
+
+# --- what is not a certificate -------------------------------------------
+
+
+def _truncated_base64(pki):
+    """The CA's PEM with its base64 cut mid-quantum: invalid padding."""
+    lines = pki.ca.read_text().splitlines()
+    body = "".join(lines[1:-1])
+    cut = len(body) // 2 // 4 * 4 + 1  # one character past a 4-character quantum
+    return f"{lines[0]}\n{body[:cut]}\n{lines[-1]}\n"
+
+
+def _truncated_der(pki):
+    """The CA's PEM with its DER cut short on a base64 boundary: valid base64, truncated DER."""
+    der = der_of(pki.ca)
+    return pem_block("CERTIFICATE", der[: len(der) // 2 // 3 * 3])
+
+
+CASES = {
+    "garbage": (lambda pki: "this is not a certificate\n", "not PEM: no -----BEGIN CERTIFICATE----- block found"),
+    "empty": (lambda pki: "", "not PEM: no -----BEGIN CERTIFICATE----- block found"),
+    "private key": (lambda pki: pki.ca_key.read_text(), "is a PRIVATE KEY, not a CERTIFICATE"),
+    "certificate request": (lambda pki: pki.ca_csr.read_text(), "is a CERTIFICATE REQUEST, not a CERTIFICATE"),
+    "certificate then key": (
+        lambda pki: pki.ca.read_text() + pki.ca_key.read_text(),
+        "PEM block 2 is a PRIVATE KEY, not a CERTIFICATE (never put a private key in a CA file)",
+    ),
+    "truncated base64": (_truncated_base64, "invalid base64"),
+    "truncated DER": (_truncated_der, "not an X.509 certificate (an element is longer than the data"),
+    "missing END line": (
+        lambda pki: "\n".join(pki.ca.read_text().splitlines()[:-1]) + "\n",
+        "-----BEGIN line has no matching -----END line",
+    ),
+    "second certificate cut": (
+        lambda pki: pki.ca.read_text() + "\n".join(pki.other_ca.read_text().splitlines()[:3]) + "\n",
+        "-----BEGIN line has no matching -----END line",
+    ),
+    "mismatched END": (
+        lambda pki: pki.ca.read_text().replace("END CERTIFICATE", "END X509 CRL"),
+        "BEGIN CERTIFICATE does not match END X509 CRL",
+    ),
+    "base64 of text": (
+        lambda pki: pem_block("CERTIFICATE", b"hello, this is not DER at all"),
+        "not an X.509 certificate",
+    ),
+    "public key DER labelled CERTIFICATE": (
+        lambda pki: pem_block("CERTIFICATE", der_of(pki.ca_key, "pkey", "-pubout")),
+        "not an X.509 certificate",
+    ),
+    "trailing data after the DER": (
+        lambda pki: pem_block("CERTIFICATE", der_of(pki.ca) + b"\x00\x00"),
+        "there is data after the certificate",
+    ),
+    "PEM headers": (
+        lambda pki: pki.ca.read_text().replace("-----\n", "-----\nProc-Type: 4,ENCRYPTED\n\n", 1),
+        "PEM headers are not supported",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_not_a_certificate_is_refused(pki, case):
+    make_text, message = CASES[case]
+    with pytest.raises(_pem.PemError) as raised:
+        _pem.parse_pem_certificates(make_text(pki))
+    assert message in str(raised.value)
+    assert isinstance(raised.value, ValueError)
+
+
+def test_bytes_are_refused(pki):
+    with pytest.raises(_pem.PemError, match="expected text"):
+        _pem.read_certificates(pki.ca.read_bytes())
+
+
+def test_der_parser_reads_what_openssl_wrote(pki):
+    certificate = _pem.parse_der_certificate(der_of(pki.expiring_ca))
+    assert certificate.not_after == openssl_date(pki.expiring_ca, "end")
+    assert certificate.common_name == "kubenode expiring CA"
+
+
+# --- expiry --------------------------------------------------------------
+
+
+def test_check_validity(pki):
+    now = datetime.datetime.now(UTC)
+    good, expiring, expired = (
+        _pem.read_certificates(path.read_text()) for path in (pki.ca, pki.expiring_ca, pki.expired_ca)
+    )
+    assert _pem.check_validity(good, now, 7) == ([], [])
+    errors, warnings = _pem.check_validity(good + expiring, now, 30)
+    assert errors == []
+    assert len(warnings) == 1  # the 90-day CA is outside 30 days, the 10-day one inside
+    assert warnings[0].startswith("certificate 2 of 2 (CN=kubenode expiring CA) expires on ")
+    end = openssl_date(pki.expiring_ca, "end").strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert end in warnings[0]
+    assert len(_pem.check_validity(good + expiring, now, 100)[1]) == 2
+    errors, warnings = _pem.check_validity(expired, now, 30)
+    assert errors == [
+        f"the certificate (CN=kubenode expired CA) expired on {openssl_date(pki.expired_ca, 'end'):%Y-%m-%dT%H:%M:%SZ}"
+    ]
+    assert _pem.days_left(_pem.soonest_expiring(good + expiring), now) in (9, 10)
+    assert _pem.days_left(expired[0], now) < 0
+
+
+def test_not_yet_valid_is_a_warning(pki):
+    certificates = _pem.read_certificates(pki.ca.read_text())
+    before_start = openssl_date(pki.ca, "start") - datetime.timedelta(hours=1)
+    errors, warnings = _pem.check_validity(certificates, before_start, 1)
+    assert errors == [] and "is not valid before" in warnings[0]
+
+
+# --- who can read a file -------------------------------------------------
+
+
+@pytest.fixture
+def open_dir():
+    """A directory every user can enter (pytest's own temp tree is 0700)."""
+    directory = Path(tempfile.mkdtemp(prefix="kubenode-pem-", dir="/tmp"))
+    directory.chmod(0o755)
+    yield directory
+    shutil.rmtree(directory)
+
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="creates files owned by root for user nobody")
+
+
+def _nobody():
+    try:
+        return pwd.getpwnam("nobody").pw_name
+    except KeyError:
+        pytest.skip("no user nobody")
+
+
+@needs_root
+def test_readable_by(open_dir):
+    nobody = _nobody()
+    public, private = open_dir / "public.crt", open_dir / "private.crt"
+    public.write_text("x")
+    public.chmod(0o644)
+    private.write_text("x")
+    private.chmod(0o600)
+    closed = open_dir / "closed"
+    closed.mkdir(mode=0o700)
+    hidden = closed / "ca.crt"
+    hidden.write_text("x")
+    hidden.chmod(0o644)
+
+    assert _pem.readable_by(str(public), nobody)[0] is True
+    ok, reason = _pem.readable_by(str(private), nobody)
+    assert ok is False and f"cannot read {private} (mode 0600, owner root:root)" in reason
+    ok, reason = _pem.readable_by(str(hidden), nobody)
+    assert ok is False and f"cannot enter directory {closed} (mode 0700" in reason
+    assert _pem.readable_by(str(private), "root") == (True, "root reads any file")
+    assert _pem.readable_by(str(public), "no-such-user-kubenode")[0] is False
+
+    # the attributes the file will have once written stand in for the current ones
+    assert _pem.readable_by(str(private), nobody, mode=0o644)[0] is True
+    assert _pem.readable_by(str(public), nobody, mode=0o600)[0] is False
+    assert _pem.readable_by(str(private), nobody, mode=0o600, uid=pwd.getpwnam(nobody).pw_uid)[0] is True
+    # a file (and directories) not written yet
+    assert _pem.readable_by(str(open_dir / "new" / "dir" / "ca.crt"), nobody, mode=0o644)[0] is True
+    ok, reason = _pem.readable_by(str(open_dir / "missing.crt"), nobody)
+    assert ok is False and "does not exist" in reason
+
+    # a symlink into the closed directory: the target's directories count
+    link = open_dir / "link.crt"
+    link.symlink_to(hidden)
+    ok, reason = _pem.readable_by(str(link), nobody)
+    assert ok is False and str(closed) in reason
+
+
+@needs_root
+def test_readable_through_group(open_dir):
+    nobody = _nobody()
+    account = pwd.getpwnam(nobody)
+    shared = open_dir / "group.crt"
+    shared.write_text("x")
+    shared.chmod(0o640)
+    os.chown(shared, 0, account.pw_gid)
+    assert _pem.readable_by(str(shared), nobody)[0] is True
+    os.chown(shared, 0, 0)
+    assert _pem.readable_by(str(shared), nobody)[0] is False
+    # the owner class decides for the owner even when "other" could read
+    shared.chmod(0o044)
+    os.chown(shared, account.pw_uid, 0)
+    assert _pem.readable_by(str(shared), nobody)[0] is False
+
+
+def test_openssl_agrees_that_the_material_is_what_we_think(pki):
+    # guards the fixtures themselves: the server cert verifies against ca and not against other_ca
+    def verify(ca):
+        command = ["openssl", "verify", "-CAfile", str(ca), str(pki.server)]
+        return subprocess.run(command, capture_output=True, check=False).returncode
+
+    assert verify(pki.ca) == 0 and verify(pki.other_ca) != 0
