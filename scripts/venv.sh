@@ -3,20 +3,19 @@
 # date), and this checkout linked as the collection kubenode.registry_mirror under
 # .cache/collections, where ansible.cfg and the tests look for it.
 # Usage: source scripts/venv.sh   (then .venv/bin is first on PATH)
-set -euo pipefail
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-venv="$repo/.venv"
-stamp="$venv/.requirements.sha256"
-want=$(cat "$repo/requirements-test.txt" "$repo/requirements.txt" | sha256sum | cut -c1-64)
-if [[ ! -x "$venv/bin/python" || "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
-    echo "== creating $venv"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$repo/requirements-test.txt"
-    echo "$want" > "$stamp"
+# Sourced into the caller's shell: it sets no shell options and returns on failure.
+_kubenode_repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+_kubenode_venv="$_kubenode_repo/.venv"
+_kubenode_want=$(cat "$_kubenode_repo/requirements-test.txt" "$_kubenode_repo/requirements.txt" | sha256sum | cut -c1-64)
+if [[ ! -x "$_kubenode_venv/bin/python" || "$(cat "$_kubenode_venv/.requirements.sha256" 2>/dev/null)" != "$_kubenode_want" ]]; then
+    echo "== creating $_kubenode_venv"
+    python3 -m venv "$_kubenode_venv" &&
+        "$_kubenode_venv/bin/pip" install --quiet --disable-pip-version-check -r "$_kubenode_repo/requirements-test.txt" &&
+        echo "$_kubenode_want" > "$_kubenode_venv/.requirements.sha256" || return 1
 fi
-link="$repo/.cache/collections/ansible_collections/kubenode/registry_mirror"
-if [[ ! -L "$link" ]]; then
-    mkdir -p "$(dirname "$link")"
-    ln -s ../../../.. "$link"
+_kubenode_link="$_kubenode_repo/.cache/collections/ansible_collections/kubenode/registry_mirror"
+if [[ ! -L "$_kubenode_link" ]]; then
+    mkdir -p "$(dirname "$_kubenode_link")" && ln -s ../../../.. "$_kubenode_link" || return 1
 fi
-export PATH="$venv/bin:$PATH"
+export PATH="$_kubenode_venv/bin:$PATH"
+unset _kubenode_repo _kubenode_venv _kubenode_want _kubenode_link

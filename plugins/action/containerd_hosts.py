@@ -14,8 +14,8 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_fi
     REQUIRED_TOGETHER,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_toml import (
-    MirrorConfigError,
     MissingDependencyError,
+    RegistrySettingError,
     basic_auth,
     hosts_directories,
     normalize_url,
@@ -58,7 +58,7 @@ class ActionModule(ActionBase):
         )[1]
         try:
             hosts_files, authorization = _hosts_files(args)
-        except (MirrorConfigError, MissingDependencyError) as error:
+        except (RegistrySettingError, MissingDependencyError) as error:
             raise AnsibleActionFail(str(error)) from None
 
         module_args = {name: args[name] for name in _NODE_ARGS if args.get(name) is not None}

@@ -7,8 +7,8 @@ from __future__ import annotations
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_toml import (
-    MirrorConfigError,
     MissingDependencyError,
+    RegistrySettingError,
     basic_auth,
     mirror_endpoint,
     render_hosts_files_from,
@@ -22,7 +22,7 @@ def _strict(function):
     def wrapper(*args, **kwargs):
         try:
             return function(*args, **kwargs)
-        except (MirrorConfigError, MissingDependencyError) as error:
+        except (RegistrySettingError, MissingDependencyError) as error:
             raise AnsibleFilterError(f"{function.__name__}: {error}") from None
         except TypeError as error:
             raise AnsibleFilterError(f"{function.__name__}: {error}") from None

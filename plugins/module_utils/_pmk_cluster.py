@@ -6,23 +6,29 @@ Pure Python (3.8+) with no Ansible imports, so it is unit-testable alone: field
 validation, the comparison with what the API returned, the request body, the
 diff and the error messages. The pmk_cluster_registry module does the HTTP.
 
-The URL and repository path grammar is the one containerd_hosts applies
-(plugin_utils/_hosts_toml.py, controller-only), repeated here because a module
-cannot import plugin_utils; the unit tests check that both agree.
+The URL and repository path grammar is containerd_hosts' own (module_utils/_registry_url.py).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
-import re
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import (
     ARGUMENT_SPEC as _HOSTS_ARGUMENT_SPEC,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import (
     SECRET_MASK,
+)
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import (
+    RegistrySettingError,
+    check_no_space,
+    check_password,
+    check_username,
+    normalize_repo_path,
+    normalize_url,
+    require_str,
+    split_url,
 )
 
 # (option name, Qbert API field, JSON type), in the seed document's order.
@@ -65,136 +71,27 @@ REGISTRY_ARGUMENT_SPEC = dict(
 )
 
 
-class PmkFieldError(ValueError):
-    """Bad input: the message starts with the field it is about (never with a secret's value)."""
-
-    def __init__(self, field, problem):
-        super().__init__(f"{field}: {problem}")
-        self.field = field
-
-
-SCHEMES = ("https", "http")
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_HOST_PORT = re.compile(rf"(?P<host>\[(?P<ipv6>[0-9A-Fa-f:.]+)\]|{_LABEL}(?:\.{_LABEL})*)(?::(?P<port>[0-9]{{1,5}}))?")
-_PATH_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def _require_str(value, field):
-    if not isinstance(value, str):
-        raise PmkFieldError(field, f"must be a string, got {type(value).__name__}")
-    return value
-
-
-def _no_space(value, field):
-    if _CONTROL.search(value) or any(c.isspace() for c in value):
-        raise PmkFieldError(field, "must not contain whitespace or control characters")
-    return value
-
-
-def _check_host_port(value, field):
-    match = _HOST_PORT.fullmatch(value)
-    if not match:
-        raise PmkFieldError(field, f"{value!r} is not a valid host[:port] (for example docker.io or 10.0.0.1:5000)")
-    if match.group("ipv6") is not None:
-        try:
-            ipaddress.IPv6Address(match.group("ipv6"))
-        except ValueError:
-            raise PmkFieldError(field, f"{value!r} holds an invalid IPv6 address") from None
-    port = match.group("port")
-    if port is not None and not 1 <= int(port) <= 65535:
-        raise PmkFieldError(field, f"port {port} is out of range 1-65535")
-    return value
-
-
-def _split_url(url, field):
-    """Return (lowercase scheme, urlsplit parts) of an http(s) URL without credentials, query or fragment."""
-    _require_str(url, field)
-    if url == "":
-        raise PmkFieldError(field, "must not be empty")
-    _no_space(url, field)
-    if "://" not in url:
-        url = "https://" + url
-    try:
-        parts = urlsplit(url)  # newer Pythons check bracketed IPv6 hosts here
-    except ValueError as error:
-        raise PmkFieldError(field, f"{url!r} is not a valid URL ({error})") from None
-    scheme = parts.scheme.lower()
-    if scheme not in SCHEMES:
-        raise PmkFieldError(field, f"scheme {parts.scheme!r} is not supported; use https or http")
-    if "@" in parts.netloc:
-        raise PmkFieldError(field, "must not contain credentials")
-    if parts.query or parts.fragment or "?" in url or "#" in url:
-        raise PmkFieldError(field, "must not contain a query or fragment")
-    if parts.netloc == "":
-        raise PmkFieldError(field, "has no host")
-    _check_host_port(parts.netloc, field)
-    return scheme, parts
-
-
-def normalize_url(url, field="url"):
-    """Return scheme://host[:port] for a registry URL, as containerd_hosts does.
-
-    No scheme means https; a trailing slash is dropped; a path, query,
-    fragment or credentials are refused.
-    """
-    scheme, parts = _split_url(url, field)
-    if parts.path not in ("", "/"):
-        raise PmkFieldError(field, f"must not contain a path ({parts.path!r}); put the repository path in repo_path")
-    return f"{scheme}://{parts.netloc}"
-
-
-def normalize_repo_path(repo_path, field="repo_path"):
-    """Return the repository path without surrounding slashes ('' for the root), as containerd_hosts does."""
-    if repo_path is None:
-        return ""
-    _require_str(repo_path, field)
-    path = repo_path.strip("/")
-    if path == "":
-        return ""
-    for segment in path.split("/"):
-        if segment == "":
-            raise PmkFieldError(field, f"{repo_path!r} has an empty path segment")
-        if not _PATH_COMPONENT.fullmatch(segment):
-            raise PmkFieldError(
-                field,
-                f"segment {segment!r} of {repo_path!r} is not a valid repository path component "
-                "(lowercase letters and digits, separated by '.', '_', '__' or '-')",
-            )
-    return path
-
-
-def _check_username(value, field="username"):
-    if _CONTROL.search(value):
-        raise PmkFieldError(field, "must not contain control characters")
-    if ":" in value:
-        raise PmkFieldError(field, "must not contain ':' (HTTP Basic auth separates it from the password)")
-    return value
-
-
-def _check_password(value, field="password"):
-    if _CONTROL.search(value):
-        raise PmkFieldError(field, "must not contain control characters")
-    return value
-
-
 def _check_cert_path(value, field="cert_path"):
-    _no_space(value, field)
+    check_no_space(value, field)
     if value.startswith("/"):
         return value
     if "://" in value:
-        scheme, _ = _split_url(value, field)
+        scheme = split_url(value, field)[0]
         if value.split("://", 1)[0] == scheme:
             return value
-        raise PmkFieldError(field, "the URL scheme must be lowercase https or http")
-    raise PmkFieldError(field, f"{value!r} must be an absolute path on the nodes or an https:// or http:// URL")
+        raise RegistrySettingError(field, "the URL scheme must be lowercase https or http")
+    raise RegistrySettingError(field, f"{value!r} must be an absolute path on the nodes or an https:// or http:// URL")
+
+
+def _normalized_server(url, field):
+    return normalize_url(url, field)[0]
 
 
 _STRING_CHECKS = {
-    "customRegistryUrl": normalize_url,
+    "customRegistryUrl": _normalized_server,
     "customRegistryRepoPath": normalize_repo_path,
-    "customRegistryUsername": _check_username,
-    "customRegistryPassword": _check_password,
+    "customRegistryUsername": check_username,
+    "customRegistryPassword": check_password,
     "customRegistryCertPath": _check_cert_path,
 }
 
@@ -212,9 +109,9 @@ def wanted_fields(params):
             continue
         if kind is bool:
             if not isinstance(value, bool):
-                raise PmkFieldError(option, f"must be a boolean, got {type(value).__name__}")
+                raise RegistrySettingError(option, f"must be a boolean, got {type(value).__name__}")
         else:
-            _require_str(value, option)
+            require_str(value, option)
             if value != "":
                 value = _STRING_CHECKS[api](value, option)
         wanted[api] = value
@@ -239,8 +136,8 @@ def _comparable_str(api, value):
         return None
     if api == "customRegistryUrl" and value:
         try:
-            return normalize_url(value)
-        except PmkFieldError:
+            return normalize_url(value)[0]
+        except RegistrySettingError:
             return value.rstrip("/")
     if api == "customRegistryRepoPath":
         return value.strip("/")
@@ -257,7 +154,7 @@ def same_value(api, current, wanted):
 def current_fields(cluster):
     """Return {API field: value or None} of the readable customRegistry* fields of a cluster object."""
     if not isinstance(cluster, dict):
-        raise PmkFieldError("cluster", f"the API returned a {type(cluster).__name__}, not a JSON object")
+        raise RegistrySettingError("cluster", f"the API returned a {type(cluster).__name__}, not a JSON object")
     current = {api: cluster.get(api) for api in API_FIELDS if api != PASSWORD_FIELD}
     if current["customRegistryRepoPath"] is None:
         current["customRegistryRepoPath"] = cluster.get(LEGACY_REPO_PATH_FIELD)
@@ -299,7 +196,7 @@ def plan_update(cluster, wanted, update_password="on_change_of_other_fields"):
     holds every field the task sets (the password per the rule above).
     """
     if update_password not in UPDATE_PASSWORD_CHOICES:
-        raise PmkFieldError("update_password", f"must be one of {', '.join(UPDATE_PASSWORD_CHOICES)}")
+        raise RegistrySettingError("update_password", f"must be one of {', '.join(UPDATE_PASSWORD_CHOICES)}")
     current = current_fields(cluster)
     changed = [
         api
@@ -321,17 +218,17 @@ def sanitize_cluster(cluster):
 
 
 def _check_id(value, field):
-    _require_str(value, field)
+    require_str(value, field)
     if value == "":
-        raise PmkFieldError(field, "must not be empty")
-    return _no_space(value, field)
+        raise RegistrySettingError(field, "must not be empty")
+    return check_no_space(value, field)
 
 
 def api_base(api_url):
     """Return the validated API base URL without a trailing slash (a path prefix is kept)."""
     if isinstance(api_url, str) and "://" not in api_url:
-        raise PmkFieldError("api_url", "must start with https:// or http://")
-    scheme, parts = _split_url(api_url, "api_url")
+        raise RegistrySettingError("api_url", "must start with https:// or http://")
+    scheme, parts = split_url(api_url, "api_url")
     return f"{scheme}://{parts.netloc}{parts.path.rstrip('/')}"
 
 

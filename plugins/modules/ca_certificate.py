@@ -179,7 +179,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._pem impo
     soonest_expiring,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import (
-    RegistryUrlError,
+    RegistrySettingError,
     fetch_url_scheme,
 )
 
@@ -324,7 +324,7 @@ def main():
             certificates = read_certificates(text)
         except PemError as error:
             raise PemError(f"{source}: {error}") from None
-    except (PemError, RegistryUrlError) as error:
+    except (PemError, RegistrySettingError) as error:
         module.fail_json(msg=str(error), path=path)
 
     now = datetime.datetime.now(UTC)

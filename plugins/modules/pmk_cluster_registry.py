@@ -267,7 +267,7 @@ from ansible.module_utils.urls import fetch_url
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._pmk_cluster import (
     REGISTRY_ARGUMENT_SPEC,
-    PmkFieldError,
+    RegistrySettingError,
     cluster_url,
     connection_error_message,
     http_error_message,
@@ -354,9 +354,9 @@ def main():
     params = module.params
     try:
         if any(c < " " or c == "\x7f" for c in params["auth_token"]):
-            raise PmkFieldError("auth_token", "must not contain control characters")
+            raise RegistrySettingError("auth_token", "must not contain control characters")
         if params["timeout"] <= 0:
-            raise PmkFieldError("timeout", "must be a positive number of seconds")
+            raise RegistrySettingError("timeout", "must be a positive number of seconds")
         wanted = wanted_fields(params)
         read_url = cluster_url(params["api_url"], params["project_id"], params["cluster_uuid"])
         if params["operation"] == "upgrade":
@@ -366,14 +366,14 @@ def main():
             )
         else:
             write_method, write_url = "PUT", read_url
-    except PmkFieldError as error:
+    except RegistrySettingError as error:
         module.fail_json(msg=str(error))
 
     client = QbertClient(module)
     cluster = client.request("GET", read_url)
     try:
         plan = plan_update(cluster, wanted, params["update_password"])
-    except PmkFieldError as error:
+    except RegistrySettingError as error:
         module.fail_json(msg=f"GET {read_url}: {error}")
 
     result = dict(

@@ -122,7 +122,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._pem import PemError, read_certificates
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import (
-    RegistryUrlError,
+    RegistrySettingError,
     basic_auth,
     normalize_url,
 )
@@ -283,7 +283,7 @@ def main():
     params = module.params
     try:
         server = normalize_url(params["url"], path_hint="the module calls <url>/v2/ itself")[0]
-    except RegistryUrlError as error:
+    except RegistrySettingError as error:
         module.fail_json(msg=str(error), status=None)
     url = f"{server}/v2/"
     if params["timeout"] <= 0:
@@ -293,7 +293,7 @@ def main():
     username = params["username"]
     try:
         authorization = None if username is None else basic_auth(username, params["password"])
-    except RegistryUrlError as error:
+    except RegistrySettingError as error:
         module.fail_json(msg=str(error), status=None, url=url)
     try:
         status = preflight(params, url, username, authorization)

@@ -10,13 +10,10 @@ value can change the meaning of the TOML that containerd reads.
 
 from __future__ import annotations
 
-import base64
-import ipaddress
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 try:
     import tomli_w
@@ -28,28 +25,19 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_fi
     DEFAULT_REGISTRIES,
     MARKER,
 )
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import (
+    RegistrySettingError,
+    basic_auth,
+    check_host_port,
+    normalize_repo_path,
+    normalize_url,
+    require_str,
+)
 
 # containerd's catch-all directory: applies to registries without their own.
 DEFAULT_DIRECTORY = "_default"
 CAPABILITIES = ("pull", "resolve")
-SCHEMES = ("https", "http")
-
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_HOST_PORT = re.compile(
-    rf"(?P<host>\[(?P<ipv6>[0-9A-Fa-f:.]+)\]|{_LABEL}(?:\.{_LABEL})*)(?::(?P<port>[0-9]{{1,5}}))?"
-)
-# One component of a repository path, as the distribution spec defines it.
-_PATH_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _TOML_SPECIAL = re.compile(r'["\\\x00-\x1f\x7f]')
-
-
-class MirrorConfigError(ValueError):
-    """Bad input: the message starts with the field it is about."""
-
-    def __init__(self, field, problem):
-        super().__init__(f"{field}: {problem}")
-        self.field = field
 
 
 class MissingDependencyError(RuntimeError):
@@ -81,85 +69,6 @@ class Mirror:
         return table
 
 
-def _require_str(value, field):
-    if not isinstance(value, str):
-        raise MirrorConfigError(field, f"must be a string, got {type(value).__name__}")
-    return value
-
-
-def check_host_port(value, field):
-    """Return value when it is a registry host[:port]; raise otherwise."""
-    _require_str(value, field)
-    if value == "":
-        raise MirrorConfigError(field, "must not be empty")
-    match = _HOST_PORT.fullmatch(value)
-    if not match:
-        raise MirrorConfigError(
-            field, f"{value!r} is not a valid registry host[:port] (for example docker.io or 10.0.0.1:5000)"
-        )
-    if match.group("ipv6") is not None:
-        try:
-            ipaddress.IPv6Address(match.group("ipv6"))
-        except ValueError:
-            raise MirrorConfigError(field, f"{value!r} holds an invalid IPv6 address") from None
-    port = match.group("port")
-    if port is not None and not 1 <= int(port) <= 65535:
-        raise MirrorConfigError(field, f"port {port} is out of range 1-65535")
-    return value
-
-
-def normalize_url(url, field="url"):
-    """Return (scheme://host[:port], host[:port]) for a registry URL.
-
-    No scheme means https; a trailing slash is dropped; a path, query,
-    fragment or credentials are refused.
-    """
-    _require_str(url, field)
-    if url == "":
-        raise MirrorConfigError(field, "must not be empty")
-    if _CONTROL.search(url) or any(c.isspace() for c in url):
-        raise MirrorConfigError(field, "must not contain whitespace or control characters")
-    if "://" not in url:
-        url = "https://" + url
-    try:
-        parts = urlsplit(url)
-    except ValueError as error:  # e.g. an invalid bracketed IPv6 host
-        raise MirrorConfigError(field, f"{url!r} is not a valid URL ({error})") from None
-    scheme = parts.scheme.lower()
-    if scheme not in SCHEMES:
-        raise MirrorConfigError(field, f"scheme {parts.scheme!r} is not supported; use https or http")
-    if "@" in parts.netloc:
-        raise MirrorConfigError(field, "must not contain credentials; use username and password")
-    if parts.query or parts.fragment or "?" in url or "#" in url:
-        raise MirrorConfigError(field, "must not contain a query or fragment")
-    if parts.path not in ("", "/"):
-        raise MirrorConfigError(
-            field, f"must not contain a path ({parts.path!r}); put the repository path in repo_path"
-        )
-    host_port = check_host_port(parts.netloc, field)
-    return f"{scheme}://{host_port}", host_port
-
-
-def normalize_repo_path(repo_path, field="repo_path"):
-    """Return the repository path without surrounding slashes ('' for the root)."""
-    if repo_path is None:
-        return ""
-    _require_str(repo_path, field)
-    path = repo_path.strip("/")
-    if path == "":
-        return ""
-    for segment in path.split("/"):
-        if segment == "":
-            raise MirrorConfigError(field, f"{repo_path!r} has an empty path segment")
-        if not _PATH_COMPONENT.fullmatch(segment):
-            raise MirrorConfigError(
-                field,
-                f"segment {segment!r} of {repo_path!r} is not a valid repository path component "
-                "(lowercase letters and digits, separated by '.', '_', '__' or '-')",
-            )
-    return path
-
-
 def mirror_endpoint(url, repo_path=None):
     """Return the host URL containerd pulls from, e.g. https://10.0.0.1:443/v2/infra/k8s."""
     server = normalize_url(url)[0]
@@ -167,26 +76,12 @@ def mirror_endpoint(url, repo_path=None):
     return f"{server}/v2/{path}" if path else server
 
 
-def basic_auth(username, password):
-    """Return the HTTP Basic authorization header value for username and password (UTF-8)."""
-    for field, value in (("username", username), ("password", password)):
-        _require_str(value, field)
-        if value == "":
-            raise MirrorConfigError(field, "must not be empty")
-        if _CONTROL.search(value):
-            raise MirrorConfigError(field, "must not contain control characters")
-    if ":" in username:
-        raise MirrorConfigError("username", "must not contain ':' (HTTP Basic auth separates it from the password)")
-    token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
-    return f"Basic {token}"
-
-
 def _check_ca_file(ca_file):
-    _require_str(ca_file, "ca_file")
+    require_str(ca_file, "ca_file")
     if not ca_file.startswith("/"):
-        raise MirrorConfigError("ca_file", f"{ca_file!r} must be an absolute path on the node")
+        raise RegistrySettingError("ca_file", f"{ca_file!r} must be an absolute path on the node")
     if _TOML_SPECIAL.search(ca_file):
-        raise MirrorConfigError("ca_file", "must not contain quotes, backslashes or control characters")
+        raise RegistrySettingError("ca_file", "must not contain quotes, backslashes or control characters")
     return ca_file
 
 
@@ -196,9 +91,9 @@ def parse_mirror(url, repo_path=None, username=None, password=None, skip_tls=Fal
     path = normalize_repo_path(repo_path)
     if (username is None) != (password is None):
         missing = "password" if password is None else "username"
-        raise MirrorConfigError(missing, "username and password must be given together")
+        raise RegistrySettingError(missing, "username and password must be given together")
     if not isinstance(skip_tls, bool):
-        raise MirrorConfigError("skip_tls", f"must be a boolean, got {type(skip_tls).__name__}")
+        raise RegistrySettingError("skip_tls", f"must be a boolean, got {type(skip_tls).__name__}")
     return Mirror(
         server=server,
         directory=directory,
@@ -212,13 +107,13 @@ def parse_mirror(url, repo_path=None, username=None, password=None, skip_tls=Fal
 
 def _check_fallbacks(hosts, mirror, field):
     if isinstance(hosts, (str, bytes)) or not isinstance(hosts, Sequence):
-        raise MirrorConfigError(field, "must be a list of registry URLs")
+        raise RegistrySettingError(field, "must be a list of registry URLs")
     seen = {mirror.endpoint}
     result = []
     for index, host in enumerate(hosts):
         server = normalize_url(host, f"{field}[{index}]")[0]
         if server in seen:
-            raise MirrorConfigError(f"{field}[{index}]", f"{server} is listed twice")
+            raise RegistrySettingError(f"{field}[{index}]", f"{server} is listed twice")
         seen.add(server)
         result.append(server)
     return result
@@ -246,7 +141,7 @@ def dump_hosts_toml(document):
     # containerd silently ignores a hosts.toml it cannot parse and pulls from
     # the internet instead, so a file that does not round-trip must never leave.
     if tomllib.loads(text) != document:
-        raise MirrorConfigError("hosts.toml", "rendered text does not parse back to the intended settings")
+        raise RegistrySettingError("hosts.toml", "rendered text does not parse back to the intended settings")
     return text
 
 
@@ -257,16 +152,16 @@ def _check_registry(registry, field):
 def hosts_directories(mirror_directory, registries):
     """Return the certs.d directories to manage: the mirror's own (when known) first, then each registry."""
     if isinstance(registries, (str, bytes)) or not isinstance(registries, Sequence):
-        raise MirrorConfigError("registries", "must be a list of registry host[:port] names")
+        raise RegistrySettingError("registries", "must be a list of registry host[:port] names")
     directories = [] if mirror_directory is None else [mirror_directory]
     for index, registry in enumerate(registries):
         _check_registry(registry, f"registries[{index}]")
         if registry == mirror_directory:
-            raise MirrorConfigError(
+            raise RegistrySettingError(
                 f"registries[{index}]", f"{registry!r} is the mirror itself; its directory is always written"
             )
         if registry in directories:
-            raise MirrorConfigError(f"registries[{index}]", f"{registry!r} is listed twice")
+            raise RegistrySettingError(f"registries[{index}]", f"{registry!r} is listed twice")
         directories.append(registry)
     return directories
 
@@ -287,15 +182,23 @@ def render_hosts_files(
     if fallbacks is None:
         fallbacks = {name: hosts for name, hosts in DEFAULT_FALLBACKS.items() if name in directories}
     if not isinstance(fallbacks, Mapping):
-        raise MirrorConfigError("fallbacks", "must be a mapping of registry to a list of host URLs")
+        raise RegistrySettingError("fallbacks", "must be a mapping of registry to a list of host URLs")
     for name in fallbacks:
         if name not in directories[1:]:
-            raise MirrorConfigError("fallbacks", f"{name!r} is not one of the registries")
+            raise RegistrySettingError("fallbacks", f"{name!r} is not one of the registries")
     rendered = []
     for directory in directories:
         hosts = _check_fallbacks(fallbacks.get(directory, ()), mirror, f"fallbacks[{directory}]")
         rendered.append((directory, dump_hosts_toml(hosts_document(directory, mirror, hosts))))
     return rendered
+
+
+def _check_keys(mapping, known, field):
+    if not isinstance(mapping, Mapping):
+        raise RegistrySettingError(field, "must be a mapping")
+    unknown = sorted(set(mapping) - set(known))
+    if unknown:
+        raise RegistrySettingError(field, f"unknown keys {', '.join(unknown)}; known: {', '.join(known)}")
 
 
 HOSTS_FILES_SETTINGS_KEYS = (
@@ -308,16 +211,10 @@ def render_hosts_files_from(settings):
 
     A key that is missing or None takes the module's default.
     """
-    if not isinstance(settings, Mapping):
-        raise MirrorConfigError("settings", "must be a mapping")
-    unknown = sorted(set(settings) - set(HOSTS_FILES_SETTINGS_KEYS))
-    if unknown:
-        raise MirrorConfigError(
-            "settings", f"unknown keys {', '.join(unknown)}; known: {', '.join(HOSTS_FILES_SETTINGS_KEYS)}"
-        )
+    _check_keys(settings, HOSTS_FILES_SETTINGS_KEYS, "settings")
     given = {name: value for name, value in settings.items() if value is not None}
     if "url" not in given:
-        raise MirrorConfigError("url", "is required")
+        raise RegistrySettingError("url", "is required")
     return [{"directory": directory, "content": text} for directory, text in render_hosts_files(**given)]
 
 
@@ -332,14 +229,10 @@ def render_hosts_toml(spec):
     Keys: registry and url (required), repo_path, username, password,
     skip_tls, ca_file, fallbacks (a list; default: the seed's for that registry).
     """
-    if not isinstance(spec, Mapping):
-        raise MirrorConfigError("spec", "must be a mapping")
-    unknown = sorted(set(spec) - set(HOSTS_TOML_SPEC_KEYS))
-    if unknown:
-        raise MirrorConfigError("spec", f"unknown keys {', '.join(unknown)}; known: {', '.join(HOSTS_TOML_SPEC_KEYS)}")
+    _check_keys(spec, HOSTS_TOML_SPEC_KEYS, "spec")
     for required in ("registry", "url"):
         if required not in spec:
-            raise MirrorConfigError(required, "is required")
+            raise RegistrySettingError(required, "is required")
     mirror = parse_mirror(
         spec["url"],
         spec.get("repo_path"),

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils import _registry_url
-from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils import _hosts_toml
 
 MODULE = "kubenode.registry_mirror.registry_preflight"
 USER = "mirror-user"
@@ -181,53 +180,6 @@ def test_password_never_shown(run_playbook, registry, pki, verbosity):
 
 
 # --- node-side URL and credentials agree with the controller's ------------
-
-
-@pytest.mark.parametrize(
-    "url",
-    [
-        "10.101.101.100:443",
-        "https://10.101.101.100:443/",
-        "HTTP://Mirror.Example:80",
-        "[fd00::1]:5000",
-        "https://[fd00::1]",
-        "registry.example.com",
-        "https://10.0.0.1:443/v2/",
-        "https://host/path",
-        "ftp://host",
-        "https://user:pw@host",
-        "https://host?x=1",
-        "https://host:99999",
-        "https://[fd00::zz]:5000",
-        "",
-        "host name",
-        "https://-bad-.example",
-    ],
-)
-def test_normalize_url_matches_the_controller(url):
-    try:
-        expected = _hosts_toml.normalize_url(url)
-    except _hosts_toml.MirrorConfigError as error:
-        with pytest.raises(_registry_url.RegistryUrlError) as raised:
-            _registry_url.normalize_url(url)
-        assert str(raised.value) == str(error)
-    else:
-        assert _registry_url.normalize_url(url) == expected
-
-
-@pytest.mark.parametrize(
-    "username, password",
-    [(USER, PASSWORD), ("u", "p:with:colons"), ("a:b", "p"), ("", "p"), ("u", ""), ("u", "line\nbreak")],
-)
-def test_basic_auth_matches_the_controller(username, password):
-    try:
-        expected = _hosts_toml.basic_auth(username, password)
-    except _hosts_toml.MirrorConfigError as error:
-        with pytest.raises(_registry_url.RegistryUrlError) as raised:
-            _registry_url.basic_auth(username, password)
-        assert str(raised.value) == str(error)
-    else:
-        assert _registry_url.basic_auth(username, password) == expected
 
 
 def test_basic_auth_is_utf8_base64():

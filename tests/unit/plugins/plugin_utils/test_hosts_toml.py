@@ -11,7 +11,7 @@ import yaml
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import MARKER, is_managed
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_toml import (
-    MirrorConfigError,
+    RegistrySettingError,
     basic_auth,
     mirror_endpoint,
     normalize_repo_path,
@@ -177,14 +177,14 @@ BAD_INPUT = [
 @pytest.mark.parametrize(("field", "kwargs"), BAD_INPUT, ids=[f"{case[0]}-{i}" for i, case in enumerate(BAD_INPUT)])
 def test_bad_input_names_the_field(field, kwargs):
     arguments = dict(url="https://10.0.0.1:443", registries=["docker.io"]) | kwargs
-    with pytest.raises(MirrorConfigError) as raised:
+    with pytest.raises(RegistrySettingError) as raised:
         render_hosts_files(**arguments)
     assert raised.value.field == field
     assert str(raised.value).startswith(f"{field}: ")
 
 
 def test_errors_never_echo_the_password():
-    with pytest.raises(MirrorConfigError) as raised:
+    with pytest.raises(RegistrySettingError) as raised:
         basic_auth("user", "s3cr3t\x00")
     assert "s3cr3t" not in str(raised.value)
 
@@ -214,7 +214,7 @@ def test_normalize_repo_path(path, normalized):
     ],
 )
 def test_hosts_toml_spec_is_strict(spec):
-    with pytest.raises(MirrorConfigError):
+    with pytest.raises(RegistrySettingError):
         render_hosts_toml(spec)
 
 
@@ -231,6 +231,6 @@ def test_hosts_files_settings_match_the_module_rendering_and_take_defaults_for_n
      ({"url": "https://m", "registries": ["a b"]}, "registries[0]")],
 )
 def test_hosts_files_settings_are_strict(settings, field):
-    with pytest.raises(MirrorConfigError) as raised:
+    with pytest.raises(RegistrySettingError) as raised:
         render_hosts_files_from(settings)
     assert raised.value.field == field
