@@ -282,7 +282,7 @@ def main():
     )
     params = module.params
     try:
-        server = normalize_url(params["url"], path_hint="the module calls <url>/v2/ itself")[0]
+        server = normalize_url(params["url"])[0]
     except RegistrySettingError as error:
         module.fail_json(msg=str(error), status=None)
     url = f"{server}/v2/"
