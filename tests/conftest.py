@@ -1,4 +1,4 @@
-"""Make the collection importable as ansible_collections.kubenode.registry_mirror.
+"""Make the collection importable as ansible_collections.kubenode.registry_mirror, and tests/fakes as fakes.
 
 ansible-test runs from a tree at ansible_collections/kubenode/registry_mirror
 already; a git checkout is linked into .cache/collections, as scripts/venv.sh does.
@@ -25,6 +25,8 @@ def _collections_dir():
 
 
 COLLECTIONS_DIR = _collections_dir()
-if str(COLLECTIONS_DIR) not in sys.path:
-    sys.path.insert(0, str(COLLECTIONS_DIR))
+# The collection, and tests/ itself for the stand-in servers in tests/fakes.
+for path in (COLLECTIONS_DIR, ROOT / "tests"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
 os.environ["ANSIBLE_COLLECTIONS_PATH"] = str(COLLECTIONS_DIR)

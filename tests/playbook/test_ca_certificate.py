@@ -3,30 +3,17 @@
 from __future__ import annotations
 
 import datetime
-import importlib.util
 import os
 import pwd
 import shutil
 import stat
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
+from fakes import tls_registry as fake
 
 MODULE = "kubenode.registry_mirror.ca_certificate"
-
-
-def _load_fake():
-    path = Path(__file__).resolve().parents[1] / "fakes" / "tls_registry.py"
-    spec = importlib.util.spec_from_file_location("tls_registry_fake", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-fake = _load_fake()
 
 
 @pytest.fixture(scope="module")

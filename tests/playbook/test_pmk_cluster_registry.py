@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import socket
-import sys
-from pathlib import Path
 
 import pytest
+from fakes.qbert_server import QbertServer
 
 MODULE = "kubenode.registry_mirror.pmk_cluster_registry"
 TOKEN = "tok-Zq7-PMKSECRET-4411"
@@ -57,18 +55,6 @@ OPTIONS = {  # STORED under the module's own option names
     "self_signed_certs": True,
     "cert_path": "/usr/local/share/reg-ca.crt",
 }
-
-
-def _load_fake():
-    path = Path(__file__).resolve().parents[1] / "fakes" / "qbert_server.py"
-    spec = importlib.util.spec_from_file_location("qbert_server_fake", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-QbertServer = _load_fake().QbertServer
 
 
 @pytest.fixture

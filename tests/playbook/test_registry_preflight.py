@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import base64
-import importlib.util
 import socket
-import sys
-from pathlib import Path
 
 import pytest
+from fakes import tls_registry as fake
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils import _registry_url
 
@@ -18,18 +16,6 @@ PASSWORD = "pässwörd-Qx7-PREFLIGHTSECRET-5521"
 # What containerd sends for USER:PASSWORD, computed here from RFC 7617 (UTF-8), not by the module.
 AUTHORIZATION = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode("ascii")
 FORBIDDEN_USER = "no-pull"
-
-
-def _load_fake():
-    path = Path(__file__).resolve().parents[1] / "fakes" / "tls_registry.py"
-    spec = importlib.util.spec_from_file_location("tls_registry_fake", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-fake = _load_fake()
 
 
 @pytest.fixture(scope="module")

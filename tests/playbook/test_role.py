@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from fakes.qbert_server import QbertServer
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED_FILES = yaml.safe_load((ROOT / "tests" / "unit" / "fixtures" / "seed-hosts.yml").read_text())
@@ -142,3 +143,28 @@ def test_legacy_mirrors_are_refused_before_anything_is_written(run_playbook, tmp
     assert "mirrors" in run.task_results("Make containerd read certs.d")["msg"]
     assert config.read_bytes() == original
     assert not (tmp_path / "certs.d").exists()
+
+
+def test_playbook_sets_the_pmk_cluster_object_before_the_nodes(run_playbook, tmp_path):
+    body = {"customRegistryUrl": "https://10.101.101.100:443", "customRegistryRepoPath": "infra/k8s",
+            "customRegistryUsername": "wXubham", "customRegistryPassword": "pf7$"}
+    cluster = tmp_path / "cluster.json"
+    cluster.write_text(json.dumps(body))
+    options = role_vars(tmp_path)
+    del options["containerd_mirror_url"], options["containerd_mirror_repo_path"]
+    with QbertServer(token="t0ken-SECRET") as qbert:
+        qbert.add_cluster("project", "cluster")
+        options.update(pmk_api_url=qbert.url, pmk_project_id="project", pmk_cluster_uuid="cluster",
+                       pmk_auth_token="t0ken-SECRET")
+        playbook = ROOT / "playbooks" / "configure-mirror.yml"
+        first = run_playbook(None, "-e", f"@{cluster}", playbook=playbook, extra_vars=options)
+        assert first.rc == 0, first.stdout
+        put = qbert.writes()
+        assert [request.method for request in put] == ["PUT"]
+        assert {key: put[0].body[key] for key in body} == body
+        second = run_playbook(None, "-e", f"@{cluster}", playbook=playbook, extra_vars=options)
+        assert second.rc == 0 and len(qbert.writes()) == 1  # nothing changed: only read
+    for run in (first, second):
+        for secret in ("t0ken-SECRET", "pf7$"):
+            assert secret not in run.stdout + run.stderr
+    assert (tmp_path / "certs.d" / "docker.io" / "hosts.toml").is_file()

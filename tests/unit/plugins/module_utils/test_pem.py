@@ -4,32 +4,19 @@ from __future__ import annotations
 
 import base64
 import datetime
-import importlib.util
 import os
 import pwd
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
+from fakes import tls_registry as fake
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils import _pem
 
 UTC = datetime.timezone.utc  # noqa: UP017 (the module under test uses the same spelling)
-
-
-def _load_fake():
-    path = Path(__file__).resolve().parents[3] / "fakes" / "tls_registry.py"
-    spec = importlib.util.spec_from_file_location("tls_registry_fake", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-fake = _load_fake()
 
 
 @pytest.fixture(scope="session")
