@@ -29,9 +29,9 @@ run_molecule() {
         HOME=/tmp/kubenode-home ANSIBLE_HOME=/tmp/kubenode-home/.ansible molecule test --all
 }
 
-steps=("${@:-lint pytest ansible-test molecule}")
+if (($#)); then steps=("$@"); else steps=(lint pytest ansible-test molecule); fi
 passed=0 failed=0 failures=""
-for step in ${steps[*]}; do
+for step in "${steps[@]}"; do
     echo
     echo "=================== $step"
     case $step in

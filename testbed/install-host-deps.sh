@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the test bed needs on the HOST (idempotent, quiet).
-# containerd is NOT needed on the host: it only runs inside the node image.
+# Installs the Debian packages the test bed and the test suite need on the HOST
+# (idempotent, quiet). containerd runs inside the node image; on the host, its
+# binary only checks in the unit tests that edited config files load.
 set -euo pipefail
 
 PACKAGES=(
@@ -9,6 +10,8 @@ PACKAGES=(
   docker-registry      # the mirror registry (distribution 2.8) running on the host
   apache2-utils        # htpasswd -B for the registry's basic auth
   openssl curl ca-certificates python3   # certs, health checks, CA HTTP server
+  containerd           # `containerd config dump` in tests/unit (config.toml edits load)
+  shellcheck           # ansible-test sanity checks the shell scripts with it
 )
 
 missing=()

@@ -41,8 +41,8 @@ FIELDS = (
     ("self_signed_certs", "customRegistrySelfSignedCerts", bool),
     ("cert_path", "customRegistryCertPath", str),
 )
-API_FIELDS = tuple(api for _, api, _ in FIELDS)
-FIELD_TYPES = {api: kind for _, api, kind in FIELDS}
+API_FIELDS = tuple(field[1] for field in FIELDS)
+FIELD_TYPES = {field[1]: field[2] for field in FIELDS}
 PASSWORD_FIELD = "customRegistryPassword"
 # The seed's JFrog example spells the repository path this way; read it when the other is absent.
 LEGACY_REPO_PATH_FIELD = "customRegistryPath"
@@ -269,7 +269,7 @@ def api_message(body):
     except ValueError:
         text = " ".join(body.split())
         return None if text.startswith("<") else text[:_MAX_MESSAGE]
-    for _ in range(3):  # {"error": {"message": "..."}} and the like
+    for _depth in range(3):  # {"error": {"message": "..."}} and the like
         if isinstance(document, str):
             return document[:_MAX_MESSAGE] or None
         if not isinstance(document, dict):

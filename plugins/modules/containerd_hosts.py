@@ -131,8 +131,6 @@ seealso:
   - name: containerd registry host configuration
     description: The hosts.toml format.
     link: https://github.com/containerd/containerd/blob/main/docs/hosts.md
-  - role: kubenode.registry_mirror.containerd_mirror
-    description: Distributes the CA, writes certs.d, configures containerd and restarts the PMK agents.
 """
 
 EXAMPLES = r"""

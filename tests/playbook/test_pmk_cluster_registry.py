@@ -98,7 +98,7 @@ def test_update_sends_the_seed_fields_once_and_check_mode_writes_nothing(run_pla
     assert put.header("Content-Type") == "application/json"
     assert set(put.body) == set(SEED_TYPES)
     for name, value in put.body.items():
-        assert type(value) is SEED_TYPES[name], f"{name} is {type(value).__name__}"
+        assert isinstance(value, SEED_TYPES[name]), f"{name} is {type(value).__name__}"
     assert put.body == dict(STORED, customRegistryPassword=PASSWORD)
     assert all(request.header("X-Auth-Token") == TOKEN for request in qbert.requests)
 
@@ -128,7 +128,7 @@ def test_update_password(run_playbook, qbert):
     tasks = [
         task("password alone, on change", qbert, password=PASSWORD_REF, **OPTIONS),
         task("password alone, always", qbert, password=PASSWORD_REF, update_password="always", **OPTIONS),
-        task("url and password, on change", qbert, password=PASSWORD_REF, **dict(OPTIONS, url=new_url)),
+        task("url and password, on change", qbert, password=PASSWORD_REF, **{**OPTIONS, "url": new_url}),
         task("skip_tls, no password given", qbert, skip_tls=True, update_password="always"),
     ]
     run = run_playbook(tasks, extra_vars=SECRET_VARS)
@@ -201,7 +201,7 @@ def test_errors_name_the_cause(run_playbook, qbert):
         "upgrade without type": (dict(operation="upgrade"), ["upgrade_type"]),
     }
     tasks = []
-    for name, (args, _) in cases.items():
+    for name, (args, _fragments) in cases.items():
         args = dict(args)
         cluster = args.pop("cluster", CLUSTER)
         tasks.append(dict(task(name, qbert, cluster=cluster, **args), ignore_errors=True))
@@ -209,7 +209,7 @@ def test_errors_name_the_cause(run_playbook, qbert):
     assert_no_secret(run)
 
     problems = []
-    for name, (_, fragments) in cases.items():
+    for name, (_args, fragments) in cases.items():
         result = run.task_results(name)
         message = result.get("msg", "")
         if not result.get("failed"):

@@ -66,7 +66,7 @@ def test_body_has_the_seed_names_and_json_types():
     plan = pmk.plan_update({"uuid": "c1"}, pmk.wanted_fields(FULL))
     assert set(plan.body) == set(SEED_TYPES)
     for name, value in plan.body.items():
-        assert type(value) is SEED_TYPES[name], name
+        assert isinstance(value, SEED_TYPES[name]), name
     assert json.loads(json.dumps(plan.body))["customRegistrySkipTls"] is False
     assert plan.body["customRegistryPassword"] == "s3cret-pw"
 
