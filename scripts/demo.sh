@@ -59,5 +59,5 @@ for node in "${nodes[@]}"; do
     echo "$node:"
     echo "  certs.d: $(podman exec "$node" sh -c 'cd /etc/containerd/certs.d && ls -d */ | tr -d / | tr "\n" " "')"
     echo "  pulled through the mirror: $(podman exec "$node" ctr -n k8s.io images ls -q | grep -x "$image_to_pull")"
-    echo "  PMK agents: $(podman exec "$node" cut -f2,3 /var/log/pf9-fake/events.log | tail -n 4 | tr '\t\n' ' ,')"
+    echo "  PMK agents: $(podman exec "$node" cut -f2,3 /var/log/pf9-fake/events.log | tail -n 4 | tr '\t' ' ' | paste -sd, -)"
 done
