@@ -10,6 +10,8 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -30,3 +32,11 @@ for path in (COLLECTIONS_DIR, ROOT / "tests"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 os.environ["ANSIBLE_COLLECTIONS_PATH"] = str(COLLECTIONS_DIR)
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory):
+    """CAs and certificates made by openssl (tests/fakes/tls_registry.py), shared by the tests."""
+    from fakes.tls_registry import make_pki
+
+    return make_pki(tmp_path_factory.mktemp("pki"))

@@ -17,11 +17,6 @@ MODULE = "kubenode.registry_mirror.ca_certificate"
 
 
 @pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    return fake.make_pki(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture(scope="module")
 def files(pki):
     served = {
         "ca.pem": pki.ca.read_bytes(),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 
 import pytest
-from fakes.qbert_server import QbertServer
+from fakes.qbert_server import REGISTRY_FIELD_TYPES, QbertServer
 
 MODULE = "kubenode.registry_mirror.pmk_cluster_registry"
 TOKEN = "tok-Zq7-PMKSECRET-4411"
@@ -18,16 +18,8 @@ PASSWORD_REF = "{{ mirror_password }}"
 PROJECT = "3f1b7c0e-project"
 CLUSTER = "6c1a3e2e-cluster"
 
-# The seed document's fields and their JSON types.
-SEED_TYPES = {
-    "customRegistryUrl": str,
-    "customRegistryRepoPath": str,
-    "customRegistryUsername": str,
-    "customRegistryPassword": str,
-    "customRegistrySkipTls": bool,
-    "customRegistrySelfSignedCerts": bool,
-    "customRegistryCertPath": str,
-}
+# The seed document's fields and their JSON types, as the stand-in API checks them.
+SEED_TYPES = REGISTRY_FIELD_TYPES
 # A cluster.json in the API's own form, as a user would keep it.
 CLUSTER_JSON = {
     "customRegistryUrl": "https://10.101.101.100:443/",

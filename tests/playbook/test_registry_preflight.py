@@ -19,11 +19,6 @@ FORBIDDEN_USER = "no-pull"
 
 
 @pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    return fake.make_pki(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture(scope="module")
 def registry_server(pki):
     with fake.TlsRegistry(pki, users={USER: PASSWORD, FORBIDDEN_USER: PASSWORD}, forbidden=[FORBIDDEN_USER]) as server:
         yield server

@@ -19,11 +19,6 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils import _p
 UTC = datetime.timezone.utc  # noqa: UP017 (the module under test uses the same spelling)
 
 
-@pytest.fixture(scope="session")
-def pki(tmp_path_factory):
-    return fake.make_pki(tmp_path_factory.mktemp("pki"))
-
-
 def openssl_date(pem_path, which):
     """notBefore/notAfter as openssl x509 prints it, as an aware datetime."""
     out = fake.openssl("x509", "-in", pem_path, "-noout", f"-{which}date", cwd=pem_path.parent).strip()

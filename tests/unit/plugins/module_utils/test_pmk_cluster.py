@@ -5,21 +5,15 @@ from __future__ import annotations
 import json
 
 import pytest
+from fakes.qbert_server import REGISTRY_FIELD_TYPES
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils import _pmk_cluster as pmk
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import (
     ARGUMENT_SPEC as HOSTS_ARGUMENT_SPEC,
 )
 
-SEED_TYPES = {
-    "customRegistryUrl": str,
-    "customRegistryRepoPath": str,
-    "customRegistryUsername": str,
-    "customRegistryPassword": str,
-    "customRegistrySkipTls": bool,
-    "customRegistrySelfSignedCerts": bool,
-    "customRegistryCertPath": str,
-}
+# The seed document's fields and their JSON types, as the stand-in API checks them.
+SEED_TYPES = REGISTRY_FIELD_TYPES
 FULL = dict(
     url="https://10.101.101.100:443",
     repo_path="infra/k8s",
