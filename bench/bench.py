@@ -47,7 +47,8 @@ From the repository root, with the virtual environment (``source scripts/venv.sh
 Options: ``--sizes 10,50,200``; ``--repeats 3`` runs per cell for N <= 50 and
 ``--large-repeats 1`` above (N=200 takes minutes per run on 2 cores); ``--forks 10``
 for both sides; ``--testbed-nodes 3`` (2 to 4); ``--out docs`` for the report;
-``--no-plot``. Raw results (every run's numbers, as JSON) and the output of any
+``--no-plot``; ``--report-from bench/results/bench-<date>.json`` rewrites the report and
+plot from a saved run without running anything. Raw results (every run's numbers, as JSON) and the output of any
 failed run go to ``--results`` (default ``bench/results/``, git-ignored). Text
 after the marker line at the end of an existing benchmarks.md (hand-written
 analysis) is kept when the report is rewritten.
@@ -483,10 +484,16 @@ def medians(records, where):
 
 
 def tasks_per_host(records, where, n, side):
-    counts = next(r["per_host"] for r in records if r["where"] == where and r["n"] == n and r["side"] == side
-                  and r["phase"] == "first")
-    text = f"{counts['ran']} of {counts['listed']}"
-    return text + (f" ({counts['items']} loop items)" if counts["items"] else "")
+    """'ran of listed (loop items)' for the first apply, and for the re-run when it differs."""
+    texts = []
+    for phase in PHASES:
+        counts = next(r["per_host"] for r in records
+                      if (r["where"], r["n"], r["side"], r["phase"]) == (where, n, side, phase))
+        text = f"{counts['ran']} of {counts['listed']}"
+        text += f" ({counts['items']} loop items)" if counts["items"] else ""
+        if not texts or text != texts[0]:
+            texts.append(text if not texts else f"re-run {text}")
+    return "; ".join(texts)
 
 
 def results_table(records, where):
@@ -507,23 +514,29 @@ def results_table(records, where):
     return "\n".join(lines), ", ".join(f"N={n}: {count}" for n, count in runs)
 
 
+SKIPPED_ROW = "tasks skipped on every host (when: false), together"
+OVERHEAD_ROWS = (
+    "between tasks (strategy, includes, play starts)",
+    "process start, inventory, exit (wall - playbook span)",
+    "**total (wall)**",
+)
+
+
 def _profile_rows(run):
-    """[(row name, seconds)] of one run: each task that ran (summed over serial batches), the skipped ones
-    together, the overheads."""
+    """{row name: (seconds, task count or None)} of one run: each task that ran (summed over serial batches),
+    the skipped ones together, the overheads."""
     tasks = {}  # name -> [seconds, skipped on every host of every batch]
     for task in run["tasks"]:
         entry = tasks.setdefault(task["name"].rpartition(" : ")[2], [0.0, True])
         entry[0] += task["seconds"]
         entry[1] = entry[1] and task["skipped"]
+    rows = {name: (seconds, None) for name, (seconds, skipped) in tasks.items() if not skipped}
     skipped = [seconds for seconds, skipped in tasks.values() if skipped]
-    rows = [(name, seconds) for name, (seconds, skipped) in tasks.items() if not skipped]
-    if skipped:
-        rows.append((f"{len(skipped)} tasks skipped on every host (when: false), together", sum(skipped)))
-    rows += [
-        ("between tasks (strategy, includes, play starts)", run["span"] - sum(t["seconds"] for t in run["tasks"])),
-        ("process start, inventory, exit (wall - playbook span)", run["wall"] - run["span"]),
-        ("**total (wall)**", run["wall"]),
-    ]
+    rows[SKIPPED_ROW] = (sum(skipped), len(skipped))
+    between, outside, total = OVERHEAD_ROWS
+    rows[between] = (run["span"] - sum(t["seconds"] for t in run["tasks"]), None)
+    rows[outside] = (run["wall"] - run["span"], None)
+    rows[total] = (run["wall"], None)
     return rows
 
 
@@ -531,13 +544,23 @@ def profile_table(records, where, n):
     """Per-task median durations (seconds, whole fleet) of both sides at size n."""
     lines = ["| side | task | first apply (s) | re-run (s) |", "|---|---|---:|---:|"]
     for side in SIDES:
-        rows = {}  # row name -> {phase: [seconds per run]}, in order of appearance
-        for record in records:
-            if record["where"] == where and record["n"] == n and record["side"] == side:
-                for name, seconds in _profile_rows(record):
-                    rows.setdefault(name, {phase: [] for phase in PHASES})[record["phase"]].append(seconds)
-        for name, values in rows.items():
-            cells = [f"{statistics.median(values[p]):.2f}" if values[p] else "-" for p in PHASES]
+        rows = {}  # row name -> {phase: [(seconds, count) per run]}
+        for phase in PHASES:  # tasks in the order they run; those of the first apply first
+            for record in records:
+                if (record["where"], record["n"], record["side"], record["phase"]) == (where, n, side, phase):
+                    for name, value in _profile_rows(record).items():
+                        rows.setdefault(name, {p: [] for p in PHASES})[phase].append(value)
+        order = [name for name in rows if name not in (SKIPPED_ROW, *OVERHEAD_ROWS)] + [SKIPPED_ROW, *OVERHEAD_ROWS]
+        for name in order:
+            cells = []
+            for phase in PHASES:
+                values = rows[name][phase]
+                if not values or (name == SKIPPED_ROW and not values[0][1]):
+                    cells.append("-")
+                    continue
+                count = values[0][1]
+                cells.append(f"{statistics.median(v[0] for v in values):.2f}"
+                             + (f" ({count} tasks)" if count is not None else ""))
             lines.append(f"| {side} | {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -573,17 +596,26 @@ def plot(records, path):
     plt.close(figure)
 
 
-def write_report(path, records, info, args, profile_n, plot_name):
+def command_line(args):
+    """The command that reproduces this run, for the report."""
+    return (f"python bench/bench.py --sizes {','.join(map(str, args.sizes))} --repeats {args.repeats}"
+            f" --large-repeats {args.large_repeats} --forks {args.forks}"
+            + (f" --testbed --testbed-nodes {args.testbed_nodes}" if args.testbed else ""))
+
+
+def write_report(path, results, plot_name):
+    """Write benchmarks.md from a results document (what main saves as raw JSON)."""
+    records, info, forks = results["runs"], results["machine"], results["forks"]
     table, runs = results_table(records, "local")
     times = medians(records, "local")
+    small = sorted({n for n, _side, _phase in times if n <= 50}) or sorted({key[0] for key in times})
+    profile_n = small[-1]  # 50, the issue's target size, when measured
+    testbed_nodes = next((r["n"] for r in records if r["where"] == "testbed"), None)
     lines = [
         "# Benchmark: fleet-scale cost against the template-loop way",
         "",
-        "Generated by `python bench/bench.py"
-        + (f" --sizes {','.join(map(str, args.sizes))}" if args.sizes else "")
-        + f" --repeats {args.repeats} --large-repeats {args.large_repeats} --forks {args.forks}"
-        + (f" --testbed --testbed-nodes {args.testbed_nodes}" if args.testbed else "")
-        + "` (see the docstring of [bench/bench.py](../bench/bench.py) for what it measures and how).",
+        f"Generated by `{results['command']}` (see the docstring of [bench/bench.py](../bench/bench.py) for what "
+        "it measures and how).",
         "",
         "- **ours**: `playbooks/configure-mirror.yml`, the role `containerd_mirror` with "
         "`self_signed_certs=true` (CA given as a path on the node), `restart_strategy=none`, `preflight=false`, "
@@ -591,7 +623,7 @@ def write_report(path, records, info, args, profile_n, plot_name):
         "- **baseline**: [bench/baseline/playbook.yml](../bench/baseline/playbook.yml), the common way (as Kubespray "
         "does): one `ansible.builtin.file` task and one `ansible.builtin.template` task, each looped over the six "
         "registry directories. It only writes the files: no validation, no CA check, no report.",
-        f"- N hosts on this machine (`ansible_connection=local`), `--forks {args.forks}` and "
+        f"- N hosts on this machine (`ansible_connection=local`), `--forks {forks}` and "
         "`-e containerd_mirror_serial=N` for both, the same inventory and ansible.cfg, no fact gathering, "
         "the `ansible.posix.json` callback; each run is a whole `ansible-playbook` process (wall clock). "
         "The sides alternate run by run; times are medians of the repeats "
@@ -603,7 +635,7 @@ def write_report(path, records, info, args, profile_n, plot_name):
         "## Machine",
         "",
         "| date | nproc | memory | CPU | Python | ansible-core | load average (1, 5, 15 min) at start / end | "
-        "1-min load when each run started: median (max) |",
+        "1-min load when each run started: median (max), mostly the benchmark's own forks |",
         "|---|---:|---|---|---|---|---|---|",
         f"| {info['date']} | {info['nproc']} | {info['memory']} | {info['cpu']} | {info['python']} | "
         f"{info['ansible_core']} | {info['load_start']} / {info['load_end']} | {info['load_runs']} |",
@@ -637,13 +669,12 @@ def write_report(path, records, info, args, profile_n, plot_name):
         profile_table(records, "local", profile_n),
         "",
     ]
-    testbed = [r for r in records if r["where"] == "testbed"]
-    if testbed:
+    if testbed_nodes:
         table, runs = results_table(records, "testbed")
         lines += [
             "## Test bed: real nodes",
             "",
-            f"{args.testbed_nodes} podman nodes (systemd, containerd 1.6, PMK agent stand-ins; testbed/README.md), "
+            f"{testbed_nodes} podman nodes (systemd, containerd 1.6, PMK agent stand-ins; testbed/README.md), "
             "`ansible_connection=containers.podman.podman`. **ours** is the real job: "
             "`-e @examples/cluster.json` (the CA fetched from a URL into certs.d, containerd's config.toml managed, "
             "`restart_strategy=pmk`: the PMK agents restarted in order on the first apply), with the playbook's "
@@ -653,10 +684,10 @@ def write_report(path, records, info, args, profile_n, plot_name):
             "",
             table,
             "",
-            f"Where the time goes on the test bed ({args.testbed_nodes} nodes, each task summed over the serial "
+            f"Where the time goes on the test bed ({testbed_nodes} nodes, each task summed over the serial "
             "batches):",
             "",
-            profile_table(records, "testbed", args.testbed_nodes),
+            profile_table(records, "testbed", testbed_nodes),
             "",
         ]
     # Hand-written notes after NOTES_MARK in the existing report are kept.
@@ -684,6 +715,8 @@ def parse_args(argv):
                              "(default: a new temporary directory, never docs/)")
     parser.add_argument("--testbed", action="store_true", help="also time real test-bed nodes (root, podman)")
     parser.add_argument("--testbed-nodes", type=int, default=3, choices=(2, 3, 4), help="test-bed nodes (default 3)")
+    parser.add_argument("--report-from", type=Path, metavar="RESULTS_JSON",
+                        help="run nothing: write the report and plot into --out from a saved raw results file")
     args = parser.parse_args(argv)
     if args.smoke:
         args.sizes = args.sizes or [3]
@@ -697,8 +730,25 @@ def parse_args(argv):
     return args
 
 
+def publish(results, out, plot_file=True):
+    """Write benchmarks.md (and benchmarks.png) into out; return the report's path."""
+    out.mkdir(parents=True, exist_ok=True)
+    plot_name = None
+    if plot_file:
+        plot_name = "benchmarks.png"
+        plot(results["runs"], out / plot_name)
+    report = out / "benchmarks.md"
+    write_report(report, results, plot_name)
+    print(report.read_text().split("## Results\n\n", 1)[1].split("\n## ", 1)[0])
+    return report
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.report_from:
+        report = publish(json.loads(args.report_from.read_text()), args.out, not args.no_plot)
+        print(f"wrote {report} from {args.report_from}")
+        return
     if not ANSIBLE_PLAYBOOK.exists():
         sys.exit(f"{ANSIBLE_PLAYBOOK} not found: run with the virtual environment's Python (source scripts/venv.sh)")
     if not (ROOT / ".cache/collections/ansible_collections/kubenode/registry_mirror").exists() \
@@ -726,21 +776,14 @@ def main(argv=None):
     info["load_end"] = " ".join(f"{load:.2f}" for load in os.getloadavg())
     info["load_runs"] = f"{statistics.median(runner.loads):.1f} (max {max(runner.loads):.1f})"
 
-    args.out.mkdir(parents=True, exist_ok=True)
+    # Every check passed if we got here: files identical, re-runs unchanged, no restarts.
+    results = {"command": command_line(args), "forks": args.forks, "machine": info, "files_identical": True,
+               "runs": records}
     args.results.mkdir(parents=True, exist_ok=True)
     raw = args.results / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    raw.write_text(json.dumps({"machine": info, "args": {k: str(v) for k, v in vars(args).items()},
-                               "files_identical": True, "runs": records}, indent=1))
-    plot_name = None
-    if not args.no_plot:
-        plot_name = "benchmarks.png"
-        plot(records, args.out / plot_name)
-    small = [n for n in args.sizes if n <= 50]
-    profile_n = max(small) if small else min(args.sizes)  # 50, the issue's target size, when measured
-    report = args.out / "benchmarks.md"
-    write_report(report, records, info, args, profile_n, plot_name)
-    print(report.read_text().split("## Results\n\n", 1)[1].split("\n## ", 1)[0])
-    log(f"wrote {report}" + (f" and {args.out / plot_name}" if plot_name else "") + f"; raw results in {raw}")
+    raw.write_text(json.dumps(results, indent=1))
+    report = publish(results, args.out, not args.no_plot)
+    log(f"wrote {report}; raw results in {raw}")
 
 
 if __name__ == "__main__":
