@@ -7,7 +7,9 @@ already; a git checkout is linked into .cache/collections, as scripts/venv.sh do
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -40,3 +42,12 @@ def pki(tmp_path_factory):
     from fakes.tls_registry import make_pki
 
     return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture
+def open_dir():
+    """A directory every user can enter (pytest's own temp tree is 0700)."""
+    directory = Path(tempfile.mkdtemp(prefix="kubenode-open-", dir="/tmp"))
+    directory.chmod(0o755)
+    yield directory
+    shutil.rmtree(directory)

@@ -7,8 +7,6 @@ import os
 import pwd
 import shutil
 import stat
-import tempfile
-from pathlib import Path
 
 import pytest
 from fakes import tls_registry as fake
@@ -190,15 +188,6 @@ def test_expiring_soon_warns(run_playbook, pki, tmp_path):
     assert any(warning.startswith(expected) for warning in soon["warnings"]), soon.get("warnings")
     assert not quiet.get("warnings")
     assert target.read_text() == pki.expiring_ca.read_text()
-
-
-@pytest.fixture
-def open_dir():
-    """A directory every user can enter (pytest's own temp tree is 0700)."""
-    directory = Path(tempfile.mkdtemp(prefix="kubenode-ca-", dir="/tmp"))
-    directory.chmod(0o755)
-    yield directory
-    shutil.rmtree(directory)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to own the files that user nobody cannot read")

@@ -6,10 +6,7 @@ import base64
 import datetime
 import os
 import pwd
-import shutil
 import subprocess
-import tempfile
-from pathlib import Path
 
 import pytest
 from fakes import tls_registry as fake
@@ -210,15 +207,6 @@ def test_not_yet_valid_is_a_warning(pki):
 
 
 # --- who can read a file -------------------------------------------------
-
-
-@pytest.fixture
-def open_dir():
-    """A directory every user can enter (pytest's own temp tree is 0700)."""
-    directory = Path(tempfile.mkdtemp(prefix="kubenode-pem-", dir="/tmp"))
-    directory.chmod(0o755)
-    yield directory
-    shutil.rmtree(directory)
 
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="creates files owned by root for user nobody")
