@@ -48,6 +48,23 @@ DEFAULT_MODE = "0600"
 MARKER = "# Managed by kubenode.registry_mirror; local changes are overwritten."
 
 
+# First line of a hosts.toml that containerd_config wrote when it moved a registry's legacy
+# CRI registry.mirrors / registry.configs entries out of config.toml. Such a file is not ours:
+# state=absent keeps it (the node then pulls as it did before the mirror), and containerd_hosts
+# moves it aside (see KEPT_ASIDE_SUFFIX) before writing its own file for that registry.
+MIGRATED_MARKER_PREFIX = "# Migrated by kubenode.registry_mirror from the legacy CRI registry settings of "
+
+# A hosts.toml we did not write is never lost: before containerd_hosts writes its own file in its
+# place, the existing one is renamed to hosts.toml + this suffix, and state=absent renames it back.
+# containerd reads only hosts.toml in a registry directory, so the kept-aside file has no effect.
+KEPT_ASIDE_SUFFIX = ".before-kubenode"
+
+
+def is_migrated(text):
+    """Return True when a hosts.toml text was written by containerd_config's legacy migration."""
+    return text.split("\n", 1)[0].startswith(MIGRATED_MARKER_PREFIX)
+
+
 def is_managed(text):
     """Return True when a hosts.toml text was written by this collection."""
     return text.split("\n", 1)[0].rstrip("\r") == MARKER
