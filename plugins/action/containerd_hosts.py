@@ -23,7 +23,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_to
 )
 
 _MODULE = "kubenode.registry_mirror.containerd_hosts"
-_NODE_ARGS = ("config_path", "state", "backup", *FILE_COMMON_ARGUMENTS)
+_NODE_ARGS = ("config_path", "state", "backup", "foreign_files", *FILE_COMMON_ARGUMENTS)
 _NO_LOG_PLACEHOLDER = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
 
 

@@ -36,6 +36,7 @@ ARGUMENT_SPEC = dict(
     config_path=dict(type="path", default="/etc/containerd/certs.d"),
     state=dict(type="str", default="present", choices=["present", "absent"]),
     backup=dict(type="bool", default=False),
+    foreign_files=dict(type="str", default="adopt", choices=["adopt", "refuse"]),
 )
 REQUIRED_TOGETHER = [["username", "password"]]
 REQUIRED_IF = [["state", "present", ["url"]]]
@@ -68,6 +69,59 @@ def is_migrated(text):
 def is_managed(text):
     """Return True when a hosts.toml text was written by this collection."""
     return text.split("\n", 1)[0].rstrip("\r") == MARKER
+
+
+# Who wrote a hosts.toml (see owner()).
+OURS = "ours"
+MIGRATED = "migrated"
+FOREIGN = "foreign"
+
+
+def owner(text):
+    """Return who wrote a hosts.toml text: OURS, MIGRATED or FOREIGN; None when there is no file (text None)."""
+    if text is None:
+        return None
+    if is_managed(text):
+        return OURS
+    if is_migrated(text):
+        return MIGRATED
+    return FOREIGN
+
+
+def kept_aside_path(path):
+    """Return where the hosts.toml at path is kept while ours replaces it."""
+    return path + KEPT_ASIDE_SUFFIX
+
+
+# What containerd_hosts does with one registry's hosts.toml (present_action and absent_action).
+WRITE = "write"  # state=present: no file, or ours: write ours (created, updated or unchanged)
+ADOPT = "adopt"  # state=present: not ours: keep it aside, then write ours
+REFUSE = "refuse"  # state=present: foreign and foreign_files=refuse: fail, nothing written
+CONFLICT = "conflict"  # state=present: not ours and a kept-aside file exists already: fail, nothing written
+REMOVE = "remove"  # state=absent: ours, nothing kept aside: remove it
+RESTORE = "restore"  # state=absent: ours or no file, and a kept-aside file: rename that back
+KEEP = "keep"  # state=absent: not ours: leave it (and any kept-aside file) alone
+NOTHING = "nothing"  # state=absent: no file and nothing kept aside
+
+
+def present_action(file_owner, kept_aside_exists, foreign_files="adopt"):
+    """Return what state=present does with a hosts.toml written by file_owner (see owner())."""
+    if file_owner in (None, OURS):
+        return WRITE
+    if kept_aside_exists:
+        return CONFLICT  # never overwrite a kept-aside file
+    if file_owner == FOREIGN and foreign_files == "refuse":
+        return REFUSE
+    return ADOPT  # migrated files are adopted whatever foreign_files says
+
+
+def absent_action(file_owner, kept_aside_exists):
+    """Return what state=absent does with a hosts.toml written by file_owner (see owner())."""
+    if file_owner in (MIGRATED, FOREIGN):
+        return KEEP
+    if kept_aside_exists:
+        return RESTORE
+    return NOTHING if file_owner is None else REMOVE
 
 
 SECRET_MASK = "********"

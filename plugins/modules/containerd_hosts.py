@@ -18,6 +18,7 @@ description:
   - Files are created with mode C(0600) unless O(mode) is set, as they can hold credentials.
   - Every file starts with a comment line that marks it as managed by this collection; O(state=absent)
     removes only files carrying that mark.
+  - A C(hosts.toml) this collection did not write is never lost, see O(foreign_files).
 author:
   - kubenode maintainers (@kubenode)
 extends_documentation_fragment:
@@ -106,14 +107,31 @@ options:
     description:
       - V(present) writes the files; V(absent) removes the ones this collection wrote and leaves any
         other C(hosts.toml) in place.
+      - Where a file was kept aside by V(present) (see O(foreign_files)), V(absent) puts it back in place
+        of ours.
     type: str
     choices: [present, absent]
     default: present
   backup:
     description:
       - Keep a timestamped copy of each file before it is replaced or removed.
+      - A file kept aside by O(foreign_files=adopt) is moved, not replaced, so it gets no copy.
     type: bool
     default: false
+  foreign_files:
+    description:
+      - What O(state=present) does with a C(hosts.toml) this collection did not write (one without its
+        marker first line) in a directory where it writes its own.
+      - V(adopt) renames that file to C(hosts.toml.before-kubenode) in the same directory, which keeps its
+        content, mode and owner, then writes ours, and warns naming both paths. O(state=absent) renames it
+        back. containerd reads only C(hosts.toml), so the kept-aside file has no effect meanwhile.
+      - V(refuse) fails the task naming the file, and nothing is written for any registry.
+      - A C(hosts.toml) that M(kubenode.registry_mirror.containerd_config) wrote when it moved a registry's
+        legacy CRI C(registry.mirrors) out of C(config.toml) is adopted under both choices, without a
+        warning.
+    type: str
+    choices: [adopt, refuse]
+    default: adopt
   _hosts_files:
     description:
       - Internal, set by the action plugin; the rendered files. Do not set.
@@ -127,6 +145,15 @@ notes:
   - containerd reads certs.d on every pull, so no restart is needed for these files to take effect, as
     long as its CRI registry C(config_path) points at O(config_path).
   - The C(ctr) client ignores certs.d unless given C(--hosts-dir).
+  - "Files this collection did not write: O(state=present) never overwrites them in place. Each is kept
+    aside as C(hosts.toml.before-kubenode) (status V(adopted)) unless O(foreign_files=refuse) stops the
+    task; O(state=absent) puts it back (status V(restored)), so the node pulls as it did before the
+    mirror. O(state=absent) leaves a C(hosts.toml) it did not write in place (status V(foreign))."
+  - "If C(hosts.toml) is not ours while a kept-aside file already exists (someone replaced our file after
+    we kept theirs aside), O(state=present) fails naming both files: a kept-aside file is never
+    overwritten."
+  - Every file is checked before any is written, so a task that fails for a file it may not replace writes
+    nothing, for any registry.
 seealso:
   - name: containerd registry host configuration
     description: The hosts.toml format.
@@ -148,10 +175,15 @@ EXAMPLES = r"""
     customRegistryRepoPath: "{{ cluster.customRegistryRepoPath }}"
     customRegistrySkipTls: "{{ cluster.customRegistrySkipTls }}"
 
-- name: Remove the files this collection wrote
+- name: Remove the files this collection wrote, and put back the ones it kept aside
   kubenode.registry_mirror.containerd_hosts:
     url: https://10.101.101.100:443
     state: absent
+
+- name: Fail rather than keep aside a hosts.toml this collection did not write
+  kubenode.registry_mirror.containerd_hosts:
+    url: https://10.101.101.100:443
+    foreign_files: refuse
 """
 
 RETURN = r"""
@@ -172,10 +204,21 @@ files:
     status:
       description:
         - V(created), V(updated) (content or attributes), V(unchanged) or V(removed).
+        - V(adopted) for a file not written by this collection that O(state=present) kept aside (see
+          RV(files[].kept_aside)) before writing ours.
+        - V(restored) for a kept-aside file that O(state=absent) put back in place of ours (or where
+          there was no file).
         - V(foreign) for a file not written by this collection that O(state=absent) left in place.
         - With check mode, what would happen.
       type: str
       sample: created
+    kept_aside:
+      description:
+        - Where the file this collection did not write for this registry is kept while ours is in place.
+        - With V(restored), the path it was moved back from.
+      type: str
+      returned: with V(adopted) and V(restored), and whenever a kept-aside file exists for this registry
+      sample: /etc/containerd/certs.d/docker.io/hosts.toml.before-kubenode
     backup_file:
       description: The backup made before the file was replaced or removed.
       type: str
@@ -188,14 +231,28 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import (
+    ADOPT,
     ARGUMENT_SPEC,
+    CONFLICT,
     DEFAULT_MODE,
+    FOREIGN,
     HOSTS_FILE_NAME,
+    KEEP,
+    NOTHING,
+    REFUSE,
+    REMOVE,
     REQUIRED_TOGETHER,
-    is_managed,
+    RESTORE,
+    WRITE,
+    absent_action,
+    kept_aside_path,
     mask_headers,
+    owner,
+    present_action,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._io import write_file
+
+_NOT_OURS = "was not written by kubenode.registry_mirror"
 
 
 def _read(path):
@@ -216,10 +273,38 @@ def _apply_attributes(module, path):
     return module.set_fs_attributes_if_different(file_args, False)
 
 
-def _present(module, path, content):
-    """Write one file; return (entry, diff or None, changed)."""
-    entry = {"path": path}
+def _plan(module, registry, content):
+    """Look at one registry's files and decide what to do with them; nothing is written."""
+    path = os.path.join(module.params["config_path"], registry, HOSTS_FILE_NAME)
     before = _read(path)
+    kept = kept_aside_path(path)
+    kept_exists = os.path.lexists(kept)
+    if module.params["state"] == "present":
+        action = present_action(owner(before), kept_exists, module.params["foreign_files"])
+    else:
+        action = absent_action(owner(before), kept_exists)
+    return {"registry": registry, "path": path, "before": before, "content": content, "kept": kept,
+            "kept_exists": kept_exists, "action": action}
+
+
+def _problem(plan):
+    """The sentence that explains why a planned file stops the task, or None."""
+    path, kept = plan["path"], plan["kept"]
+    if plan["action"] == REFUSE:
+        return (f"{path} {_NOT_OURS} and foreign_files=refuse: move it away, or set foreign_files=adopt "
+                f"to keep it as {kept} while the mirror is applied.")
+    if plan["action"] == CONFLICT:
+        return (f"{path} {_NOT_OURS}, and {kept} already holds the file kept aside when the mirror was "
+                "applied: keep one of the two (move the other away) and run again.")
+    return None
+
+
+def _write(module, plan):
+    """Write ours where there was no file or ours; return (entry, diff or None, changed)."""
+    path, before, content = plan["path"], plan["before"], plan["content"]
+    entry = {"path": path}
+    if plan["kept_exists"]:
+        entry["kept_aside"] = plan["kept"]
     if before == content:
         attributes_changed = _apply_attributes(module, path)
         entry["status"] = "updated" if attributes_changed else "unchanged"
@@ -237,17 +322,25 @@ def _present(module, path, content):
     return entry, _diff(path, before, content), True
 
 
-def _absent(module, path):
-    """Remove one file if we wrote it; return (entry, diff or None, changed)."""
-    entry = {"path": path}
-    before = _read(path)
-    if before is None:
-        entry["status"] = "unchanged"
-        return entry, None, False
-    if not is_managed(before):
-        entry["status"] = "foreign"
-        return entry, None, False
-    entry["status"] = "removed"
+def _adopt(module, plan):
+    """Keep a file we did not write aside, then write ours; return (entry, diff, changed)."""
+    path, kept, content = plan["path"], plan["kept"], plan["content"]
+    if owner(plan["before"]) == FOREIGN:  # a migrated file is expected on stock PMK nodes: no warning
+        would = "would be" if module.check_mode else "is"
+        module.warn(f"{path} {_NOT_OURS}: it {would} kept as {kept} while the mirror is applied, "
+                    "and state=absent puts it back.")
+    if not module.check_mode:
+        os.rename(path, kept)  # the same file: its mode, owner and content stay as they were
+        write_file(module, path, content.encode("utf-8"))
+        _apply_attributes(module, path)
+    entry = {"path": path, "status": "adopted", "kept_aside": kept}
+    return entry, _diff(path, plan["before"], content), True
+
+
+def _remove(module, plan):
+    """Remove our file; return (entry, diff, changed)."""
+    path = plan["path"]
+    entry = {"path": path, "status": "removed"}
     if not module.check_mode:
         if module.params["backup"]:
             entry["backup_file"] = module.backup_local(path)
@@ -256,7 +349,37 @@ def _absent(module, path):
             os.rmdir(os.path.dirname(path))  # only succeeds when nothing else lives there
         except OSError:
             pass
-    return entry, _diff(path, before, None), True
+    return entry, _diff(path, plan["before"], None), True
+
+
+def _restore(module, plan):
+    """Put the kept-aside file back in place of ours (or of no file); return (entry, diff, changed)."""
+    path, kept, before = plan["path"], plan["kept"], plan["before"]
+    entry = {"path": path, "status": "restored", "kept_aside": kept}
+    restored = _read(kept)
+    if not module.check_mode:
+        if before is not None and module.params["backup"]:
+            entry["backup_file"] = module.backup_local(path)
+        os.rename(kept, path)  # replaces ours in one step
+    return entry, _diff(path, before, restored), True
+
+
+def _keep(module, plan):
+    """Leave a file we did not write alone on state=absent; return (entry, None, False)."""
+    entry = {"path": plan["path"], "status": "foreign"}
+    if plan["kept_exists"]:
+        entry["kept_aside"] = plan["kept"]
+        module.warn(f"{plan['path']} {_NOT_OURS}, and {plan['kept']} holds the file kept aside when the mirror "
+                    "was applied: both are left as they are.")
+    return entry, None, False
+
+
+def _nothing(module, plan):
+    """No file and nothing kept aside on state=absent."""
+    return {"path": plan["path"], "status": "unchanged"}, None, False
+
+
+_APPLY = {WRITE: _write, ADOPT: _adopt, REMOVE: _remove, RESTORE: _restore, KEEP: _keep, NOTHING: _nothing}
 
 
 def main():
@@ -280,17 +403,21 @@ def main():
     if not os.path.isabs(config_path):
         module.fail_json(msg=f"config_path: {config_path!r} must be an absolute path")
 
-    files, diffs, changed = [], [], False
+    # Look at every file first: a file that stops the task stops it before anything is written.
+    plans = []
     for hosts_file in hosts_files:
         registry = hosts_file["directory"]
         if not registry or registry in (".", "..") or "/" in registry:
             module.fail_json(msg=f"_hosts_files: {registry!r} is not a registry directory name")
-        path = os.path.join(config_path, registry, HOSTS_FILE_NAME)
-        if module.params["state"] == "present":
-            entry, diff, file_changed = _present(module, path, hosts_file["content"])
-        else:
-            entry, diff, file_changed = _absent(module, path)
-        files.append(dict(entry, registry=registry))
+        plans.append(_plan(module, registry, hosts_file.get("content")))
+    problems = [problem for problem in map(_problem, plans) if problem]
+    if problems:
+        module.fail_json(msg="Nothing was written. " + " ".join(problems))
+
+    files, diffs, changed = [], [], False
+    for plan in plans:
+        entry, diff, file_changed = _APPLY[plan["action"]](module, plan)
+        files.append(dict(entry, registry=plan["registry"]))
         if diff:
             diffs.append(diff)
         changed = changed or file_changed
