@@ -2,7 +2,8 @@
 # The whole job on a local test bed: two systemd nodes running containerd and PMK
 # agent stand-ins, a TLS + basic-auth registry mirror on 127.0.0.1, and
 # playbooks/configure-mirror.yml run against them with examples/cluster.json.
-# Fresh Debian 12, as root. KEEP=1 keeps the test bed running afterwards.
+# The nodes behave like stock PMK nodes (legacy mirrors in config.toml, a node agent that
+# brings the stack back after the restart). Fresh Debian 12, as root. KEEP=1 keeps the test bed.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
@@ -36,11 +37,13 @@ for node in "${nodes[@]}"; do
     podman rm -f "$node" >/dev/null 2>&1 || true
     podman run -d --name "$node" --privileged --network host --systemd=always "$image" /sbin/init >/dev/null
 done
+# Like a booted PMK node: hostagent starts nodeletd, which brings containerd and kubelet up.
 for node in "${nodes[@]}"; do
-    for _ in $(seq 60); do
-        [[ $(podman exec "$node" systemctl is-system-running 2>/dev/null) == running ]] && break
+    for _ in $(seq 90); do
+        podman exec "$node" su pf9 -s /bin/bash -c '/opt/pf9/nodelet/nodeletd phases status' >/dev/null 2>&1 && break
         sleep 1
     done
+    podman exec "$node" sh -c ': > /var/log/pf9-fake/events.log'
 done
 cat > "$work/inventory.yml" <<INVENTORY
 all:
@@ -50,6 +53,7 @@ all:
 $(for node in "${nodes[@]}"; do echo "    $node: {}"; done)
 INVENTORY
 
+run_started=$(date +%s.%N)
 say "ansible-playbook playbooks/configure-mirror.yml -i $work/inventory.yml -e @examples/cluster.json"
 ansible-playbook playbooks/configure-mirror.yml -i "$work/inventory.yml" -e @examples/cluster.json \
     -e containerd_mirror_verify_image="$image_to_pull"
@@ -58,6 +62,12 @@ say "Summary"
 for node in "${nodes[@]}"; do
     echo "$node:"
     echo "  certs.d: $(podman exec "$node" sh -c 'cd /etc/containerd/certs.d && ls -d */ | tr -d / | tr "\n" " "')"
+    echo "  legacy mirrors migrated and kept aside for state=absent:" \
+        "$(podman exec "$node" sh -c 'cd /etc/containerd/certs.d && ls -d */hosts.toml.before-kubenode 2>/dev/null | cut -d/ -f1 | tr "\n" " "')"
+    echo "  config.toml backup: $(podman exec "$node" sh -c 'ls /etc/containerd/config.toml.*~ 2>/dev/null')"
     echo "  pulled through the mirror: $(podman exec "$node" ctr -n k8s.io images ls -q | grep -x "$image_to_pull")"
-    echo "  PMK agents: $(podman exec "$node" cut -f2,3 /var/log/pf9-fake/events.log | tail -n 4 | tr '\t' ' ' | paste -sd, -)"
+    echo "  kube_status: $(podman exec "$node" cat /var/opt/pf9/kube_status)"
+    echo "  what happened to its agents (seconds after the run started, unit, action, user):"
+    podman exec "$node" cat /var/log/pf9-fake/events.log |
+        awk -F'\t' -v t0="$run_started" '{ printf "    %6.1f  %-16s %-14s %s\n", $1 - t0, $2, $3, $4 }'
 done
