@@ -17,8 +17,10 @@ description:
     needed), then C(systemctl start pf9-hostagent), which runs even when a step before it failed.
   - When containerd still runs after C(phases stop), the stack was not stopped (a failed drain, for example)
     and the new configuration is not active: pf9-hostagent is started again and the task fails saying so.
-  - A marker file (O(pending_marker)) is written before the sequence and removed once the stack is seen
-    stopped, so a sequence that did not finish runs again on the next call, even when nothing changed then.
+  - A marker file (O(pending_marker)) is written before the sequence and removed only once the node is seen
+    healthy again. So on the next call, even when nothing changed then, a sequence that did not see the stack
+    stopped runs again, and a node that did not come back in time is waited for again (without a new
+    restart) before the role goes on to the next node.
   - With O(strategy=containerd), restarts containerd.
   - Then, with O(wait=true), polls until the node is back, or fails after O(health_timeout) seconds with a
     message naming each condition that does not hold and what C(kube_status) last said. The conditions are
@@ -124,10 +126,13 @@ restarted:
   type: bool
   sample: true
 pending:
-  description: Whether an unfinished PMK sequence from an earlier run was found.
+  description:
+    - What an earlier run left unfinished, from O(pending_marker) (V(null) when nothing).
+    - V(sequence) when the stack was not seen stopped (the sequence runs again), V(health) when the node was
+      restarted but not seen healthy (it is waited for again).
   returned: always
-  type: bool
-  sample: false
+  type: str
+  sample: null
 steps:
   description: The commands run, in order, with their exit codes and durations.
   returned: always
@@ -151,6 +156,7 @@ kube_status:
   sample: {"pf9_kube_node_state": "ok", "status_check_timestamp": 1795833351}
 """
 
+import json
 import os
 import shlex
 import time
@@ -224,8 +230,8 @@ def _wait_healthy(node, params, strategy, restarted_at, restarted_monotonic):
             node.module.fail_json(
                 msg=health.timeout_message(results, probes.get("kube_status"), restarted_at,
                                            params["health_timeout"]),
-                changed=True,
-                restarted=True,
+                changed=node.module.params["requested"] or bool(node.steps),
+                restarted=bool(node.steps),
                 steps=node.steps,
                 health=_shown(results),
                 kube_status=probes.get("kube_status"),
@@ -237,13 +243,46 @@ def _shown(results):
     return {name: {"holds": holds, "detail": detail} for name, (holds, detail) in results.items()}
 
 
-def _pmk_sequence(node, params):
+def _boot_id():
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as handle:
+            return handle.read().strip()
+    except OSError:
+        return None
+
+
+def _read_marker(path):
+    """Return the marker's document ({} for an unreadable or older marker), None when there is none."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        return None
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def _write_marker(path, stage, restarted_at, restarted_monotonic):
+    document = {
+        "what": "kubenode.registry_mirror: a restart of this node has not been seen through",
+        "stage": stage,
+        "restarted_at": restarted_at,
+        "restarted_monotonic": restarted_monotonic,
+        "boot_id": _boot_id(),
+    }
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(json.dumps(document) + "\n")
+
+
+def _pmk_sequence(node, params, restarted_at, restarted_monotonic):
     """Run the seed's sequence; return an error message or None. pf9-hostagent is always started again."""
     marker = params["pending_marker"]
     error = None
     try:
-        with open(marker, "w", encoding="utf-8") as handle:
-            handle.write("kubenode.registry_mirror: the PMK agent restart sequence has not completed\n")
+        _write_marker(marker, "sequence", restarted_at, restarted_monotonic)
         for unit in ("pf9-hostagent", "pf9-nodeletd"):
             rc, _out, err = node.run(["systemctl", "stop", unit])
             if rc != 0:
@@ -261,7 +300,7 @@ def _pmk_sequence(node, params):
                 "again: the restart sequence is still pending and will run even though nothing changes.\n"
                 + out.strip()
             )
-        os.remove(marker)
+        _write_marker(marker, "health", restarted_at, restarted_monotonic)
     except OSError as exc:
         error = f"{marker}: {exc.strerror}"
     finally:
@@ -292,29 +331,42 @@ def main():
         if params[name] < 1:
             module.fail_json(msg=f"{name}: must be at least 1, got {params[name]}")
     strategy = params["strategy"]
-    pending = strategy == "pmk" and os.path.exists(params["pending_marker"])
+    marker = _read_marker(params["pending_marker"]) if strategy == "pmk" else None
+    pending = None if marker is None else "health" if marker.get("stage") == "health" else "sequence"
     result = dict(changed=False, restarted=False, pending=pending, steps=[], health_wait=None)
     if not (params["requested"] or pending):
         module.exit_json(**result)
-    result["changed"] = True
+    # Only waiting again for a node restarted earlier changes nothing on it.
+    result["changed"] = params["requested"] or pending == "sequence"
     if module.check_mode:
         module.exit_json(**result)
 
     node = _Node(module)
-    restarted_at, restarted_monotonic = time.time(), time.monotonic()
-    if strategy == "pmk":
-        error = _pmk_sequence(node, params)
+    if result["changed"]:
+        restarted_at, restarted_monotonic = time.time(), time.monotonic()
+        if strategy == "pmk":
+            error = _pmk_sequence(node, params, restarted_at, restarted_monotonic)
+        else:
+            rc, _out, err = node.run(["systemctl", "restart", "containerd"], timeout=_STOP_TIMEOUT)
+            error = f"systemctl restart containerd failed (rc {rc}): {err.strip()}" if rc != 0 else None
+        result.update(restarted=True, steps=node.steps)
+        if error:
+            module.fail_json(msg=error, **result)
     else:
-        rc, _out, err = node.run(["systemctl", "restart", "containerd"], timeout=_STOP_TIMEOUT)
-        error = f"systemctl restart containerd failed (rc {rc}): {err.strip()}" if rc != 0 else None
-    result.update(restarted=True, steps=node.steps)
-    if error:
-        module.fail_json(msg=error, **result)
+        restarted_at = float(marker.get("restarted_at", 0))
+        # A monotonic time means nothing after a reboot, which restarted containerd anyway.
+        same_boot = marker.get("boot_id") == _boot_id()
+        restarted_monotonic = float(marker.get("restarted_monotonic", 0)) if same_boot else 0.0
     if params["wait"]:
         waited, results, kube_status = _wait_healthy(node, params, strategy, restarted_at, restarted_monotonic)
         result.update(health_wait=waited, health=_shown(results))
         if strategy == "pmk":
             result["kube_status"] = kube_status
+    if marker is not None or result["restarted"]:
+        try:
+            os.remove(params["pending_marker"])
+        except FileNotFoundError:
+            pass
     module.exit_json(**result)
 
 

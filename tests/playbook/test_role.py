@@ -48,7 +48,14 @@ def test_applies_then_changes_nothing(run_playbook, tmp_path):
     first = run_playbook(role_play(settings))
     assert first.rc == 0, first.stdout
     report = first.task_results(REPORT)["ansible_facts"]["containerd_mirror_report"]
-    assert report == {"state": "present", "changed": ["certs.d"], "restarted": "none"}
+    assert report == {
+        "state": "present",
+        "changed": ["certs.d"],
+        "migrated": [],
+        "restarted": "none",
+        "health_wait": None,
+        "summary": "changed: certs.d; legacy mirrors migrated: none; restarted: none",
+    }
     second = run_playbook(role_play(settings))
     assert second.stats["localhost"]["changed"] == 0
     assert second.task_results(REPORT)["ansible_facts"]["containerd_mirror_report"]["changed"] == []
@@ -105,6 +112,8 @@ def test_playbook_takes_a_pmk_cluster_api_body(run_playbook, tmp_path):
 
 
 CONFIG_FIXTURES = ROOT / "tests" / "unit" / "fixtures" / "containerd_config"
+# What the PMK agent package ships (pmk-node-facts.md), as the test bed nodes have it.
+STOCK_PMK_CONFIG = ROOT / "testbed" / "node" / "config.toml"
 
 
 @pytest.mark.parametrize(
@@ -138,10 +147,52 @@ def test_legacy_mirrors_are_refused_before_anything_is_written(run_playbook, tmp
     original = (CONFIG_FIXTURES / "v2-legacy-mirrors.toml").read_bytes()
     config = tmp_path / "config.toml"
     config.write_bytes(original)
-    run = run_playbook(role_play(role_vars(tmp_path, containerd_mirror_manage_config=True)))
+    settings = role_vars(tmp_path, containerd_mirror_manage_config=True, containerd_mirror_legacy_mirrors="refuse")
+    run = run_playbook(role_play(settings))
     assert run.rc != 0
     assert "mirrors" in run.task_results("Make containerd read certs.d")["msg"]
     assert config.read_bytes() == original
+    assert not (tmp_path / "certs.d").exists()
+
+
+def test_stock_pmk_config_is_migrated_and_state_absent_gives_the_legacy_mirrors_back(run_playbook, tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_bytes(STOCK_PMK_CONFIG.read_bytes())
+    certs = tmp_path / "certs.d"
+    settings = role_vars(tmp_path, containerd_mirror_manage_config=True)
+    first = run_playbook(role_play(settings))
+    assert first.rc == 0, first.stdout
+    report = first.task_results(REPORT)["ansible_facts"]["containerd_mirror_report"]
+    assert sorted(report["migrated"]) == ["docker.io", "platform9.io"]
+    assert report["changed"] == ["certs.d", "config.toml"]
+    assert "legacy mirrors migrated: " in report["summary"]
+    data = tomllib.loads(config.read_text())
+    registry = data["plugins"]["io.containerd.grpc.v1.cri"]["registry"]
+    assert registry == {"config_path": str(certs)}
+    assert len(list(tmp_path.glob("config.toml.*~"))) == 1  # the backup
+    # Ours serve docker.io and platform9.io; the migrated files are kept aside for state=absent.
+    migrated = {}
+    for registry_name in ("docker.io", "platform9.io"):
+        assert tomllib.loads((certs / registry_name / "hosts.toml").read_text()) == tomllib.loads(
+            SEED_FILES[registry_name])
+        migrated[registry_name] = (certs / registry_name / "hosts.toml.before-kubenode").read_bytes()
+    assert tomllib.loads(migrated["docker.io"].decode())["host"] == {
+        "https://dockermirror.platform9.io": {"capabilities": ["pull", "resolve"]},
+        "https://registry-1.docker.io": {"capabilities": ["pull", "resolve"]},
+    }
+    assert run_playbook(role_play(settings)).stats["localhost"]["changed"] == 0
+
+    removed = run_playbook(role_play(dict(settings, containerd_mirror_state="absent")))
+    assert removed.rc == 0, removed.stdout
+    assert tree(certs) == {f"{name}/hosts.toml": text for name, text in migrated.items()}
+
+
+def test_pmk_upgrade_leaves_the_nodes_to_pmk(run_playbook, tmp_path):
+    playbook = ROOT / "playbooks" / "configure-mirror.yml"
+    run = run_playbook(None, playbook=playbook, extra_vars=dict(role_vars(tmp_path), pmk_operation="upgrade"),
+                       json_output=False)
+    assert run.rc == 0, run.stdout
+    assert "PMK applies these settings on each node during its upgrade" in run.stdout
     assert not (tmp_path / "certs.d").exists()
 
 
