@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Builds the node image localhost/kubenode-node:<tag> (+ :latest) without pulling
 # from any registry: Debian bookworm via debootstrap, systemd as PID 1,
-# containerd 1.6 with its default config, user pf9 and the PMK agent
-# stand-ins from testbed/node/. <tag> is a hash of this script and
-# testbed/node/*, so an unchanged image is reused in a second or so.
-# Prints the image name on stdout. Needs root (debootstrap, chroot).
+# containerd 1.6 from Debian with the stock Platform9 (PMK) config.toml, user
+# pf9 and the PMK agent stand-ins from testbed/node/ (see testbed/README.md).
+# <tag> is a hash of this script and testbed/node/*, so an unchanged image is
+# reused in a second or so. Prints the image name on stdout (last line).
+# Needs root (debootstrap, chroot).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -61,24 +62,49 @@ quiet in_root apt-get update
 quiet in_root apt-get install -y --no-install-recommends \
   containerd ca-certificates procps iproute2
 
-# A realistic containerd 1.6 config, plus a comment line so that the
-# collection's comment-preserving edit can be checked.
-{ echo '# containerd config written by the test bed image (containerd config default)'
-  in_root containerd config default; } >"$ROOT/etc/containerd/config.toml.new"
-mv "$ROOT/etc/containerd/config.toml.new" "$ROOT/etc/containerd/config.toml"
+# Debian's containerd unit must keep Restart=always (PMK's has it too).
+grep -qx 'Restart=always' "$ROOT/lib/systemd/system/containerd.service" ||
+  { echo "build-node-image: Debian's containerd.service lacks Restart=always" >&2; exit 1; }
 
-# User pf9 (PMK's agent user) and the agent stand-ins.
-in_root useradd --system --create-home --home-dir /home/pf9 --shell /bin/bash pf9
-install -D -m 0755 "$HERE/node/pf9-fake-event" "$ROOT/opt/pf9-fake/bin/pf9-fake-event"
-install -D -m 0755 "$HERE/node/pf9-fake-daemon" "$ROOT/opt/pf9-fake/bin/pf9-fake-daemon"
+# The stock PMK /etc/containerd/config.toml, verbatim (legacy registry.mirrors).
+install -m 0644 "$HERE/node/config.toml" "$ROOT/etc/containerd/config.toml"
+
+# PMK's user and group: pf9 (system user), primary group pf9group, home
+# /opt/pf9/home. Group pf9 is the test bed's own (its fake dirs below), not PMK's.
+in_root groupadd --system pf9group
+in_root groupadd --system pf9
+in_root useradd --system --gid pf9group --groups pf9 --create-home \
+  --home-dir /opt/pf9/home --shell /bin/bash pf9
+install -m 0440 "$HERE/node/pf9-nodelet.sudoers" "$ROOT/etc/sudoers.d/pf9-nodelet"
+quiet in_root visudo -cf /etc/sudoers.d/pf9-nodelet
+
+# The agent stand-ins.
+for f in pf9-fake-event pf9-fake-daemon pf9-fake-hostagent; do
+  install -D -m 0755 "$HERE/node/$f" "$ROOT/opt/pf9-fake/bin/$f"
+done
 install -D -m 0755 "$HERE/node/nodeletd" "$ROOT/opt/pf9/nodelet/nodeletd"
 install -m 0644 "$HERE"/node/pf9-*.service "$ROOT/etc/systemd/system/"
-# One event log, writable by root and pf9 (setgid dir keeps group pf9).
+install -D -m 0644 "$HERE/node/containerd-events.conf" \
+  "$ROOT/etc/systemd/system/containerd.service.d/pf9-fake-events.conf"
+# kube_status lives in /var/opt/pf9, written by nodeletd as pf9.
+install -d -m 0755 "$ROOT/var/opt/pf9"
+in_root chown pf9:pf9group /var/opt/pf9
+# One event log, writable by root and pf9, and the fault-switch directory
+# (setgid dirs keep group pf9).
 install -d -m 2775 -g 0 "$ROOT/var/log/pf9-fake" "$ROOT/etc/pf9-fake"
-in_root chgrp pf9 /var/log/pf9-fake
+in_root chgrp pf9 /var/log/pf9-fake /etc/pf9-fake
 install -m 0664 /dev/null "$ROOT/var/log/pf9-fake/events.log"
 in_root chgrp pf9 /var/log/pf9-fake/events.log
-quiet in_root systemctl enable containerd.service pf9-hostagent.service pf9-nodeletd.service
+# At boot only pf9-hostagent starts; it starts pf9-nodeletd, whose start phases
+# start containerd and pf9-kubelet.
+quiet in_root systemctl disable containerd.service
+quiet in_root systemctl enable pf9-hostagent.service
+for unit in containerd pf9-kubelet pf9-nodeletd; do
+  state=$(in_root systemctl is-enabled "$unit.service" 2>/dev/null) || true
+  if [[ $state == enabled ]]; then
+    echo "build-node-image: $unit.service is enabled at boot" >&2; exit 1
+  fi
+done
 
 in_root apt-get clean
 rm -rf "$ROOT"/var/lib/apt/lists/* "$ROOT"/var/cache/apt/*.bin "$ROOT"/etc/resolv.conf
