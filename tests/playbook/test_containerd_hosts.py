@@ -10,6 +10,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import (
+    KEPT_ASIDE_SUFFIX,
+    MARKER,
+    MIGRATED_MARKER_PREFIX,
+)
+
 SEED_FILES = yaml.safe_load((Path(__file__).parents[1] / "unit" / "fixtures" / "seed-hosts.yml").read_text())
 SEED_AUTH = "Basic d1h1YmhhbTpwZjck"
 SEED_USER, SEED_PASSWORD = base64.b64decode(SEED_AUTH.split()[1]).decode().split(":", 1)
@@ -35,6 +41,15 @@ def hosts_task(config_path, **options):
 
 def tree(config_path):
     return {str(p.relative_to(config_path)): p.read_text() for p in sorted(Path(config_path).rglob("*")) if p.is_file()}
+
+
+def snapshot(config_path):
+    """Every file (bytes and mode) and directory (mode) under config_path, to prove nothing changed."""
+    root = Path(config_path)
+    return {
+        str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None, stat.S_IMODE(p.lstat().st_mode))
+        for p in sorted(root.rglob("*"))
+    }
 
 
 def pmk_task(config_path):
@@ -215,3 +230,220 @@ def test_filters_are_strict(run_playbook, expression, message):
     run = run_playbook([{"name": "filter", "ansible.builtin.debug": {"msg": "{{ " + expression + " }}"}}])
     assert run.rc != 0
     assert message in run.task_results("filter")["msg"]
+
+
+# --- hosts.toml files this collection did not write ----------------------
+
+OLD_PASSWORD = "0ld-pässwörd"
+OLD_AUTH = "Basic " + base64.b64encode(f"old-user:{OLD_PASSWORD}".encode()).decode()
+# Non-ASCII, no final newline, an odd mode: any rewrite of the file would show.
+FOREIGN_BYTES = f"""# the operator's own file, déjà là
+server = "https://registry-1.docker.io"
+
+[host."https://old-mirror.example:5000"]
+  capabilities = ["pull", "resolve"]
+  [host."https://old-mirror.example:5000".header]
+    authorization = "{OLD_AUTH}\"""".encode()
+FOREIGN_MODE = 0o640
+
+
+def place(config_path, registry, data, mode=FOREIGN_MODE):
+    path = Path(config_path) / registry / "hosts.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    path.chmod(mode)
+    return path
+
+
+def statuses(result):
+    return {f["registry"]: f["status"] for f in result["files"]}
+
+
+def entries(result):
+    return {f["registry"]: f for f in result["files"]}
+
+
+def warnings(result):
+    return [w for w in result.get("warnings", []) if "kubenode.registry_mirror" in w]
+
+
+MIRROR = "10.101.101.100:443"
+
+
+def test_a_foreign_file_is_kept_aside_then_put_back(run_playbook, tmp_path):
+    certs = tmp_path / "certs.d"
+    theirs = place(certs, "docker.io", FOREIGN_BYTES)
+    kept = Path(f"{theirs}{KEPT_ASIDE_SUFFIX}")
+    original = snapshot(certs)
+    registries = ["docker.io", "quay.io"]
+
+    first = run_playbook([hosts_task(certs, registries=registries)])
+    assert first.rc == 0, first.stdout
+    result = first.task_results(TASK)
+    assert result["changed"] is True
+    assert statuses(result) == {MIRROR: "created", "docker.io": "adopted", "quay.io": "created"}
+    assert entries(result)["docker.io"]["kept_aside"] == str(kept)
+    assert [w for w in warnings(result) if str(theirs) in w and str(kept) in w and "state=absent" in w]
+    assert kept.read_bytes() == FOREIGN_BYTES
+    assert stat.S_IMODE(kept.stat().st_mode) == FOREIGN_MODE
+    ours = theirs.read_text()
+    assert ours.split("\n", 1)[0] == MARKER
+    assert "https://10.101.101.100:443/v2/infra/k8s" in tomllib.loads(ours)["host"]
+    assert stat.S_IMODE(theirs.stat().st_mode) == 0o600
+
+    second = run_playbook([hosts_task(certs, registries=registries)])
+    result = second.task_results(TASK)
+    assert result["changed"] is False
+    assert set(statuses(result).values()) == {"unchanged"}
+    assert entries(result)["docker.io"]["kept_aside"] == str(kept)
+    assert not warnings(result)
+    assert kept.read_bytes() == FOREIGN_BYTES
+
+    absent = run_playbook([hosts_task(certs, registries=registries, state="absent")])
+    assert absent.rc == 0, absent.stdout
+    result = absent.task_results(TASK)
+    assert result["changed"] is True
+    assert statuses(result) == {MIRROR: "removed", "docker.io": "restored", "quay.io": "removed"}
+    assert snapshot(certs) == original  # theirs back, byte for byte, mode and all; ours gone
+
+    again = run_playbook([hosts_task(certs, registries=registries, state="absent")])
+    result = again.task_results(TASK)
+    assert result["changed"] is False
+    assert statuses(result) == {MIRROR: "unchanged", "docker.io": "foreign", "quay.io": "unchanged"}
+    assert snapshot(certs) == original
+
+
+@pytest.mark.parametrize("foreign_files", ["adopt", "refuse"])
+def test_migrated_files_are_adopted_silently_and_come_back(run_playbook, tmp_path, foreign_files):
+    certs = tmp_path / "certs.d"
+    migrated = {
+        registry: f'{MIGRATED_MARKER_PREFIX}x\nserver = "https://{registry}"\n'.encode()
+        for registry in ("docker.io", "platform9.io")
+    }
+    for registry, data in migrated.items():
+        place(certs, registry, data, mode=0o644)
+    original = snapshot(certs)
+
+    run = run_playbook([hosts_task(certs, foreign_files=foreign_files, mode="0640")])
+    assert run.rc == 0, run.stdout
+    result = run.task_results(TASK)
+    assert statuses(result)["docker.io"] == statuses(result)["platform9.io"] == "adopted"
+    assert not warnings(result)
+    for registry, data in migrated.items():
+        kept = certs / registry / f"hosts.toml{KEPT_ASIDE_SUFFIX}"
+        assert kept.read_bytes() == data
+        assert stat.S_IMODE(kept.stat().st_mode) == 0o644
+        ours = certs / registry / "hosts.toml"
+        assert ours.read_text().startswith(MARKER + "\n")
+        assert stat.S_IMODE(ours.stat().st_mode) == 0o640  # the task's attributes, not the old file's
+
+    absent = run_playbook([hosts_task(certs, state="absent")])
+    result = absent.task_results(TASK)
+    assert statuses(result)["docker.io"] == statuses(result)["platform9.io"] == "restored"
+    assert snapshot(certs) == original
+
+
+def test_refuse_fails_naming_the_file_and_writes_nothing(run_playbook, tmp_path):
+    certs = tmp_path / "certs.d"
+    run_playbook([hosts_task(certs, registries=["quay.io"])])  # ours, which the failing run would update
+    theirs = place(certs, "docker.io", FOREIGN_BYTES)
+    place(certs, "platform9.io", f"{MIGRATED_MARKER_PREFIX}platform9.io\n".encode())  # would be adopted
+    before = snapshot(certs)
+
+    run = run_playbook([hosts_task(certs, skip_tls=True, foreign_files="refuse")])
+    assert run.rc != 0
+    result = run.task_results(TASK)
+    assert result["failed"] is True
+    assert str(theirs) in result["msg"]
+    assert "foreign_files=refuse" in result["msg"]
+    assert "platform9.io" not in result["msg"]
+    assert snapshot(certs) == before  # no file updated, adopted or created, no directory made
+
+
+def test_a_file_replaced_after_adoption_stops_the_task(run_playbook, tmp_path):
+    certs = tmp_path / "certs.d"
+    theirs = place(certs, "docker.io", FOREIGN_BYTES)
+    kept = Path(f"{theirs}{KEPT_ASIDE_SUFFIX}")
+    run_playbook([hosts_task(certs, registries=["docker.io", "quay.io"])])
+    assert kept.read_bytes() == FOREIGN_BYTES
+    place(certs, "docker.io", b'server = "https://someone-else.example"\n')  # replaces ours
+    before = snapshot(certs)
+
+    run = run_playbook([hosts_task(certs, skip_tls=True)])  # would update quay.io, create the others
+    assert run.rc != 0
+    result = run.task_results(TASK)
+    assert str(theirs) in result["msg"]
+    assert str(kept) in result["msg"]
+    assert snapshot(certs) == before
+
+    absent = run_playbook([hosts_task(certs, registries=["docker.io", "quay.io"], state="absent")])
+    assert absent.rc == 0, absent.stdout
+    result = absent.task_results(TASK)
+    assert statuses(result) == {MIRROR: "removed", "docker.io": "foreign", "quay.io": "removed"}
+    assert entries(result)["docker.io"]["kept_aside"] == str(kept)
+    assert [w for w in warnings(result) if str(theirs) in w and str(kept) in w]
+    assert theirs.read_bytes() == b'server = "https://someone-else.example"\n'
+    assert kept.read_bytes() == FOREIGN_BYTES
+
+
+def test_a_kept_aside_file_without_ours_comes_back(run_playbook, tmp_path):
+    certs = tmp_path / "certs.d"
+    theirs = place(certs, "docker.io", FOREIGN_BYTES)
+    original = snapshot(certs)
+    run_playbook([hosts_task(certs, registries=["docker.io"])])
+    theirs.unlink()  # ours, removed by hand
+
+    again = run_playbook([hosts_task(certs, registries=["docker.io"])]).task_results(TASK)
+    assert statuses(again)["docker.io"] == "created"
+    assert entries(again)["docker.io"]["kept_aside"] == f"{theirs}{KEPT_ASIDE_SUFFIX}"
+    theirs.unlink()
+
+    result = run_playbook([hosts_task(certs, registries=["docker.io"], state="absent")]).task_results(TASK)
+    assert statuses(result)["docker.io"] == "restored"
+    assert result["changed"] is True
+    assert snapshot(certs) == original
+
+
+def test_check_mode_with_a_foreign_file_writes_nothing(run_playbook, tmp_path):
+    certs = tmp_path / "certs.d"
+    theirs = place(certs, "docker.io", FOREIGN_BYTES)
+    registries = ["docker.io", "quay.io"]
+    before = snapshot(certs)
+
+    check = run_playbook([hosts_task(certs, registries=registries)], check=True, diff=True)
+    assert check.rc == 0, check.stdout
+    result = check.task_results(TASK)
+    assert result["changed"] is True
+    assert statuses(result) == {MIRROR: "created", "docker.io": "adopted", "quay.io": "created"}
+    assert entries(result)["docker.io"]["kept_aside"] == f"{theirs}{KEPT_ASIDE_SUFFIX}"
+    assert [w for w in warnings(result) if str(theirs) in w]
+    assert snapshot(certs) == before
+
+    run_playbook([hosts_task(certs, registries=registries)])
+    applied = snapshot(certs)
+    check = run_playbook([hosts_task(certs, registries=registries, state="absent")], check=True, diff=True)
+    result = check.task_results(TASK)
+    assert result["changed"] is True
+    assert statuses(result) == {MIRROR: "removed", "docker.io": "restored", "quay.io": "removed"}
+    assert snapshot(certs) == applied
+
+    check = run_playbook([hosts_task(certs, registries=registries)], check=True)
+    assert check.task_results(TASK)["changed"] is False
+
+
+def test_diff_of_an_adopted_file_never_shows_a_secret(run_playbook, tmp_path):
+    certs = tmp_path / "certs.d"
+    place(certs, "docker.io", FOREIGN_BYTES)
+    options = {"registries": ["docker.io"], "username": "mirror-user", "password": SECRET_PASSWORD}
+    runs = [
+        run_playbook([hosts_task(certs, **options)], diff=True, verbosity=3, json_output=False),
+        run_playbook([hosts_task(certs, state="absent", **options)], diff=True, verbosity=3, json_output=False),
+    ]
+    for run in runs:
+        assert run.rc == 0, run.stdout
+        output = run.stdout + run.stderr
+        assert "old-mirror.example" in output  # the old file is in the diff...
+        assert "********" in output  # ...masked
+        for secret in (OLD_PASSWORD, OLD_AUTH.split()[1], SECRET_PASSWORD, SECRET_AUTH.split()[1]):
+            assert secret not in output
+    assert (certs / "docker.io" / "hosts.toml").read_bytes() == FOREIGN_BYTES

@@ -1,0 +1,93 @@
+"""_hosts_files: who wrote a hosts.toml, and what containerd_hosts does with it."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import (
+    ADOPT,
+    ARGUMENT_SPEC,
+    CONFLICT,
+    FOREIGN,
+    KEEP,
+    KEPT_ASIDE_SUFFIX,
+    MARKER,
+    MIGRATED,
+    MIGRATED_MARKER_PREFIX,
+    NOTHING,
+    OURS,
+    REFUSE,
+    REMOVE,
+    RESTORE,
+    WRITE,
+    absent_action,
+    kept_aside_path,
+    owner,
+    present_action,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (None, None),
+        (MARKER + "\nserver = 'x'\n", OURS),
+        (MARKER + "\r\n", OURS),
+        (MARKER, OURS),
+        (MIGRATED_MARKER_PREFIX + "docker.io\nserver = 'x'\n", MIGRATED),
+        (MIGRATED_MARKER_PREFIX + "x", MIGRATED),
+        ("", FOREIGN),
+        ('server = "https://registry-1.docker.io"\n', FOREIGN),
+        ("\n" + MARKER + "\n", FOREIGN),  # the mark counts on the first line only
+        ("# " + MARKER + "\n", FOREIGN),
+        (MIGRATED_MARKER_PREFIX.rstrip() + "\n", FOREIGN),  # the prefix is whole or nothing
+    ],
+)
+def test_owner(text, expected):
+    assert owner(text) == expected
+
+
+def test_kept_aside_path_is_beside_the_file():
+    path = "/etc/containerd/certs.d/docker.io/hosts.toml"
+    assert kept_aside_path(path) == path + KEPT_ASIDE_SUFFIX == path + ".before-kubenode"
+
+
+@pytest.mark.parametrize("foreign_files", ["adopt", "refuse"])
+@pytest.mark.parametrize(
+    ("file_owner", "kept_aside_exists", "adopt", "refuse"),
+    [
+        (None, False, WRITE, WRITE),
+        (None, True, WRITE, WRITE),  # ours was removed by hand: write it again, keep theirs aside
+        (OURS, False, WRITE, WRITE),
+        (OURS, True, WRITE, WRITE),
+        (MIGRATED, False, ADOPT, ADOPT),  # expected on stock PMK nodes, adopted either way
+        (MIGRATED, True, CONFLICT, CONFLICT),
+        (FOREIGN, False, ADOPT, REFUSE),
+        (FOREIGN, True, CONFLICT, CONFLICT),  # never overwrite a kept-aside file
+    ],
+)
+def test_present_action(file_owner, kept_aside_exists, adopt, refuse, foreign_files):
+    expected = adopt if foreign_files == "adopt" else refuse
+    assert present_action(file_owner, kept_aside_exists, foreign_files) == expected
+
+
+@pytest.mark.parametrize(
+    ("file_owner", "kept_aside_exists", "expected"),
+    [
+        (None, False, NOTHING),
+        (None, True, RESTORE),
+        (OURS, False, REMOVE),
+        (OURS, True, RESTORE),
+        (MIGRATED, False, KEEP),
+        (MIGRATED, True, KEEP),
+        (FOREIGN, False, KEEP),
+        (FOREIGN, True, KEEP),  # someone replaced ours after we kept theirs aside: touch neither
+    ],
+)
+def test_absent_action(file_owner, kept_aside_exists, expected):
+    assert absent_action(file_owner, kept_aside_exists) == expected
+
+
+def test_foreign_files_option():
+    assert ARGUMENT_SPEC["foreign_files"] == dict(type="str", default="adopt", choices=["adopt", "refuse"])
+    assert present_action(FOREIGN, False) == ADOPT  # the default
