@@ -1,6 +1,12 @@
 # Copyright (c) 2026 kubenode maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Read the node's containerd config.toml, set config_path on the controller, write it with one module call."""
+"""Read the node's containerd config.toml, edit it on the controller, write it with one module call.
+
+The edit sets config_path and, unless legacy_mirrors=refuse, moves the legacy
+registry mirrors/configs entries to hosts.toml files that the same module call
+writes first. Diffs are made here, where the TOML can be parsed, with every
+secret masked.
+"""
 
 from __future__ import annotations
 
@@ -12,15 +18,36 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._containerd_config_spec import ARGUMENT_SPEC
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import mask_headers
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._containerd_config import (
     ContainerdConfigError,
     MissingDependencyError,
     ensure_config_path,
+    mask_secrets,
     remove_config_path,
 )
 
 _MODULE = "kubenode.registry_mirror.containerd_config"
 _RETURNED = ("section", "containerd_major", "version", "previous_config_path", "config_path")
+
+
+def _diffs(path, text, new_text, migrated, written):
+    """Return the diffs of a change: config.toml, then each hosts.toml created, every secret masked."""
+    diffs = [
+        {
+            "before_header": path,
+            "after_header": path,
+            "before": mask_secrets(text or ""),
+            "after": mask_secrets(new_text),
+        }
+    ]
+    contents = {entry["registry"]: entry["content"] for entry in migrated}
+    for entry in written:
+        if entry.get("status") == "created" and entry.get("registry") in contents:
+            before, after = mask_headers("", contents[entry["registry"]])
+            header = entry["path"]
+            diffs.append({"before_header": header, "after_header": header, "before": before, "after": after})
+    return diffs
 
 
 class ActionModule(ActionBase):
@@ -58,24 +85,32 @@ class ActionModule(ActionBase):
                 raise AnsibleActionFail(f"{path}: is not UTF-8 text ({error}); nothing was written") from None
             try:
                 if args["state"] == "present":
-                    new_text, info = ensure_config_path(text, args["config_path"], args["version"], name=path)
+                    new_text, info = ensure_config_path(
+                        text, args["config_path"], args["version"], name=path, legacy_mirrors=args["legacy_mirrors"]
+                    )
                 else:
                     new_text, info = remove_config_path(text, args["config_path"], name=path)
             except (ContainerdConfigError, MissingDependencyError) as error:
                 raise AnsibleActionFail(str(error)) from None
 
             result.update({name: info[name] for name in _RETURNED}, path=path, changed=False)
+            result.update(migrated=[], legacy_removed=False)
             if info["warnings"]:
                 result["warnings"] = list(info["warnings"])
             if new_text != text:
                 module_args = {name: args[name] for name in ARGUMENT_SPEC}
                 module_args["_content"] = new_text
                 module_args["_read_sha256"] = "" if before is None else hashlib.sha256(before).hexdigest()
+                module_args["_hosts_files"] = info["migrated"]
+                module_args["_legacy_removed"] = info["legacy_removed"]
                 written = self._execute_module(module_name=_MODULE, module_args=module_args, task_vars=task_vars)
+                written.pop("diff", None)  # the module shows no file text; the masked diff is made below
                 warnings = result.get("warnings", []) + written.pop("warnings", [])
                 result.update(written)
                 if warnings:
                     result["warnings"] = warnings
+                if self._task.diff and not written.get("failed"):
+                    result["diff"] = _diffs(path, text, new_text, info["migrated"], written.get("migrated", []))
         finally:
             self._remove_tmp_path(self._connection._shell.tmpdir)
 

@@ -10,4 +10,5 @@ ARGUMENT_SPEC = dict(
     state=dict(type="str", default="present", choices=["present", "absent"]),
     version=dict(type="int", default=2, choices=[2, 3]),
     backup=dict(type="bool", default=False),
+    legacy_mirrors=dict(type="str", default="migrate", choices=["migrate", "refuse"]),
 )

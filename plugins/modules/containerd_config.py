@@ -182,26 +182,77 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._containerd_config_spec import ARGUMENT_SPEC
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import HOSTS_FILE_NAME
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._io import write_file
 
 NEW_FILE_MODE = 0o644
+HOSTS_FILE_MODE = 0o600  # a migrated hosts.toml may carry credentials
+DIRECTORY_MODE = 0o755
 
-# The user-facing options, shared with the action plugin.
 
-
-def _read(path):
+def _read(module, path):
     try:
         with open(path, "rb") as handle:
             return handle.read()
     except FileNotFoundError:
         return None
+    except OSError as error:
+        module.fail_json(msg=f"{path}: cannot be read ({error.strerror}); nothing was written")
+
+
+def _make_directories(directory):
+    """Create directory and any missing parent, each with DIRECTORY_MODE (containerd and pf9 must enter them)."""
+    missing = []
+    while not os.path.isdir(directory):
+        missing.append(directory)
+        directory = os.path.dirname(directory)
+    for created in reversed(missing):
+        os.mkdir(created)
+        os.chmod(created, DIRECTORY_MODE)
+
+
+def _migrated(module, config_path, config_file):
+    """Return [(entry, content bytes)] for the migrated hosts.toml files, warning about those kept as they are."""
+    planned = []
+    for hosts_file in module.params["_hosts_files"]:
+        registry = hosts_file["registry"]
+        if not registry or registry in (".", "..") or "/" in registry:
+            module.fail_json(msg=f"_hosts_files: {registry!r} is not a registry directory name")
+        path = os.path.join(config_path, registry, HOSTS_FILE_NAME)
+        content = hosts_file["content"].encode("utf-8")
+        existing = _read(module, path)
+        if existing is None:
+            status = "created"
+        elif existing == content:
+            status = "unchanged"
+        else:
+            status = "kept_existing"
+            module.warn(
+                f"{path}: already exists with other content and was left untouched, so the legacy endpoints for "
+                f"{registry} in {config_file} were not copied to it; this file takes over for {registry} once "
+                "config_path is set. Check that it still routes pulls the way the legacy settings did."
+            )
+        entry = {"registry": registry, "path": path, "status": status, "hosts": list(hosts_file["hosts"])}
+        planned.append((entry, content))
+    return planned
 
 
 def main():
     argument_spec = dict(
         ARGUMENT_SPEC,
-        _content=dict(type="str"),
+        _content=dict(type="str", no_log=True),
         _read_sha256=dict(type="str"),
+        _hosts_files=dict(
+            type="list",
+            elements="dict",
+            default=[],
+            options=dict(
+                registry=dict(type="str", required=True),
+                hosts=dict(type="list", elements="str", default=[]),
+                content=dict(type="str", required=True, no_log=True),
+            ),
+        ),
+        _legacy_removed=dict(type="bool", default=False),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
 
@@ -211,9 +262,12 @@ def main():
     path = module.params["path"]
     if not os.path.isabs(path):
         module.fail_json(msg=f"path: {path!r} must be an absolute path")
-    result = dict(changed=False, path=path)
+    config_path = module.params["config_path"]
+    if not os.path.isabs(config_path):
+        module.fail_json(msg=f"config_path: {config_path!r} must be an absolute path")
+    legacy_removed = module.params["_legacy_removed"]
 
-    before = _read(path)
+    before = _read(module, path)
     expected = module.params["_read_sha256"]
     if expected is not None:
         current = "" if before is None else hashlib.sha256(before).hexdigest()
@@ -221,25 +275,27 @@ def main():
             module.fail_json(
                 msg=f"{path}: changed on the node since it was read; nothing was written, run the task again"
             )
+    migrated = _migrated(module, config_path, path)
     after = content.encode("utf-8")
-    if before == after:
+    created = [(entry, data) for entry, data in migrated if entry["status"] == "created"]
+    result = dict(
+        changed=before != after or bool(created),
+        path=path,
+        migrated=[entry for entry, _data in migrated],
+        legacy_removed=legacy_removed,
+    )
+    if module.check_mode or not result["changed"]:
         module.exit_json(**result)
 
-    result["changed"] = True
-    if module._diff:
-        result["diff"] = {
-            "before_header": path,
-            "after_header": path,
-            "before": "" if before is None else before.decode("utf-8", errors="replace"),
-            "after": content,
-        }
-    if not module.check_mode:
+    # The hosts.toml files first: once config.toml loses its legacy entries, they are what containerd reads.
+    for entry, data in created:
+        _make_directories(os.path.dirname(entry["path"]))
+        write_file(module, entry["path"], data)
+        os.chmod(entry["path"], HOSTS_FILE_MODE)
+    if before != after:
         target = os.path.realpath(path)  # a symlinked config.toml stays a symlink; its target is updated
-        directory = os.path.dirname(target)
-        if not os.path.isdir(directory):
-            os.makedirs(directory)
-            os.chmod(directory, 0o755)
-        if before is not None and module.params["backup"]:
+        _make_directories(os.path.dirname(target))
+        if before is not None and (module.params["backup"] or legacy_removed):
             result["backup_file"] = module.backup_local(target)
         write_file(module, target, after)
         if before is None:

@@ -16,6 +16,12 @@ Which section containerd reads depends on the file's ``version`` key:
   (containerd 2.x migrates this on load, so it works there too).
 * 3: containerd 2.x, where the image settings moved to their own plugin:
   ``[plugins."io.containerd.cri.v1.images".registry]``.
+
+containerd will not start its CRI plugin with the legacy ``mirrors`` table (or,
+in 1.x, ``configs.<host>.tls``) next to ``config_path``. With
+legacy_mirrors="migrate" those settings move to hosts.toml files
+(_legacy_registry.py) and leave the file in the same edit; with "refuse" the
+file is refused.
 """
 
 from __future__ import annotations
@@ -30,7 +36,15 @@ try:
 except ImportError:  # reported when editing, so that documentation tools work without it
     tomlkit = None
 
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import SECRET_MASK
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_toml import MissingDependencyError
+from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._legacy_registry import (
+    LegacyRegistryError,
+    plan_migration,
+    remove_legacy,
+    render_migrated,
+    without_legacy,
+)
 
 KEY = "config_path"
 DEFAULT_CONFIG_PATH = "/etc/containerd/certs.d"
@@ -48,6 +62,14 @@ NEW_FILE_VERSIONS = (2, 3)
 DEFAULT_VERSION = 2
 
 _CRI_IDS = ("cri", "io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images")
+
+# What containerd_config does with legacy registry.mirrors / registry.configs.<host>.tls|auth entries.
+LEGACY_MIRRORS = ("migrate", "refuse")
+DEFAULT_LEGACY_MIRRORS = "migrate"
+
+# Keys whose values a diff never shows, wherever they are; and tables whose every value it hides.
+SECRET_KEYS = frozenset(("password", "auth", "identitytoken"))
+HEADER_TABLES = frozenset(("header", "headers"))
 
 
 class ContainerdConfigError(ValueError):
@@ -223,12 +245,13 @@ def _header_indent(table):
     return table.trivia.indent.rsplit("\n", 1)[-1]
 
 
-def _add_to_table(table, value):
+def _add_to_table(table, value, newline="\n"):
     """Add the key to an explicit [table]: after its last key, before trailing comments and sub-tables.
 
     tomlkit's own add() appends after any comment that ends the table, which
     usually introduces the next table, so the position is chosen here; the
-    indent follows the table's other keys (or containerd's two spaces).
+    indent follows the table's other keys (or containerd's two spaces), the
+    line ends as the file's lines do.
     """
     body = table.value.body
     last, indent = None, None
@@ -240,6 +263,7 @@ def _add_to_table(table, value):
             indent = item.trivia.indent.rsplit("\n", 1)[-1]
     item = tomlkit.item(value)
     item.trivia.indent = _header_indent(table) + "  " if indent is None else indent
+    item.trivia.trail = newline
     position = 0 if last is None else last + 1
     if position < len(body):
         table.value._insert_at(position, KEY, item)  # tomlkit has no public insert
@@ -247,7 +271,7 @@ def _add_to_table(table, value):
         table.add(KEY, item)
 
 
-def _set_with_tomlkit(document, path, value):
+def _set_with_tomlkit(document, path, value, newline="\n"):
     """Set path.KEY in the document where the section or an inline ancestor is; False to append a section instead."""
     node = document
     for depth, part in enumerate(path):
@@ -265,12 +289,14 @@ def _set_with_tomlkit(document, path, value):
         return True
     table = _header_table(document, path)
     if table is not None:
-        _add_to_table(table, value)
+        _add_to_table(table, value, newline)
     elif isinstance(node, Table):  # defined by dotted keys, or only through sub-tables
         node[KEY] = value
         item = node.value.item(KEY)
         if not item.trivia.indent:
             item.trivia.indent = _first_indent(node) or "  "
+        if item.trivia.trail == "\n":
+            item.trivia.trail = newline
     else:  # only through sub-tables spread over the file: a header of its own at the end will do
         return False
     return True
@@ -358,6 +384,8 @@ def _info(version, previous, config_path, created, warnings):
         "config_path": config_path,
         "created": created,
         "warnings": warnings,
+        "migrated": [],  # {registry, hosts, content} of each hosts.toml the legacy settings move to
+        "legacy_removed": False,
     }
 
 
@@ -370,16 +398,45 @@ def _current(registry, section):
     return previous
 
 
-def ensure_config_path(text, config_path=DEFAULT_CONFIG_PATH, version_if_new=DEFAULT_VERSION, name="config.toml"):
+def _check_legacy_mode(legacy_mirrors):
+    if legacy_mirrors not in LEGACY_MIRRORS:
+        raise ContainerdConfigError(
+            "legacy_mirrors", f"must be one of {', '.join(LEGACY_MIRRORS)}, got {legacy_mirrors!r}"
+        )
+    return legacy_mirrors
+
+
+def _migration(registry, path, name):
+    """Return the rendered Migration of the registry section's legacy settings (empty when there are none)."""
+    try:
+        return render_migrated(plan_migration(registry, path), name, dotted(path))
+    except LegacyRegistryError as error:
+        raise ContainerdConfigError(error.field, f"{error.problem}; nothing was written") from None
+
+
+def ensure_config_path(
+    text,
+    config_path=DEFAULT_CONFIG_PATH,
+    version_if_new=DEFAULT_VERSION,
+    name="config.toml",
+    legacy_mirrors=DEFAULT_LEGACY_MIRRORS,
+):
     """Return (new text, info) with config_path set where containerd reads it.
 
     text is the current file, or None when there is none: then a minimal file
     in version version_if_new is made. A file with no settings at all (empty,
     or only comments) gets the version key too and keeps its comments.
     name labels errors about the file itself (its path, for the action).
+
+    Legacy registry settings that containerd refuses next to config_path are
+    refused (legacy_mirrors="refuse") or, by default, deleted from the text:
+    info["migrated"] then lists the hosts.toml files that must be written
+    before the new text ({registry, hosts, content}), and info["legacy_removed"]
+    is True.
     """
     check_config_path(config_path)
     _check_new_version(version_if_new)
+    _check_legacy_mode(legacy_mirrors)
     data, document = _parse(text or "", name)
     fresh = not data  # nothing in it yet: write it in the requested version
     version = version_if_new if fresh else config_version(data)
@@ -387,26 +444,73 @@ def ensure_config_path(text, config_path=DEFAULT_CONFIG_PATH, version_if_new=DEF
     section = dotted(path)
     registry = _lookup(data, path)
     warnings = _warnings(data, version)
+    migration = None
     if registry is not None:
-        _check_legacy(registry, section, version, config_path, warnings)
+        if legacy_mirrors == "refuse":
+            _check_legacy(registry, section, version, config_path, warnings)
+        else:
+            migration = _migration(registry, path, name)
     previous = _current(registry, section)
     info = _info(version, previous, config_path, text is None, warnings)
-    if previous == config_path:
+    if migration:
+        info["migrated"] = [dict(migrated.summary(), content=migrated.content) for migrated in migration.files]
+        info["legacy_removed"] = True
+    elif previous == config_path:
         return text, info
-
-    if fresh:
-        new_text = _append_section(text or "", path, config_path, version)
-    elif _set_with_tomlkit(document, path, config_path):
-        new_text = document.as_string()
-    else:
-        new_text = _append_section(text, path, config_path)
 
     expected = copy.deepcopy(data)
     if fresh:
         expected["version"] = version
+        new_text = _append_section(text or "", path, config_path, version)
+    else:
+        if migration:
+            expected = without_legacy(data, path, migration)
+            try:
+                remove_legacy(document, path, migration)
+            except (TOMLKitError, KeyError, IndexError, ValueError) as error:
+                raise ContainerdConfigError(
+                    name, f"cannot delete the legacy registry settings without losing its layout ({error}); "
+                    "nothing was written"
+                ) from None
+        if previous == config_path or _set_with_tomlkit(document, path, config_path, _newline(text)):
+            new_text = document.as_string()
+        else:
+            new_text = _append_section(document.as_string(), path, config_path)
     _set_in(expected, path, config_path)
     _verify(name, new_text, expected)
     return new_text, info
+
+
+def _mask(node, in_header):
+    """Replace every secret value under a tomlkit container with the mask, in place."""
+    for key in list(node.keys()):
+        value = node[key]
+        if isinstance(value, dict):
+            _mask(value, key in HEADER_TABLES)
+        elif isinstance(value, list) and value and all(isinstance(element, dict) for element in value):
+            for element in value:  # an array of tables
+                _mask(element, False)
+        elif in_header or key in SECRET_KEYS:
+            node[key] = SECRET_MASK
+
+
+def mask_secrets(text):
+    """Return config.toml text for a diff: every password, auth, identitytoken and header value masked.
+
+    Done on the parsed document, so inline tables and dotted keys are masked
+    as well as [tables]; comments and layout stay. Text that cannot be parsed
+    is not shown at all.
+    """
+    if not text:
+        return text or ""
+    if tomlkit is None:
+        raise MissingDependencyError("tomlkit is required on the controller: pip install tomlkit")
+    try:
+        document = tomlkit.parse(text)
+        _mask(document, False)
+        return document.as_string()
+    except Exception:  # never fall back to the text itself: it may hold secrets
+        return f"{SECRET_MASK} (not shown: the file could not be parsed to mask its secrets)\n"
 
 
 def remove_config_path(text, config_path=DEFAULT_CONFIG_PATH, name="config.toml"):

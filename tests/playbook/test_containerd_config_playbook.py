@@ -78,9 +78,9 @@ def test_check_mode_writes_nothing_and_diff_shows_the_change(run_playbook, tmp_p
     existing = run.task_results("existing")
     assert existing["changed"] is True
     assert existing["previous_config_path"] == "/etc/docker/certs.d"
-    diff = existing["diff"]
+    diff = existing["diff"][0]  # then one per migrated hosts.toml (the file's configs auth)
     assert diff["before_header"] == diff["after_header"] == str(path)
-    assert diff["before"] == path.read_text()
+    assert diff["before"] == path.read_text().replace('password = "not-a-secret"', 'password = "********"')
     after = tomllib.loads(diff["after"])
     assert after["plugins"][CRI]["registry"]["config_path"] == "/etc/containerd/certs.d"
     assert '      config_path = "/etc/containerd/certs.d"   # set by the image build\n' in diff["after"]
@@ -88,8 +88,8 @@ def test_check_mode_writes_nothing_and_diff_shows_the_change(run_playbook, tmp_p
     created = run.task_results("missing")
     assert created["changed"] is True
     assert created["containerd_major"] == 2
-    assert created["diff"]["before"] == ""
-    assert tomllib.loads(created["diff"]["after"]) == {
+    assert created["diff"][0]["before"] == ""
+    assert tomllib.loads(created["diff"][0]["after"]) == {
         "version": 3,
         "plugins": {"io.containerd.cri.v1.images": {"registry": {"config_path": "/etc/containerd/certs.d"}}},
     }
@@ -146,7 +146,7 @@ def test_refusals_fail_clearly_and_leave_the_files_untouched(run_playbook, tmp_p
     before = {path: snapshot(path) for path in (mirrors, broken)}
     run = run_playbook(
         [
-            {**config_task("mirrors", mirrors, backup=True), "ignore_errors": True},
+            {**config_task("mirrors", mirrors, backup=True, legacy_mirrors="refuse"), "ignore_errors": True},
             {**config_task("broken", broken, backup=True), "ignore_errors": True},
         ]
     )

@@ -1,0 +1,474 @@
+# Copyright (c) 2026 kubenode maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Move containerd's legacy CRI registry settings (registry.mirrors, registry.configs) to hosts.toml files.
+
+Controller-side, pure Python with no Ansible imports: _containerd_config.py
+uses it when containerd_config runs with legacy_mirrors=migrate. containerd
+does not start its CRI plugin with ``mirrors`` (or, in 1.x, ``configs.<host>.tls``)
+next to ``config_path``, so they have to move to certs.d before config_path is set.
+
+What the legacy CRI resolver did, and what each piece becomes:
+
+* ``mirrors."<registry>".endpoint``: the hosts tried in order, then the
+  registry's own default host (``registry-1.docker.io`` for docker.io). In
+  ``<registry>/hosts.toml`` they become ``[host."<url>"]`` tables, and the
+  default host becomes ``server``. Registry ``*`` applied to every registry
+  without its own entry: it becomes ``_default/hosts.toml``, without ``server``.
+* An endpoint without a scheme got ``http://`` for localhost and loopback
+  addresses, ``https://`` otherwise; one with a path used that path as the API
+  root (no ``/v2`` appended): ``override_path = true``.
+* ``configs."<host>".tls`` and ``.auth`` applied to every endpoint on that
+  host[:port]: they go into each such ``[host]`` table, and to the top level
+  (the server) of ``<host>/hosts.toml``. A configs host without a mirrors
+  entry of its own gets a file of its own, which also lists the ``*``
+  endpoints, as the legacy resolver tried those for it first.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import ipaddress
+import re
+import tomllib
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+try:
+    import tomli_w
+except ImportError:  # reported when migrating, so that documentation tools work without it
+    tomli_w = None
+
+try:
+    import tomlkit
+    from tomlkit.items import AoT, Table
+except ImportError:  # reported by _containerd_config before anything is edited
+    tomlkit = None
+
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import MIGRATED_MARKER_PREFIX
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import (
+    RegistrySettingError,
+    basic_auth,
+    check_host_port,
+    split_url,
+)
+from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_toml import (
+    CAPABILITIES,
+    DEFAULT_DIRECTORY,
+    MissingDependencyError,
+)
+
+WILDCARD = "*"
+# docker.io's images are served from this host: the legacy resolver's default host for docker.io.
+DOCKER_IO = "docker.io"
+DOCKER_IO_HOST = "registry-1.docker.io"
+
+TLS_KEYS = ("ca_file", "cert_file", "key_file", "insecure_skip_verify")
+AUTH_KEYS = ("username", "password", "auth", "identitytoken")
+_QUOTES = re.compile(r"[\"'\\]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class LegacyRegistryError(ValueError):
+    """A legacy setting that cannot be migrated: the message starts with its TOML key, never with a secret."""
+
+    def __init__(self, field, problem):
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+def _key(path):
+    return tomlkit.key(list(path)).as_string()
+
+
+def _kind(value):
+    if isinstance(value, list):
+        return "an array"
+    return f"a {type(value).__name__}"
+
+
+def _setting(call, field, *args):
+    """Run a _registry_url check, reporting its error under the TOML key field."""
+    try:
+        return call(*args)
+    except RegistrySettingError as error:
+        raise LegacyRegistryError(field, str(error).removeprefix(f"{error.field}: ")) from None
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    url: str  # scheme://host[:port][/path], the [host."..."] key
+    host: str  # host[:port], the key configs are looked up by
+    override_path: bool
+
+
+@dataclass
+class MigratedFile:
+    registry: str  # the certs.d directory: host[:port], or _default for '*'
+    hosts: list  # the [host] URLs, in order
+    document: dict  # the hosts.toml settings
+    content: str = ""  # the hosts.toml text, marker first
+
+    def summary(self):
+        """Return what the module reports about the file: no settings, so no credentials."""
+        return {"registry": self.registry, "hosts": list(self.hosts)}
+
+
+@dataclass
+class Migration:
+    files: list = field(default_factory=list)  # MigratedFile, in the order of the legacy entries
+    removals: list = field(default_factory=list)  # key paths under the registry section, deepest last
+
+    def __bool__(self):
+        return bool(self.removals)
+
+
+def _loopback(host_port):
+    """Return True for the hosts containerd's addDefaultScheme gives http://: localhost and loopback IPs."""
+    if host_port.startswith("["):
+        host = host_port[1 : host_port.find("]")] if "]" in host_port else host_port
+    else:
+        host = host_port.rsplit(":", 1)[0] if host_port.count(":") == 1 else host_port
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_endpoint(value, field):
+    """Return the Endpoint a legacy mirrors endpoint string stands for; raise LegacyRegistryError otherwise."""
+    if not isinstance(value, str):
+        raise LegacyRegistryError(field, f"is {_kind(value)}, not a URL string")
+    if _CONTROL.search(value):
+        raise LegacyRegistryError(field, "must not contain control characters")
+    if _QUOTES.search(value):
+        raise LegacyRegistryError(field, "must not contain quotes or backslashes")
+    if "://" not in value:  # containerd's addDefaultScheme
+        scheme = "http" if _loopback(value.split("/", 1)[0]) else "https"
+        value = f"{scheme}://{value}"
+    try:
+        netloc = urlsplit(value).netloc
+    except ValueError:
+        netloc = ""
+    if "@" in netloc:  # checked first, so that no message repeats the credentials
+        raise LegacyRegistryError(
+            field, "must not contain user information (user:password@); put credentials in configs.<host>.auth"
+        )
+    scheme, parts = _setting(split_url, field, value, field)
+    path = "" if parts.path == "/" else parts.path
+    return Endpoint(url=f"{scheme}://{parts.netloc}{path}", host=parts.netloc, override_path=bool(path))
+
+
+def _table(value, field):
+    if not isinstance(value, dict):
+        raise LegacyRegistryError(field, f"is {_kind(value)}, not a table")
+    return value
+
+
+def _unknown(table, known, field, why):
+    unknown = [name for name in table if name not in known]
+    if unknown:
+        raise LegacyRegistryError(
+            _key((*field, unknown[0])), f"cannot be migrated: {why}"
+        )
+
+
+def _string(table, name, field):
+    value = table.get(name, "")
+    if not isinstance(value, str):
+        raise LegacyRegistryError(_key((*field, name)), f"is {_kind(value)}, not a string")
+    return value
+
+
+def _file_path(table, name, field):
+    value = _string(table, name, field)
+    if value == "":
+        return ""
+    key = _key((*field, name))
+    if _CONTROL.search(value):
+        raise LegacyRegistryError(key, "must not contain control characters")
+    if not value.startswith("/"):
+        raise LegacyRegistryError(
+            key, f"{value!r} must be an absolute path (hosts.toml reads relative paths from its own directory)"
+        )
+    return value
+
+
+def _tls_settings(tls, field):
+    """Return the hosts.toml settings for a legacy configs.<host>.tls table."""
+    _table(tls, _key(field))
+    _unknown(tls, TLS_KEYS, field, f"containerd's legacy tls table knows only {', '.join(TLS_KEYS)}")
+    settings = {}
+    ca_file = _file_path(tls, "ca_file", field)
+    cert_file = _file_path(tls, "cert_file", field)
+    key_file = _file_path(tls, "key_file", field)
+    skip = tls.get("insecure_skip_verify", False)
+    if not isinstance(skip, bool):
+        raise LegacyRegistryError(_key((*field, "insecure_skip_verify")), f"is {_kind(skip)}, not a boolean")
+    if ca_file:
+        settings["ca"] = ca_file
+    if key_file and not cert_file:
+        raise LegacyRegistryError(_key((*field, "key_file")), "is set without cert_file")
+    if cert_file:
+        settings["client"] = [[cert_file, key_file]] if key_file else cert_file
+    if skip:
+        settings["skip_verify"] = True
+    return settings
+
+
+def _check_basic_token(token, field):
+    """Refuse what containerd's ParseAuth would: not base64, or no user:password inside."""
+    if _CONTROL.search(token) or any(c.isspace() for c in token):
+        raise LegacyRegistryError(field, "must not contain whitespace or control characters")
+    try:
+        decoded = base64.b64decode(token, validate=True)
+    except (binascii.Error, ValueError):
+        raise LegacyRegistryError(field, "is not valid base64") from None
+    if b":" not in decoded:
+        raise LegacyRegistryError(field, "does not decode to user:password")
+
+
+def _auth_settings(auth, field):
+    """Return the hosts.toml settings for a legacy configs.<host>.auth table: a static Basic header."""
+    _table(auth, _key(field))
+    _unknown(auth, AUTH_KEYS, field, f"containerd's legacy auth table knows only {', '.join(AUTH_KEYS)}")
+    username = _string(auth, "username", field)
+    password = _string(auth, "password", field)
+    token = _string(auth, "auth", field)
+    identity = _string(auth, "identitytoken", field)
+    if identity:
+        raise LegacyRegistryError(
+            _key((*field, "identitytoken")),
+            "has no hosts.toml equivalent (hosts.toml sends static headers, not an OAuth2 refresh token), so it "
+            "cannot be migrated (replace it with username and password, or keep the legacy settings with "
+            "legacy_mirrors=refuse)",
+        )
+    if username:
+        authorization = _setting(basic_auth, _key((*field, "password")), username, password)
+    elif password:
+        raise LegacyRegistryError(_key((*field, "password")), "is set without username")
+    elif token:
+        _check_basic_token(token, _key((*field, "auth")))
+        authorization = f"Basic {token}"
+    else:
+        return {}
+    return {"header": {"authorization": authorization}}
+
+
+def _host_table(endpoint, config):
+    table = {"capabilities": list(CAPABILITIES)}
+    table.update({name: value for name, value in config.items() if name != "header"})
+    if endpoint.override_path:
+        table["override_path"] = True
+    if "header" in config:
+        table["header"] = config["header"]
+    return table
+
+
+def _server(registry):
+    return f"https://{DOCKER_IO_HOST if registry == DOCKER_IO else registry}"
+
+
+def _document(registry, endpoints, configs):
+    """Return the hosts.toml settings of one registry: server and its settings first, then each host."""
+    document = {}
+    if registry != DEFAULT_DIRECTORY:
+        server = _server(registry)
+        document["server"] = server
+        top = configs.get(registry)
+        if top is None:  # the server's own host, when it differs from the registry (docker.io)
+            top = configs.get(urlsplit(server).netloc, {})
+        document.update({name: value for name, value in top.items() if name != "header"})
+        if "header" in top:
+            document["header"] = top["header"]
+    hosts = {}
+    for endpoint in endpoints:
+        hosts.setdefault(endpoint.url, _host_table(endpoint, configs.get(endpoint.host, {})))
+    if hosts:
+        document["host"] = hosts
+    return document
+
+
+def plan_migration(registry, section_path):
+    """Return the Migration of a parsed registry section: the hosts.toml files to write, the keys to delete.
+
+    registry: the parsed section (a dict); section_path: its key path, for messages.
+    """
+    mirrors = registry.get("mirrors")
+    mirrors_field = (*section_path, "mirrors")
+    if mirrors is not None:
+        _table(mirrors, _key(mirrors_field))
+    configs = registry.get("configs")
+    configs_field = (*section_path, "configs")
+    if configs is not None:
+        _table(configs, _key(configs_field))
+
+    migration = Migration()
+    endpoints = {}  # registry -> [Endpoint]
+    for name, mirror in (mirrors or {}).items():
+        field = (*mirrors_field, name)
+        if name != WILDCARD:
+            _setting(check_host_port, _key(field), name, _key(field))
+        _table(mirror, _key(field))
+        _unknown(
+            mirror,
+            ("endpoint",),
+            field,
+            "hosts.toml has no equivalent of this mirror setting (only endpoint moves over)",
+        )
+        listed = mirror.get("endpoint", [])
+        if not isinstance(listed, list):
+            raise LegacyRegistryError(_key((*field, "endpoint")), f"is {_kind(listed)}, not an array")
+        endpoints[name] = [
+            parse_endpoint(value, f"{_key((*field, 'endpoint'))}[{index}]") for index, value in enumerate(listed)
+        ]
+    if mirrors:
+        migration.removals.append(("mirrors",))
+
+    settings = {}  # configs host -> hosts.toml settings
+    for host, config in (configs or {}).items():
+        field = (*configs_field, host)
+        _table(config, _key(field))
+        if not ("tls" in config or "auth" in config):
+            continue
+        _setting(check_host_port, _key(field), host, _key(field))
+        settings[host] = {}
+        for part, convert in (("tls", _tls_settings), ("auth", _auth_settings)):
+            if part in config:
+                settings[host].update(convert(config[part], (*field, part)))
+                migration.removals.append(("configs", host, part))
+        if all(name in ("tls", "auth") for name in config):
+            migration.removals.append(("configs", host))
+    if configs and all(("configs", host) in migration.removals for host in configs):
+        migration.removals.append(("configs",))
+
+    for name, listed in endpoints.items():
+        directory = DEFAULT_DIRECTORY if name == WILDCARD else name
+        document = _document(directory, listed, settings)
+        migration.files.append(MigratedFile(directory, list(document.get("host", {})), document))
+    for host, config in settings.items():
+        if host in endpoints or not config:
+            continue
+        document = _document(host, endpoints.get(WILDCARD, []), settings)
+        migration.files.append(MigratedFile(host, list(document.get("host", {})), document))
+    return migration
+
+
+def render_migrated(migration, name, section):
+    """Fill in each file's text: the migrated marker naming name (config.toml) and section, then the TOML."""
+    if tomli_w is None:
+        raise MissingDependencyError("tomli-w is required on the controller: pip install tomli-w")
+    marker = f"{MIGRATED_MARKER_PREFIX}{name} ({section}); state=absent keeps it."
+    if _CONTROL.search(marker):
+        raise LegacyRegistryError(name, "must not contain control characters")
+    for migrated in migration.files:
+        text = f"{marker}\n{tomli_w.dumps(migrated.document)}"
+        # containerd silently ignores a hosts.toml it cannot parse: only a file that round-trips may leave.
+        if tomllib.loads(text) != migrated.document:
+            raise LegacyRegistryError(
+                f"{migrated.registry}/hosts.toml", "rendered text does not parse back to the intended settings"
+            )
+        migrated.content = text
+    return migration
+
+
+def without_legacy(data, section_path, migration):
+    """Return a deep copy of the parsed settings with the migration's keys deleted."""
+    expected = copy.deepcopy(data)
+    registry = expected
+    for part in section_path:
+        registry = registry[part]
+    for path in migration.removals:
+        node = registry
+        for part in path[:-1]:
+            node = node[part]
+        del node[path[-1]]
+    return expected
+
+
+# Editing the document: delete the keys, keep the comments that introduce what follows.
+
+
+def _node(document, path):
+    node = document
+    for part in path:
+        node = node[part]
+    return node
+
+
+def _render_order(container, out):
+    """Append ("header"|"key"|"trivia", item) for container's items, in the order they render."""
+    for key, item in container.body:
+        if key is None:
+            out.append(("trivia", item))
+        elif isinstance(item, Table) and not key.is_dotted():
+            if not item.is_super_table():
+                out.append(("header", item))
+            _render_order(item.value, out)
+        elif isinstance(item, AoT):
+            for table in item.body:
+                out.append(("header", table))
+                _render_order(table.value, out)
+        else:
+            out.append(("key", item))
+    return out
+
+
+def _is_blank(item):
+    return not item.as_string().strip()
+
+
+def _outermost(removals):
+    """Return the removals without those inside another one (deleting a table deletes what it holds)."""
+    return [path for path in removals if not any(path[: len(other)] == other != path for other in removals)]
+
+
+def remove_legacy(document, section_path, migration):
+    """Delete the migration's keys from the tomlkit document, in place.
+
+    Comments at the end of a deleted table usually introduce the table after
+    it (the parser files them under the deleted one); they are kept, in front
+    of the next header that survives, or at the end of the file.
+    """
+    before = _render_order(document, [])
+    for path in _outermost(migration.removals):
+        # A fresh lookup each time: an out-of-order table's proxy does not survive a deletion.
+        del _node(document, (*section_path, *path[:-1]))[path[-1]]
+    survivors = {id(item) for _, item in _render_order(document, [])}
+
+    index = 0
+    while index < len(before):
+        if id(before[index][1]) in survivors:
+            index += 1
+            continue
+        end = index
+        while end < len(before) and id(before[end][1]) not in survivors:
+            end += 1
+        _keep_trailing_comments(document, before, index, end)
+        index = end
+
+
+def _keep_trailing_comments(document, order, start, end):
+    """Put the comments that end the deleted run order[start:end] where the run was."""
+    first = end
+    while first > start and order[first - 1][0] == "trivia":
+        first -= 1
+    trailing = [item for _, item in order[first:end]]
+    blank = []
+    while trailing and _is_blank(trailing[0]):
+        blank.append(trailing.pop(0))
+    if not trailing:
+        return
+    text = "".join(item.as_string() for item in trailing)
+    blank_before = start > 0 and order[start - 1][0] == "trivia" and _is_blank(order[start - 1][1])
+    if blank and not blank_before:
+        text = blank[0].as_string() + text  # keep one blank line in front of the comments
+    if end == len(order):
+        document.add(tomlkit.ws(text))
+    elif order[end][0] == "header":
+        header = order[end][1]
+        header.trivia.indent = text + header.trivia.indent
