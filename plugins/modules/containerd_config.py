@@ -10,20 +10,56 @@ short_description: Make containerd read registry settings from certs.d (CRI regi
 version_added: 1.0.0
 description:
   - Sets C(config_path) in the CRI registry section of containerd's C(config.toml), so that containerd reads
-    the C(hosts.toml) files under O(config_path), and changes nothing else in the file.
+    the C(hosts.toml) files under O(config_path), and changes nothing else in the file but the legacy registry
+    settings that containerd refuses next to C(config_path), which it moves to C(hosts.toml) files (see
+    O(legacy_mirrors)).
   - The section comes from the file's C(version) key, as containerd reads it. Without the key (which containerd
     1.x reads as version 1) or with C(version = 1) it is C([plugins.cri.registry]); with C(version = 2)
     (containerd 1.x) it is C([plugins."io.containerd.grpc.v1.cri".registry]); with C(version = 3)
     (containerd 2.x) it is C([plugins."io.containerd.cri.v1.images".registry]).
   - The action plugin reads the node's file, edits it on the controller with C(tomlkit) so that comments,
     order, quoting and every other setting stay byte-for-byte, parses the result back with C(tomllib) to prove
-    that only C(config_path) changed, and has this module write it on the node, atomically, only when it
-    differs. An existing C(config_path) with another value is replaced; its old value is returned.
+    that only C(config_path) (and the legacy settings migrated) changed, and has this module write it on the
+    node, atomically, only when it differs. An existing C(config_path) with another value is replaced; its old
+    value is returned.
   - When the file does not exist, a minimal one is created with C(version = <version>) and just that setting.
     A file with no settings at all (empty, or only comments) is treated the same way and keeps its comments.
-  - Refuses, writing nothing, when the section holds registry C(mirrors) entries, or C(configs.<host>.tls)
-    tables in a containerd 1.x file (versions 1 and 2), because containerd does not start its CRI plugin
-    with those next to C(config_path). The error says how to move them to C(hosts.toml).
+  - containerd does not start its CRI plugin when the section holds legacy registry C(mirrors) entries, or
+    C(configs.<host>.tls) tables in a containerd 1.x file (versions 1 and 2), next to C(config_path). Every
+    stock Platform9 (PMK) node ships such C(mirrors). With O(legacy_mirrors=migrate), the default, the legacy
+    C(mirrors) and C(configs.<host>.tls)/C(configs.<host>.auth) settings move to C(hosts.toml) files under
+    O(config_path) and are deleted from the file, in the same task; with O(legacy_mirrors=refuse) the task
+    fails instead, writing nothing, and the error says how to move them by hand.
+  - "Migration, per registry: each C(mirrors.\"<registry>\".endpoint) list becomes
+    C(<config_path>/<registry>/hosts.toml), the endpoints as C([host.\"<url>\"]) tables in their order, each
+    with C(capabilities = [\"pull\", \"resolve\"]), and C(server) set to the host the legacy resolver tried
+    last (C(https://registry-1.docker.io) for C(docker.io), C(https://<registry>) otherwise). Registry C(*)
+    becomes the C(_default) directory, without C(server)."
+  - Endpoints are read as containerd read them. One without a scheme gets C(https://), or C(http://) for
+    C(localhost) and loopback addresses (127.0.0.0/8, ::1). One with a path, which the legacy resolver used
+    as the registry API root, gets C(override_path = true).
+  - "C(configs.\"<host>\".tls) and C(.auth) apply to every C([host]) whose URL has that host[:port], and to
+    the top level (the server) of C(<host>/hosts.toml): C(ca_file) becomes C(ca); C(cert_file) and
+    C(key_file) become C(client = [[cert, key]]) (C(cert_file) alone C(client = cert)); C(insecure_skip_verify)
+    becomes C(skip_verify); C(username) and C(password), or C(auth), become a C(header.authorization) Basic
+    value. For C(docker.io), whose server is C(registry-1.docker.io), C(configs.\"registry-1.docker.io\")
+    applies to the top level when there is no C(configs.\"docker.io\"). A configs host without a C(mirrors)
+    entry of its own gets its own C(<host>/hosts.toml) with C(server = \"https://<host>\"), its settings at
+    the top level and the C(*) endpoints, if any, as its hosts (the legacy resolver tried those for it first)."
+  - The migration refuses, writing nothing and naming the TOML key, what it cannot carry over exactly, that is
+    C(auth.identitytoken) (C(hosts.toml) has no equivalent), any C(mirrors) key other than C(endpoint)
+    (such as C(rewrite)), unknown C(tls) or C(auth) keys, relative certificate paths, a registry name that
+    is not a valid host[:port], and an endpoint that is not a valid http(s) URL or holds credentials, quotes
+    or control characters.
+  - Each migrated C(hosts.toml) starts with a comment saying it was migrated from this file (so
+    M(kubenode.registry_mirror.containerd_hosts) with O(kubenode.registry_mirror.containerd_hosts#module:state=absent)
+    keeps it), has mode C(0600) as it may hold credentials, and new directories get C(0755). They are written
+    before the file. A registry whose C(hosts.toml) already exists with other content keeps that file
+    untouched and a warning says the legacy endpoints for that registry were not copied, because that file
+    takes over once C(config_path) is set. Whenever legacy entries are deleted, the file is backed up next to
+    itself first, whatever O(backup) says (RV(backup_file)).
+  - With C(--diff), the file's diff and one per C(hosts.toml) created are shown with every C(password),
+    C(auth), C(identitytoken) and header value masked.
   - Refuses, writing nothing, a file that is not valid TOML or not UTF-8.
   - An existing file keeps its mode and owner; a new one gets mode C(0644) and the user the module runs as.
     When O(path) is a symbolic link, the file it points to is updated and the link stays.
@@ -85,8 +121,23 @@ options:
   backup:
     description:
       - Keep a timestamped copy of the file before it is replaced.
+      - A copy is always kept when legacy registry settings are deleted from the file.
     type: bool
     default: false
+  legacy_mirrors:
+    description:
+      - What to do with legacy CRI registry C(mirrors), and C(configs.<host>.tls) and C(configs.<host>.auth),
+        in the file's registry section, which containerd cannot combine with C(config_path).
+      - V(migrate) moves them to C(hosts.toml) files under O(config_path) and deletes them from the file, as the
+        description says.
+      - V(refuse) fails, writing nothing, when the section holds C(mirrors) entries or (containerd 1.x)
+        C(configs.<host>.tls) tables; C(configs.<host>.auth) stays, and C(configs.<host>.tls) in a version 3
+        file only gets a warning.
+      - Only used with O(state=present).
+    type: str
+    choices: [migrate, refuse]
+    default: migrate
+    version_added: 1.1.0
   _content:
     description:
       - Internal, set by the action plugin; the new text of the file. Do not set.
@@ -96,6 +147,32 @@ options:
       - Internal, set by the action plugin; the SHA-256 of the file it read, empty when there was none.
         The module writes nothing when the file changed since. Do not set.
     type: str
+  _hosts_files:
+    description:
+      - Internal, set by the action plugin; the migrated C(hosts.toml) files to write before the file. Do not set.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      registry:
+        description: The directory under O(config_path).
+        type: str
+        required: true
+      hosts:
+        description: The C([host]) URLs of the file, in order.
+        type: list
+        elements: str
+        default: []
+      content:
+        description: The file's text.
+        type: str
+        required: true
+  _legacy_removed:
+    description:
+      - Internal, set by the action plugin; the new text no longer holds legacy registry entries, so the file is
+        backed up before it is replaced. Do not set.
+    type: bool
+    default: false
 notes:
   - containerd reads C(config.toml) only when it starts; restart it for a change to take effect.
   - Files named in the C(imports) key are not read or changed; a plugin section in one of them replaces this
@@ -132,6 +209,19 @@ EXAMPLES = r"""
 - name: Stop pointing containerd at our certs.d directory
   kubenode.registry_mirror.containerd_config:
     state: absent
+
+- name: A stock PMK node - its legacy mirrors move to certs.d (the default), config.toml is backed up
+  kubenode.registry_mirror.containerd_config:
+  register: containerd_config
+
+- name: Show the registries that were migrated
+  ansible.builtin.debug:
+    msg: "{{ containerd_config.migrated | map(attribute='registry') | list }}"
+  when: containerd_config.legacy_removed
+
+- name: Leave a file with legacy mirrors alone and fail instead
+  kubenode.registry_mirror.containerd_config:
+    legacy_mirrors: refuse
 """
 
 RETURN = r"""
@@ -171,9 +261,46 @@ path:
   sample: /etc/containerd/config.toml
 backup_file:
   description: The backup made before the file was replaced.
-  returned: when O(backup=true) and a backup was made
+  returned: when a backup was made (O(backup=true), or legacy registry entries deleted), not in check mode
   type: str
   sample: /etc/containerd/config.toml.12345.2026-11-28@10:00:00~
+migrated:
+  description:
+    - The C(hosts.toml) files the legacy registry settings moved to (or, in check mode, would move to), in the
+      order of the legacy entries. Empty when there were none. Holds no settings, so no credentials.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    registry:
+      description: The registry, as its directory under O(config_path) is named (C(_default) for C(*)).
+      type: str
+      sample: docker.io
+    path:
+      description: The file.
+      type: str
+      sample: /etc/containerd/certs.d/docker.io/hosts.toml
+    status:
+      description:
+        - V(created) when it was written; V(unchanged) when it already held exactly the migrated text;
+          V(kept_existing) when it already existed with other content and was left untouched (a warning says so).
+      type: str
+      sample: created
+    hosts:
+      description: The C([host]) URLs of the migrated file, in the order containerd tries them.
+      type: list
+      elements: str
+      sample: [https://dockermirror.platform9.io, https://registry-1.docker.io]
+  sample:
+    - registry: platform9.io
+      path: /etc/containerd/certs.d/platform9.io/hosts.toml
+      status: created
+      hosts: [https://dockermirror.platform9.io]
+legacy_removed:
+  description: Whether legacy registry entries were (in check mode, would be) deleted from the file.
+  returned: always
+  type: bool
+  sample: true
 """
 
 import hashlib
