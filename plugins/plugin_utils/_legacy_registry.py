@@ -453,7 +453,7 @@ def remove_legacy(document, section_path, migration):
 
 
 def _keep_trailing_comments(document, order, start, end):
-    """Put the comments that end the deleted run order[start:end] where the run was."""
+    """Put the comments (and a blank line) that end the deleted run order[start:end] where the run was."""
     first = end
     while first > start and order[first - 1][0] == "trivia":
         first -= 1
@@ -461,12 +461,12 @@ def _keep_trailing_comments(document, order, start, end):
     blank = []
     while trailing and _is_blank(trailing[0]):
         blank.append(trailing.pop(0))
-    if not trailing:
-        return
     text = "".join(item.as_string() for item in trailing)
     blank_before = start > 0 and order[start - 1][0] == "trivia" and _is_blank(order[start - 1][1])
     if blank and not blank_before:
-        text = blank[0].as_string() + text  # keep one blank line in front of the comments
+        text = blank[0].as_string() + text  # the run was set apart by a blank line: what follows still is
+    if not text:
+        return
     if end == len(order):
         document.add(tomlkit.ws(text))
     elif order[end][0] == "header":
