@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -232,3 +233,257 @@ def test_module_refuses_to_run_without_its_action(tmp_path):
     assert result["failed"] is True
     assert "action plugin" in result["msg"]
     assert not (tmp_path / "config.toml").exists()
+
+
+# Legacy registry settings: every stock PMK node ships mirrors in config.toml (pmk-node-facts.md).
+STOCK = FIXTURES / "pmk-stock.toml"
+STOCK_MIGRATED = {
+    "platform9.io": {
+        "server": "https://platform9.io",
+        "host": {"https://dockermirror.platform9.io": {"capabilities": ["pull", "resolve"]}},
+    },
+    "docker.io": {
+        "server": "https://registry-1.docker.io",
+        "host": {
+            "https://dockermirror.platform9.io": {"capabilities": ["pull", "resolve"]},
+            "https://registry-1.docker.io": {"capabilities": ["pull", "resolve"]},
+        },
+    },
+}
+MIRRORS_SECTION = f'plugins."{CRI}".registry'
+
+
+def tree(root):
+    """Every file under root: relative path -> (bytes, mode)."""
+    if not root.exists():
+        return {}
+    return {
+        str(path.relative_to(root)): (path.read_bytes(), stat.S_IMODE(path.stat().st_mode))
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
+
+
+def test_the_adhoc_reproduction_now_migrates_a_stock_pmk_node(tmp_path):
+    path = placed(tmp_path, "pmk-stock.toml", mode=0o644)
+    certs = tmp_path / "certs.d"
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "ansible"),
+            "localhost",
+            "-c", "local",
+            "-e", f"ansible_python_interpreter={sys.executable}",
+            "-m", MODULE,
+            "-a", f"path={path} config_path={certs}",
+        ],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, ANSIBLE_HOME=str(tmp_path / "ansible-home"), ANSIBLE_NOCOLOR="1"),
+        cwd=tmp_path,
+        check=False,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "CHANGED" in done.stdout
+    for registry, expected in STOCK_MIGRATED.items():
+        hosts = certs / registry / "hosts.toml"
+        assert tomllib.loads(hosts.read_text()) == expected
+        assert stat.S_IMODE(hosts.stat().st_mode) == 0o600
+        assert stat.S_IMODE(hosts.parent.stat().st_mode) == 0o755
+    assert stat.S_IMODE(certs.stat().st_mode) == 0o755
+    data = tomllib.loads(path.read_text())
+    assert data["plugins"][CRI]["registry"] == {"config_path": str(certs)}
+    (backup,) = tmp_path.glob("config.toml.*~")
+    assert backup.read_bytes() == STOCK.read_bytes()
+
+
+def test_stock_node_migrates_once_then_changes_nothing(run_playbook, tmp_path):
+    path = placed(tmp_path, "pmk-stock.toml", mode=0o644)
+    certs = tmp_path / "certs.d"
+    run = run_playbook(
+        [config_task("first", path, config_path=str(certs)), config_task("second", path, config_path=str(certs))]
+    )
+    assert run.rc == 0, run.stdout + run.stderr
+    first, second = run.task_results("first"), run.task_results("second")
+
+    assert first["changed"] is True
+    assert first["legacy_removed"] is True
+    assert first["migrated"] == [
+        {
+            "registry": "platform9.io",
+            "path": str(certs / "platform9.io" / "hosts.toml"),
+            "status": "created",
+            "hosts": ["https://dockermirror.platform9.io"],
+        },
+        {
+            "registry": "docker.io",
+            "path": str(certs / "docker.io" / "hosts.toml"),
+            "status": "created",
+            "hosts": ["https://dockermirror.platform9.io", "https://registry-1.docker.io"],
+        },
+    ]
+    assert first["previous_config_path"] is None
+    assert first["config_path"] == str(certs)
+    assert Path(first["backup_file"]).read_bytes() == STOCK.read_bytes()
+    assert Path(first["backup_file"]).parent == tmp_path
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    written = tree(certs)
+    assert sorted(written) == ["docker.io/hosts.toml", "platform9.io/hosts.toml"]
+    for name, (content, mode) in written.items():
+        assert mode == 0o600
+        assert content.decode().startswith(
+            f"# Migrated by kubenode.registry_mirror from the legacy CRI registry settings of {path} "
+            f"({MIRRORS_SECTION}); state=absent keeps it.\n"
+        )
+        assert tomllib.loads(content.decode()) == STOCK_MIGRATED[name.split("/")[0]]
+
+    assert second["changed"] is False
+    assert second["migrated"] == []
+    assert second["legacy_removed"] is False
+    assert "backup_file" not in second
+    assert tree(certs) == written
+    assert len(list(tmp_path.glob("config.toml.*~"))) == 1
+
+
+def test_check_mode_writes_nothing_but_says_what_would_move(run_playbook, tmp_path):
+    path = placed(tmp_path, "pmk-stock.toml")
+    certs = tmp_path / "certs.d"
+    before = snapshot(path)
+    run = run_playbook([config_task("check", path, config_path=str(certs))], check=True, diff=True)
+    assert run.rc == 0, run.stdout + run.stderr
+    assert snapshot(path) == before
+    assert not certs.exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("config.toml")) == ["config.toml"]
+
+    result = run.task_results("check")
+    assert result["changed"] is True
+    assert result["legacy_removed"] is True
+    assert [(entry["registry"], entry["status"]) for entry in result["migrated"]] == [
+        ("platform9.io", "created"),
+        ("docker.io", "created"),
+    ]
+    assert "backup_file" not in result
+    config_diff, *file_diffs = result["diff"]
+    assert config_diff["before"] == STOCK.read_text()
+    assert "mirrors" not in config_diff["after"]
+    assert [diff["after_header"] for diff in file_diffs] == [
+        str(certs / "platform9.io" / "hosts.toml"),
+        str(certs / "docker.io" / "hosts.toml"),
+    ]
+    assert tomllib.loads(file_diffs[1]["after"]) == STOCK_MIGRATED["docker.io"]
+
+
+SECRETS = (
+    "s3cr3t-Pa55",
+    base64.b64encode(b"robot$node:s3cr3t-Pa55").decode(),
+    "Z2hjci11c2VyOmdoY3ItcGFzcw==",
+    "Basic ",
+)
+
+
+def test_diff_at_vvv_shows_no_secret(run_playbook, tmp_path):
+    path = placed(tmp_path, "v2-legacy-configs.toml")
+    certs = tmp_path / "certs.d"
+    run = run_playbook(
+        [config_task("secrets", path, config_path=str(certs))], diff=True, verbosity=3, json_output=False
+    )
+    assert run.rc == 0, run.stdout + run.stderr
+    output = run.stdout + run.stderr
+    for secret in SECRETS:
+        assert secret not in output
+    assert f"--- before: {path}" in output
+    assert '-        password = "********"' in output  # the config.toml diff, masked
+    assert f"+++ after: {certs / 'harbor.example:8443' / 'hosts.toml'}" in output
+    assert '+authorization = "******** (changed)"' in output  # a migrated file's diff, masked
+    assert "kept_existing" not in output
+    # the files themselves carry the credentials, for containerd
+    harbor = tomllib.loads((certs / "harbor.example:8443" / "hosts.toml").read_text())
+    assert harbor["header"]["authorization"] == "Basic " + SECRETS[1]
+
+
+def test_an_existing_hosts_toml_is_kept_with_a_warning(run_playbook, tmp_path):
+    path = placed(tmp_path, "pmk-stock.toml")
+    certs = tmp_path / "certs.d"
+    theirs = certs / "docker.io" / "hosts.toml"
+    theirs.parent.mkdir(parents=True)
+    theirs.write_text('server = "https://registry-1.docker.io"\n[host."https://their-mirror.example"]\n')
+    untouched = snapshot(theirs)
+    run = run_playbook([config_task("kept", path, config_path=str(certs))])
+    assert run.rc == 0, run.stdout + run.stderr
+    result = run.task_results("kept")
+
+    assert snapshot(theirs) == untouched
+    assert [(entry["registry"], entry["status"]) for entry in result["migrated"]] == [
+        ("platform9.io", "created"),
+        ("docker.io", "kept_existing"),
+    ]
+    (warning,) = [warning for warning in result["warnings"] if str(theirs) in warning]
+    assert "legacy endpoints for docker.io" in warning
+    assert "not copied" in warning
+    assert "takes over for docker.io once config_path is set" in warning
+    assert tomllib.loads(path.read_text())["plugins"][CRI]["registry"] == {"config_path": str(certs)}
+    assert (certs / "platform9.io" / "hosts.toml").exists()
+
+    # A file that already holds exactly the migrated text is reported unchanged.
+    original = (tmp_path / Path(result["backup_file"]).name).read_bytes()
+    path.write_bytes(original)
+    again = run_playbook([config_task("again", path, config_path=str(certs))])
+    assert again.rc == 0, again.stdout + again.stderr
+    assert [(entry["registry"], entry["status"]) for entry in again.task_results("again")["migrated"]] == [
+        ("platform9.io", "unchanged"),
+        ("docker.io", "kept_existing"),
+    ]
+
+
+def test_refuse_mode_fails_and_leaves_everything_byte_identical(run_playbook, tmp_path):
+    path = placed(tmp_path, "pmk-stock.toml")
+    certs = tmp_path / "certs.d"
+    before = snapshot(path)
+    run = run_playbook(
+        [{**config_task("refuse", path, config_path=str(certs), legacy_mirrors="refuse"), "ignore_errors": True}]
+    )
+    assert run.rc == 0, run.stdout + run.stderr
+    result = run.task_results("refuse")
+    assert result["failed"] is True
+    assert result["msg"].startswith(f"{MIRRORS_SECTION}.mirrors: sets mirrors for docker.io, platform9.io. ")
+    assert snapshot(path) == before
+    assert not certs.exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("config.toml")) == ["config.toml"]
+
+
+def test_a_refused_migration_writes_nothing(run_playbook, tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f'version = 2\n[plugins."{CRI}".registry.mirrors."docker.io"]\n  endpoint = ["https://m.example"]\n'
+        f'[plugins."{CRI}".registry.configs."m.example".auth]\n  identitytoken = "refresh-token"\n'
+    )
+    certs = tmp_path / "certs.d"
+    before = snapshot(path)
+    run = run_playbook([{**config_task("token", path, config_path=str(certs)), "ignore_errors": True}])
+    assert run.rc == 0, run.stdout + run.stderr
+    result = run.task_results("token")
+    assert result["failed"] is True
+    assert result["msg"].startswith(f'{MIRRORS_SECTION}.configs."m.example".auth.identitytoken: ')
+    assert "refresh-token" not in run.stdout
+    assert snapshot(path) == before
+    assert not certs.exists()
+
+
+def test_module_writes_no_hosts_toml_when_config_toml_changed_since_it_was_read(tmp_path):
+    path = placed(tmp_path, "pmk-stock.toml")
+    certs = tmp_path / "certs.d"
+    stale = hashlib.sha256(b"what the controller read earlier").hexdigest()
+    result = run_module(
+        tmp_path,
+        {
+            "path": str(path),
+            "config_path": str(certs),
+            "_content": "version = 2\n",
+            "_read_sha256": stale,
+            "_hosts_files": [{"registry": "docker.io", "hosts": [], "content": 'server = "https://x"\n'}],
+            "_legacy_removed": True,
+        },
+    )
+    assert result["failed"] is True
+    assert "changed on the node since it was read" in result["msg"]
+    assert not certs.exists()
