@@ -438,7 +438,7 @@ def remove_legacy(document, section_path, migration):
     for path in _outermost(migration.removals):
         # A fresh lookup each time: an out-of-order table's proxy does not survive a deletion.
         del _node(document, (*section_path, *path[:-1]))[path[-1]]
-    survivors = {id(item) for _, item in _render_order(document, [])}
+    survivors = {id(entry[1]) for entry in _render_order(document, [])}
 
     index = 0
     while index < len(before):
@@ -457,7 +457,7 @@ def _keep_trailing_comments(document, order, start, end):
     first = end
     while first > start and order[first - 1][0] == "trivia":
         first -= 1
-    trailing = [item for _, item in order[first:end]]
+    trailing = [entry[1] for entry in order[first:end]]
     blank = []
     while trailing and _is_blank(trailing[0]):
         blank.append(trailing.pop(0))
