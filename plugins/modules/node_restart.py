@@ -16,7 +16,7 @@ description:
     C(nodeletd phases stop) as O(pmk_user) (through C(su), as the seed does, so no become to that user is
     needed), then C(systemctl start pf9-hostagent), which runs even when a step before it failed.
   - When containerd still runs after C(phases stop), the stack was not stopped (a failed drain, for example)
-    and the new configuration is not active: pf9-hostagent is started again and the task fails saying so.
+    and the new configuration is not active; pf9-hostagent is started again and the task fails saying so.
   - A marker file (O(pending_marker)) is written before the sequence and removed only once the node is seen
     healthy again. So on the next call, even when nothing changed then, a sequence that did not see the stack
     stopped runs again, and a node that did not come back in time is waited for again (without a new

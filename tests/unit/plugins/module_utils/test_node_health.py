@@ -108,7 +108,7 @@ def test_a_healthy_pmk_node_passes_every_condition():
 )
 def test_each_pmk_condition_can_fail_alone(override, failed, detail):
     results = health.evaluate(healthy_probes(**override), "pmk", RESTARTED_AT, RESTARTED_MONOTONIC)
-    assert [name for name, (holds, _) in results.items() if not holds] == [failed]
+    assert [name for name, (holds, _detail) in results.items() if not holds] == [failed]
     assert detail in results[failed][1]
 
 
