@@ -43,7 +43,7 @@ def _diffs(path, text, new_text, migrated, written):
     ]
     contents = {entry["registry"]: entry["content"] for entry in migrated}
     for entry in written:
-        if entry.get("status") == "created" and entry.get("registry") in contents:
+        if entry.get("status") in ("created", "kept_aside") and entry.get("registry") in contents:
             before, after = mask_headers("", contents[entry["registry"]])
             header = entry["path"]
             diffs.append({"before_header": header, "after_header": header, "before": before, "after": after})

@@ -284,6 +284,10 @@ migrated:
       description:
         - V(created) when it was written; V(unchanged) when it already held exactly the migrated text;
           V(kept_existing) when it already existed with other content and was left untouched (a warning says so).
+        - V(kept_aside) when the registry's C(hosts.toml) is already the mirror's (written by
+          M(kubenode.registry_mirror.containerd_hosts)): the migrated text goes to C(hosts.toml.before-kubenode)
+          beside it (RV(migrated[].path)), where M(kubenode.registry_mirror.containerd_hosts) keeps what it
+          replaced, so that its O(kubenode.registry_mirror.containerd_hosts#module:state=absent) brings it back.
       type: str
       sample: created
     hosts:
@@ -309,7 +313,11 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._containerd_config_spec import ARGUMENT_SPEC
-from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import HOSTS_FILE_NAME
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import (
+    HOSTS_FILE_NAME,
+    KEPT_ASIDE_SUFFIX,
+    is_managed,
+)
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._io import write_file
 
 NEW_FILE_MODE = 0o644
@@ -352,6 +360,11 @@ def _migrated(module, config_path, config_file):
             status = "created"
         elif existing == content:
             status = "unchanged"
+        elif is_managed(existing.decode("utf-8", errors="replace")) and _read(module, path + KEPT_ASIDE_SUFFIX) is None:
+            # The mirror's own file serves this registry already: keep the legacy settings where
+            # containerd_hosts keeps what it replaced, so that state=absent brings them back.
+            status = "kept_aside"
+            path += KEPT_ASIDE_SUFFIX
         else:
             status = "kept_existing"
             module.warn(
@@ -404,7 +417,7 @@ def main():
             )
     migrated = _migrated(module, config_path, path)
     after = content.encode("utf-8")
-    created = [(entry, data) for entry, data in migrated if entry["status"] == "created"]
+    created = [(entry, data) for entry, data in migrated if entry["status"] in ("created", "kept_aside")]
     result = dict(
         changed=before != after or bool(created),
         path=path,

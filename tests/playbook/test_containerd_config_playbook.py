@@ -12,6 +12,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import KEPT_ASIDE_SUFFIX, MARKER
+
 FIXTURES = Path(__file__).parents[1] / "unit" / "fixtures" / "containerd_config"
 CRI = "io.containerd.grpc.v1.cri"
 MODULE = "kubenode.registry_mirror.containerd_config"
@@ -487,3 +489,27 @@ def test_module_writes_no_hosts_toml_when_config_toml_changed_since_it_was_read(
     assert result["failed"] is True
     assert "changed on the node since it was read" in result["msg"]
     assert not certs.exists()
+
+
+def test_legacy_settings_of_a_registry_the_mirror_serves_already_are_kept_aside(run_playbook, tmp_path):
+    # The legacy mirrors came back (an agent rewrote config.toml) after the mirror's files were written.
+    path = placed(tmp_path, "pmk-stock.toml")
+    certs = tmp_path / "certs.d"
+    ours = certs / "docker.io" / "hosts.toml"
+    ours.parent.mkdir(parents=True)
+    ours.write_text(f'{MARKER}\nserver = "https://docker.io"\n')
+    untouched = snapshot(ours)
+    run = run_playbook([config_task("aside", path, config_path=str(certs))])
+    assert run.rc == 0, run.stdout + run.stderr
+    result = run.task_results("aside")
+    kept = certs / "docker.io" / f"hosts.toml{KEPT_ASIDE_SUFFIX}"
+    assert [(entry["registry"], entry["status"], entry["path"]) for entry in result["migrated"]] == [
+        ("platform9.io", "created", str(certs / "platform9.io" / "hosts.toml")),
+        ("docker.io", "kept_aside", str(kept)),
+    ]
+    assert snapshot(ours) == untouched
+    assert list(tomllib.loads(kept.read_text())["host"]) == [
+        "https://dockermirror.platform9.io",
+        "https://registry-1.docker.io",
+    ]
+    assert not [warning for warning in result.get("warnings", []) if "docker.io" in warning]
