@@ -85,7 +85,7 @@ def kube_status_fresh_ok(document, restarted_at):
 def describe_kube_status(document, restarted_at):
     """Return what kube_status last said, in one line, for a failure message."""
     if document is None:
-        return "kube_status: missing or not JSON"
+        return "kube_status last said nothing (missing or not JSON)"
     fields = []
     for name in KUBE_STATUS_FIELDS:
         value = document.get(name)
@@ -94,7 +94,7 @@ def describe_kube_status(document, restarted_at):
             when = "after" if offset > 0 else "before"
             value = f"{value} ({abs(offset):.0f} s {when} the restart)"
         fields.append(f"{name}={value if value not in (None, '') else '-'}")
-    return "kube_status: " + ", ".join(fields)
+    return "kube_status last said: " + ", ".join(fields)
 
 
 def evaluate(probes, strategy, restarted_at, restarted_monotonic):
@@ -132,7 +132,10 @@ def evaluate(probes, strategy, restarted_at, restarted_monotonic):
             results[condition] = (holds, f"kube_status: {why}")
         elif condition == ETCD:
             rc = probes["etcd_rc"]
-            results[condition] = (rc is None or rc == 0, f"etcd_raft_checker exits {rc}")
+            if rc is None:
+                results[condition] = (True, "no etcd_raft_checker on this node (not a master)")
+            else:
+                results[condition] = (rc == 0, f"etcd_raft_checker exits {rc}")
     return results
 
 

@@ -127,7 +127,7 @@ def test_timeout_message_names_each_condition_and_what_kube_status_last_said():
     assert message.startswith("the node did not come back healthy within 60 s after the restart")
     assert "nodeletd phases status exits 3" in message
     assert "kube_status: node state 'retrying'" in message
-    assert "pf9_kube_node_state=retrying" in message
+    assert "kube_status last said: pf9_kube_service_state=false, pf9_kube_node_state=retrying" in message
     assert "current_task=Start kubelet" in message
     assert "last_failed_task=Start kubelet" in message
     assert "(10 s after the restart)" in message
@@ -140,3 +140,8 @@ def test_timeout_message_for_containerd_has_no_kube_status():
     message = health.timeout_message(results, None, RESTARTED_AT, 30)
     assert "systemctl is-active containerd says failed" in message
     assert "kube_status" not in message
+
+
+def test_a_node_without_an_etcd_checker_is_not_held_back_by_it():
+    results = health.evaluate(healthy_probes(etcd_rc=None), "pmk", RESTARTED_AT, RESTARTED_MONOTONIC)
+    assert results["etcd"] == (True, "no etcd_raft_checker on this node (not a master)")
