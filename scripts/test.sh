@@ -2,7 +2,7 @@
 # The whole test suite, from a fresh Debian 12 machine (as root): installs what it
 # needs, starts the test bed's registry, runs every check, and fails if any fails.
 #   bash scripts/test.sh            everything
-#   bash scripts/test.sh STEP...    some of: lint pytest ansible-test molecule
+#   bash scripts/test.sh STEP...    some of: lint pytest ansible-test testbed molecule
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
@@ -23,13 +23,17 @@ run_pytest() {
 run_ansible_test() {
     bash scripts/ansible-test.sh sanity units
 }
+run_testbed() {
+    # The stand-ins behave as pmk-node-facts.md says real PMK nodes do (testbed/README.md).
+    bash testbed/registry.sh start && bash testbed/smoke.sh
+}
 run_molecule() {
     # A scratch home keeps molecule's and ansible's files out of the real one.
     bash testbed/registry.sh start && bash testbed/build-node-image.sh &&
         HOME=/tmp/kubenode-home ANSIBLE_HOME=/tmp/kubenode-home/.ansible molecule test --all
 }
 
-if (($#)); then steps=("$@"); else steps=(lint pytest ansible-test molecule); fi
+if (($#)); then steps=("$@"); else steps=(lint pytest ansible-test testbed molecule); fi
 passed=0 failed=0 failures=""
 for step in "${steps[@]}"; do
     echo
@@ -38,6 +42,7 @@ for step in "${steps[@]}"; do
         lint) command=lint ;;
         pytest) command=run_pytest ;;
         ansible-test) command=run_ansible_test ;;
+        testbed) command=run_testbed ;;
         molecule) command=run_molecule ;;
         *) echo "unknown step: $step" >&2; exit 2 ;;
     esac
