@@ -66,7 +66,9 @@ for node in "${nodes[@]}"; do
         "$(podman exec "$node" sh -c 'cd /etc/containerd/certs.d && ls -d */hosts.toml.before-kubenode 2>/dev/null | cut -d/ -f1 | tr "\n" " "')"
     echo "  config.toml backup: $(podman exec "$node" sh -c 'ls /etc/containerd/config.toml.*~ 2>/dev/null')"
     echo "  pulled through the mirror: $(podman exec "$node" ctr -n k8s.io images ls -q | grep -x "$image_to_pull")"
-    echo "  kube_status: $(podman exec "$node" cat /var/opt/pf9/kube_status)"
+    echo "  kube_status: $(podman exec "$node" python3 -c 'import json, time
+s = json.load(open("/var/opt/pf9/kube_status"))
+print("node state", s["pf9_kube_node_state"] + ", checked", round(time.time() - s["status_check_timestamp"]), "s ago")')"
     echo "  what happened to its agents (seconds after the run started, unit, action, user):"
     podman exec "$node" cat /var/log/pf9-fake/events.log |
         awk -F'\t' -v t0="$run_started" '{ printf "    %6.1f  %-16s %-14s %s\n", $1 - t0, $2, $3, $4 }'
