@@ -284,8 +284,8 @@ migrated:
       description:
         - V(created) when it was written; V(unchanged) when it already held exactly the migrated text;
           V(kept_existing) when it already existed with other content and was left untouched (a warning says so).
-        - V(kept_aside) when the registry's C(hosts.toml) is already the mirror's (written by
-          M(kubenode.registry_mirror.containerd_hosts)): the migrated text goes to C(hosts.toml.before-kubenode)
+        - V(kept_aside) when the registry's C(hosts.toml) is already the mirror's, written by
+          M(kubenode.registry_mirror.containerd_hosts). The migrated text then goes to C(hosts.toml.before-kubenode)
           beside it (RV(migrated[].path)), where M(kubenode.registry_mirror.containerd_hosts) keeps what it
           replaced, so that its O(kubenode.registry_mirror.containerd_hosts#module:state=absent) brings it back.
       type: str
