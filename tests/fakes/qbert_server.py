@@ -6,8 +6,9 @@
 
 Every request is recorded (method, path, query, headers, body) before it is
 answered, so tests can assert what a client sent. A wrong or missing
-X-Auth-Token gets 401; an unknown project or cluster gets 404. Failures and
-delays can be queued with fail_next().
+X-Auth-Token gets 401; an unknown project or cluster gets 404. Failures, delays,
+redirects and slow answers can be queued with fail_next(); redirect() sends every
+request under a path prefix elsewhere.
 
 As a pytest fixture: use qbert_server (below), or `with QbertServer(...) as server:`.
 For demos: python tests/fakes/qbert_server.py --port 8080 --token secret --project p1 --cluster c1
@@ -19,11 +20,14 @@ import argparse
 import copy
 import json
 import signal
-import threading
 import time
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, unquote, urlsplit
+from dataclasses import dataclass, field
+from urllib.parse import unquote
+
+try:
+    from fakes.base import Answer, FakeServer
+except ImportError:  # run as a script: python tests/fakes/qbert_server.py
+    from base import Answer, FakeServer
 
 PASSWORD_FIELD = "customRegistryPassword"
 REGISTRY_FIELD_TYPES = {
@@ -39,20 +43,6 @@ UPGRADE_TYPES = ("major", "minor", "patch")
 
 
 @dataclass
-class RecordedRequest:
-    method: str
-    path: str  # undecoded, as sent
-    query: dict  # name -> list of values
-    headers: dict  # as sent (case preserved)
-    body: object  # the parsed JSON, or None when the body is empty or not JSON
-    raw_body: bytes
-
-    def header(self, name):
-        """A header's value, case-insensitively (None when absent)."""
-        return next((value for key, value in self.headers.items() if key.lower() == name.lower()), None)
-
-
-@dataclass
 class _Failure:
     status: int | None  # None: answer normally (after the delay)
     body: object
@@ -60,24 +50,22 @@ class _Failure:
     cluster: str | None
     method: str | None
     times: int = 1
+    headers: dict = field(default_factory=dict)
+    trickle: float | None = None
 
     def matches(self, method, cluster):
         return (self.cluster is None or self.cluster == cluster) and (self.method is None or self.method == method)
 
 
-class QbertServer:
+class QbertServer(FakeServer):
     """The fake API. State: {project: {cluster uuid: cluster object}}, password included (never returned)."""
 
     def __init__(self, token="qbert-test-token", host="127.0.0.1", port=0):
+        super().__init__(host, port)
         self.token = token
         self.projects = {}
-        self.requests = []
         self._failures = []
-        self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer((host, port), _handler_for(self))
-        self._httpd.daemon_threads = True
-        self._httpd.block_on_close = False
-        self._thread = None
+        self._redirects = {}
 
     # --- state -----------------------------------------------------------
 
@@ -98,23 +86,32 @@ class QbertServer:
         with self._lock:
             return copy.deepcopy(self.projects[project][uuid])
 
-    def fail_next(self, status=None, message=None, body=None, delay=0.0, cluster=None, method=None, times=1):
+    def fail_next(self, status=None, message=None, body=None, delay=0.0, cluster=None, method=None, times=1,
+                  headers=None, trickle=None):
         """Answer the next matching request(s) with status (JSON {"message": message} or body) after delay.
 
         status=None with a delay only slows the normal answer down (to trigger a client timeout).
         body may be a dict/list (sent as JSON) or str/bytes (sent as text). cluster and method
-        restrict which requests match; times is how many to affect.
+        restrict which requests match; times is how many to affect. headers are sent along
+        (a Location with a 3xx); trickle sends the answer (the normal one when status is None)
+        one byte every trickle seconds.
         """
         if body is None and message is not None:
             body = {"message": message}
         with self._lock:
-            self._failures.append(_Failure(status, body, delay, cluster, method, times))
+            self._failures.append(_Failure(status, body, delay, cluster, method, times, dict(headers or {}), trickle))
+
+    def redirect(self, prefix, to, status=308):
+        """Answer every request whose path starts with prefix with a redirect to `to` + the rest of the target."""
+        with self._lock:
+            self._redirects[prefix] = (to, status)
 
     def clear(self):
-        """Forget the recorded requests and queued failures (state stays)."""
+        """Forget the recorded requests, queued failures and redirects (state stays)."""
         with self._lock:
             self.requests.clear()
             self._failures.clear()
+            self._redirects.clear()
 
     def methods(self):
         """The recorded request methods, in order."""
@@ -125,33 +122,6 @@ class QbertServer:
         """The recorded PUT and POST requests."""
         with self._lock:
             return [request for request in self.requests if request.method in ("PUT", "POST")]
-
-    # --- lifecycle -------------------------------------------------------
-
-    @property
-    def port(self):
-        return self._httpd.server_address[1]
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self):
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="qbert-fake", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self):
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc_info):
-        self.stop()
 
     # --- request handling (called from handler threads) -------------------
 
@@ -165,41 +135,45 @@ class QbertServer:
                     return failure
         return None
 
-    def _record(self, request):
+    def answer(self, request):
+        """The Answer to one recorded request."""
         with self._lock:
-            self.requests.append(request)
-
-    def handle(self, method, target, headers, raw_body):
-        """Return (status, body object or text) for one request."""
-        parts = urlsplit(target)
-        query = parse_qs(parts.query, keep_blank_values=True)
-        try:
-            body = json.loads(raw_body) if raw_body else None
-        except ValueError:
-            body = None
-        self._record(RecordedRequest(method, parts.path, query, dict(headers), body, raw_body))
-
-        segments = [unquote(s) for s in parts.path.split("/")]
+            redirect = next(
+                ((prefix, *target) for prefix, target in self._redirects.items() if request.path.startswith(prefix)),
+                None,
+            )
+        if redirect is not None:
+            prefix, to, status = redirect
+            rest = request.path[len(prefix):]
+            query = "&".join(f"{name}={value}" for name, values in request.query.items() for value in values)
+            return Answer(status, b"", {"Location": to + rest + (f"?{query}" if query else "")})
+        segments = [unquote(s) for s in request.path.split("/")]
         # ['', 'qbert', 'v4', project, 'clusters', uuid, ('upgrade')]
         routed = len(segments) in (6, 7) and segments[1:3] == ["qbert", "v4"] and segments[4] == "clusters"
         cluster_id = segments[5] if routed else None
 
-        failure = self._take_failure(method, cluster_id)
+        failure = self._take_failure(request.method, cluster_id)
         if failure is not None:
             if failure.delay:
                 time.sleep(failure.delay)
             if failure.status is not None:
-                return failure.status, failure.body
+                return Answer(failure.status, failure.body if failure.body is not None else b"", failure.headers,
+                              failure.trickle)
+        status, body = self._route(request, segments, routed, cluster_id)
+        return Answer(status, body, failure.headers if failure else {}, failure.trickle if failure else None)
 
-        if headers.get("X-Auth-Token") != self.token:
+    def _route(self, request, segments, routed, cluster_id):
+        """(status, JSON body) of the API itself."""
+        method, path, query, body = request.method, request.path, request.query, request.body
+        if request.header("X-Auth-Token") != self.token:
             return 401, {"message": "The request you have made requires authentication.", "code": 401}
         if not routed:
-            return 404, {"message": f"no route for {method} {parts.path}"}
+            return 404, {"message": f"no route for {method} {path}"}
         project, upgrade = segments[3], len(segments) == 7
         if upgrade and segments[6] != "upgrade":
-            return 404, {"message": f"no route for {method} {parts.path}"}
+            return 404, {"message": f"no route for {method} {path}"}
         if (method, upgrade) not in (("GET", False), ("PUT", False), ("POST", True)):
-            return 405, {"message": f"{method} is not allowed on {parts.path}"}
+            return 405, {"message": f"{method} is not allowed on {path}"}
         with self._lock:
             if project not in self.projects:
                 return 404, {"message": f"project {project} not found"}
@@ -222,36 +196,6 @@ class QbertServer:
                     return 400, {"message": f"{key} must be a {'boolean' if kind is bool else 'string'}"}
             cluster.update(body)
             return 200, {} if upgrade else {key: value for key, value in cluster.items() if key != PASSWORD_FIELD}
-
-
-def _handler_for(server):
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def _serve(self):
-            length = int(self.headers.get("Content-Length") or 0)
-            raw_body = self.rfile.read(length) if length else b""
-            status, body = server.handle(self.command, self.path, self.headers, raw_body)
-            if isinstance(body, (dict, list)):
-                payload, content_type = json.dumps(body).encode(), "application/json"
-            else:
-                payload = body if isinstance(body, bytes) else str(body or "").encode()
-                content_type = "text/plain"
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up (a timeout test)
-
-        do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = _serve
-
-        def log_message(self, format, *args):
-            pass
-
-    return Handler
 
 
 try:

@@ -2,11 +2,12 @@
 
     make_pki(directory)      CAs and a server certificate made with the openssl CLI (see Pki)
     TlsRegistry(pki, ...)    GET /v2/ -> 200 when the Basic credentials match, 401 otherwise
-    FileServer({...})        GET /<name> -> the bytes given for it, 404 otherwise (a CA to download)
+    FileServer({...})        GET /<name> -> the bytes given for it (or an Answer), 404 otherwise (a CA to download)
 
-Both servers listen on 127.0.0.1 on a free port, serve from threads, record
-every request and are context managers. TLS handshakes happen in the request
-threads, so a client that gives up on the certificate never blocks the server.
+Both servers are tests/fakes/base.py's FakeServer: they listen on 127.0.0.1 on a
+free port, serve from threads, record every request and are context managers.
+TLS handshakes happen in the request threads, so a client that gives up on the
+certificate never blocks the server.
 
 For demos: python tests/fakes/tls_registry.py --dir /tmp/pki --user u --password p
 """
@@ -22,8 +23,12 @@ import subprocess
 import tempfile
 import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+try:
+    from fakes.base import Answer, FakeServer
+except ImportError:  # run as a script: python tests/fakes/tls_registry.py
+    from base import Answer, FakeServer
 
 _OPENSSL_CONFIG = """\
 [req]
@@ -135,94 +140,30 @@ def free_port():
         return probe.getsockname()[1]
 
 
-@dataclass
-class RecordedRequest:
-    method: str
-    path: str
-    headers: dict
-
-    def header(self, name):
-        return next((value for key, value in self.headers.items() if key.lower() == name.lower()), None)
+def server_context(pki):
+    """A server-side TLS context with the certificate for IP:127.0.0.1 that pki.ca signed."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(pki.server), str(pki.server_key))
+    return context
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    tls_context = None
-
-    def finish_request(self, request, client_address):
-        if self.tls_context is not None:
-            try:
-                request = self.tls_context.wrap_socket(request, server_side=True)
-            except (ssl.SSLError, OSError):  # the client refused our certificate, or spoke plain HTTP
-                request.close()
-                return
-        super().finish_request(request, client_address)
-
-    def handle_error(self, request, client_address):
-        pass  # a client that hangs up is part of the tests
-
-
-class _Base:
-    """Start/stop plumbing shared by both servers."""
-
-    def __init__(self, tls_context=None):
-        self.requests = []
-        self._lock = threading.Lock()
-        self._httpd = _Server(("127.0.0.1", 0), _handler_for(self))
-        self._httpd.tls_context = tls_context
-        self._thread = None
-
-    @property
-    def port(self):
-        return self._httpd.server_address[1]
-
-    def start(self):
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self):
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc_info):
-        self.stop()
-
-    def record(self, method, path, headers):
-        with self._lock:
-            self.requests.append(RecordedRequest(method, path, dict(headers)))
-
-    def clear(self):
-        with self._lock:
-            self.requests.clear()
-
-
-class TlsRegistry(_Base):
+class TlsRegistry(FakeServer):
     """GET /v2/ as a registry answers it.
 
     users: {name: password}. With no users, every request gets 200. A request
     whose Basic credentials match gets 200 (403 when the user is in forbidden),
     any other 401 with a Basic challenge. force_status answers every request
-    with that status instead (a Location header comes with 3xx).
+    with that status instead (a Location header comes with 3xx: force_location,
+    by default another host). trickle sends every answer one byte every trickle seconds.
     """
 
     def __init__(self, pki, users=None, forbidden=()):
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(str(pki.server), str(pki.server_key))
-        super().__init__(context)
+        super().__init__(tls_context=server_context(pki))
         self.users = dict(users or {})
         self.forbidden = set(forbidden)
         self.force_status = None
-
-    @property
-    def url(self):
-        return f"https://127.0.0.1:{self.port}"
+        self.force_location = "https://elsewhere.invalid/v2/"
+        self.trickle = None
 
     def _user(self, authorization):
         """The user whose credentials authorization holds, or None."""
@@ -234,17 +175,20 @@ class TlsRegistry(_Base):
             return None
         return name if self.users.get(name) == password else None
 
-    def answer(self, method, path, headers):
-        self.record(method, path, headers)
+    def answer(self, request):
+        status, body, headers = self._answer(request.method, request.path, request.header("Authorization"))
+        return Answer(status, body, dict({"Content-Type": "application/json"}, **headers), self.trickle)
+
+    def _answer(self, method, path, authorization):
         if self.force_status is not None:
-            extra = {"Location": "https://elsewhere.invalid/v2/"} if 300 <= self.force_status < 400 else {}
+            extra = {"Location": self.force_location} if 300 <= self.force_status < 400 else {}
             return self.force_status, b"{}", extra
         if path != "/v2/":
             return 404, b'{"errors":[{"code":"NOT_FOUND"}]}', {}
         if method != "GET":
             return 405, b"{}", {}
         if self.users:
-            user = self._user(headers.get("Authorization"))
+            user = self._user(authorization)
             if user is None:
                 challenge = {"WWW-Authenticate": 'Basic realm="kubenode-fake-registry"'}
                 return 401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', challenge
@@ -253,45 +197,23 @@ class TlsRegistry(_Base):
         return 200, b"{}", {"Docker-Distribution-API-Version": "registry/2.0"}
 
 
-class FileServer(_Base):
-    """Plain HTTP: GET /<name> answers files[name] (bytes), 404 otherwise."""
+class FileServer(FakeServer):
+    """GET /<name> answers files[name]: bytes (HTTP 200), or an Answer as it is; 404 otherwise.
 
-    def __init__(self, files):
-        super().__init__()
+    Plain HTTP; over TLS with pki (the certificate for IP:127.0.0.1 that pki.ca signed).
+    """
+
+    def __init__(self, files, pki=None):
+        super().__init__(tls_context=server_context(pki) if pki is not None else None)
         self.files = dict(files)
 
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.port}"
-
-    def answer(self, method, path, headers):
-        self.record(method, path, headers)
-        body = self.files.get(path.lstrip("/"))
-        if method != "GET" or body is None:
-            return 404, b"not found\n", {}
-        return 200, body, {"Content-Type": "application/x-pem-file"}
-
-
-def _handler_for(server):
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def _serve(self):
-            status, body, headers = server.answer(self.command, self.path, self.headers)
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
-
-        do_GET = do_HEAD = do_POST = do_PUT = _serve
-
-        def log_message(self, format, *args):
-            pass
-
-    return Handler
+    def answer(self, request):
+        found = self.files.get(request.path.lstrip("/"))
+        if request.method != "GET" or found is None:
+            return Answer(404, b"not found\n")
+        if isinstance(found, Answer):
+            return found
+        return Answer(200, found, {"Content-Type": "application/x-pem-file"})
 
 
 def main(argv=None):
