@@ -1,0 +1,448 @@
+# Copyright (c) 2026 kubenode maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one way this collection's modules make an HTTP request: bounded in time, in size and in where it goes.
+
+Standard library only (Python 3.8+), no Ansible imports, so it is unit-testable alone.
+
+- Time: one deadline for the whole request. Connecting, the TLS handshake, a proxy tunnel,
+  sending, the status line, the headers, the whole body and every redirect followed all
+  happen within ``timeout`` seconds: each blocking socket call waits at most for what is left.
+  A server that sends one byte a second is given up on when the time is over, not when it
+  stops. (Name resolution is left to the system resolver and its own timeout.)
+- Size: the body is read up to ``max_bytes``; a 2xx answer that is larger raises HttpTooLarge
+  (or is cut, with ``truncate``); the body of any other status is cut silently.
+- Redirects: the caller chooses the policy. Only GET and HEAD are ever redirected: a 3xx
+  answer to any other method raises HttpRedirectError, as does a redirect the policy refuses.
+  When a redirect leads to another origin, only the Accept and User-Agent headers go along.
+- Credentials in URLs: a URL with ``user:password@`` is refused, and no message or exception
+  this module makes holds the userinfo of any URL (display_url).
+- Proxies: the environment's http_proxy, https_proxy and no_proxy, as urllib reads them.
+
+Every failure is an HttpError whose ``reason`` says what happened without the URL, and whose
+``url`` is the display form of the URL that failed; the callers word the messages.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import io
+import re
+import socket
+import ssl
+import time
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
+from urllib.request import getproxies, proxy_bypass
+
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import RegistrySettingError
+
+# Redirect policies.
+NO_REDIRECTS = "none"  # a 3xx answer raises HttpRedirectError
+SAME_ORIGIN = "same_origin"  # GET and HEAD follow a redirect to the same scheme, host and port only
+ANY_ORIGIN = "any"  # GET and HEAD follow a redirect to any http(s) URL, but never from https to http
+REDIRECT_POLICIES = (NO_REDIRECTS, SAME_ORIGIN, ANY_ORIGIN)
+MAX_REDIRECTS = 10  # as urllib
+REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+_FOLLOWING_METHODS = ("GET", "HEAD")
+# The only caller headers that go along to another origin: none of them can be a credential.
+_PORTABLE_HEADERS = ("accept", "user-agent")
+_SCHEMES = ("http", "https")
+_AUTHORITY_END = re.compile(r"[/?#\\]")
+
+
+class HttpError(Exception):
+    """A request that got no usable answer. str() is "METHOD url: reason"."""
+
+    def __init__(self, method, url, reason, elapsed=0.0, cause=None):
+        super().__init__(f"{method} {url}: {reason}")
+        self.method = method
+        self.url = url  # display form: never with userinfo
+        self.reason = reason  # what happened, without the URL
+        self.elapsed = elapsed  # seconds since the request started
+        self.cause = cause  # the underlying exception, when there is one
+
+
+class HttpTimeout(HttpError):
+    """The deadline passed before the whole answer was read."""
+
+    def __init__(self, method, url, timeout, elapsed, phase):
+        super().__init__(method, url, f"timed out after {elapsed:.1f} s {phase}", elapsed)
+        self.timeout = timeout
+        self.phase = phase
+
+
+class HttpConnectError(HttpError):
+    """No connection: the name does not resolve (dns is True), refused, unreachable, proxy tunnel refused."""
+
+    def __init__(self, method, url, reason, elapsed, cause, dns=False):
+        super().__init__(method, url, reason, elapsed, cause)
+        self.dns = dns
+
+
+class HttpTlsError(HttpError):
+    """The TLS handshake failed; verify is True when the server's certificate did not verify."""
+
+    def __init__(self, method, url, reason, elapsed, cause, verify=False):
+        super().__init__(method, url, reason, elapsed, cause)
+        self.verify = verify
+
+
+class HttpProtocolError(HttpError):
+    """The server did not answer HTTP, or closed the connection in the middle of the answer."""
+
+
+class HttpTooLarge(HttpError):
+    """A 2xx answer's body is larger than max_bytes."""
+
+    def __init__(self, method, url, limit, elapsed):
+        super().__init__(method, url, f"the answer is larger than {limit} bytes", elapsed)
+        self.limit = limit
+
+
+class HttpRedirectError(HttpError):
+    """A 3xx answer that was not followed: status, location (display form, absolute) and why not."""
+
+    def __init__(self, method, url, status, location, why, elapsed):
+        to = f" to {location}" if location else " without a Location"
+        super().__init__(method, url, f"HTTP {status} redirects{to}; not followed: {why}", elapsed)
+        self.status = status
+        self.location = location
+        self.why = why
+
+
+class Response:
+    """A complete answer: status, reason, headers (case-insensitive .get), body (bytes), and more."""
+
+    def __init__(self, status, reason, headers, body, url, elapsed, truncated):
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+        self.body = body
+        self.url = url  # display form of the URL that answered (after redirects)
+        self.elapsed = elapsed
+        self.truncated = truncated  # the body was cut at max_bytes
+
+
+# --- URLs ----------------------------------------------------------------
+
+
+def _authority(url):
+    """The host part of url as a reader sees it, with or without a scheme."""
+    rest = url.split("://", 1)[1] if "://" in url else url
+    return _AUTHORITY_END.split(rest, 1)[0]
+
+
+def url_credentials(url):
+    """The strings to hide when url holds user[:password]@ (empty when it holds none).
+
+    The whole userinfo, the password, and their percent-decoded forms; non-strings hold none.
+    """
+    if not isinstance(url, str):
+        return []
+    authority = _authority(url)
+    if "@" not in authority:
+        return []
+    userinfo = authority.rpartition("@")[0]
+    password = userinfo.partition(":")[2]
+    found = {userinfo, unquote(userinfo), password, unquote(password)}
+    return sorted(value for value in found if value)
+
+
+def display_url(url):
+    """url without its user[:password]@, for messages."""
+    if not url_credentials(url):
+        return url
+    authority = _authority(url)
+    return url.replace(authority, authority.rpartition("@")[2], 1)
+
+
+def refuse_url_credentials(module, fields, hint="", **result):
+    """Fail the module when one of the URL options fields holds user[:password]@.
+
+    The credentials are added to module.no_log_values first, so that the failure and its
+    invocation show the URL masked; the message names the field, never the URL.
+    """
+    for field in fields:
+        secrets = url_credentials(module.params.get(field))
+        if secrets:
+            module.no_log_values.update(secrets)
+            module.fail_json(msg=str(credentials_error(field, hint)), **result)
+
+
+def credentials_error(field, hint=""):
+    return RegistrySettingError(field, f"must not contain credentials (user:password@ before the host){hint}")
+
+
+def _origin(parts):
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or (443 if scheme == "https" else 80)
+
+
+# --- the deadline ---------------------------------------------------------
+
+
+class _Deadline:
+    def __init__(self, timeout):
+        self.timeout = timeout
+        self.start = time.monotonic()
+        self.phase = "while connecting"
+
+    def elapsed(self):
+        return time.monotonic() - self.start
+
+    def remaining(self):
+        """Seconds left; raises socket.timeout when none are."""
+        left = self.timeout - self.elapsed()
+        if left <= 0:
+            raise socket.timeout("timed out")  # noqa: UP041 (what socket calls raise before Python 3.10)
+        return left
+
+
+class _DeadlineSocket:
+    """A connected socket (plain or TLS) whose every blocking call ends by the deadline.
+
+    http.client reads through makefile(), so the status line, the headers and the body are
+    all bounded, however slowly the server sends them.
+    """
+
+    def __init__(self, sock, deadline):
+        self.sock = sock
+        self._deadline = deadline
+        self._io_refs = 0
+        self._closed = False
+
+    def _arm(self):
+        self.sock.settimeout(self._deadline.remaining())
+
+    def recv_into(self, buffer, nbytes=0, flags=0):
+        self._arm()
+        return self.sock.recv_into(buffer, nbytes, flags)
+
+    def recv(self, bufsize, flags=0):
+        self._arm()
+        return self.sock.recv(bufsize, flags)
+
+    def sendall(self, data, flags=0):
+        view = memoryview(data).cast("B")
+        while len(view):
+            self._arm()
+            view = view[self.sock.send(view, flags) :]
+
+    def makefile(self, mode="rb", buffering=None, **_options):
+        if mode not in ("r", "rb"):
+            raise ValueError(f"only reading is supported, not mode {mode!r}")
+        self._io_refs += 1
+        return io.BufferedReader(socket.SocketIO(self, "rb"))
+
+    def _decref_socketios(self):
+        self._io_refs -= 1
+        if self._closed and self._io_refs <= 0:
+            self.sock.close()
+
+    def close(self):
+        # as socket.socket: a response still reading keeps the connection open until it is closed
+        self._closed = True
+        if self._io_refs <= 0:
+            self.sock.close()
+
+    def __getattr__(self, name):
+        return getattr(self.sock, name)
+
+
+def _open_socket(host, port, deadline):
+    """socket.create_connection, each address tried with what is left of the deadline."""
+    error = OSError(f"no address found for {host}")
+    for family, kind, proto, _name, address in socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM):
+        left = deadline.remaining()
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(left)
+            sock.connect(address)
+            return sock
+        except OSError as caught:
+            sock.close()
+            error = caught
+    raise error
+
+
+class _Connection(http.client.HTTPConnection):
+    """An http.client connection on the deadline; TLS when given an ssl context."""
+
+    def __init__(self, host, port, deadline, context=None):
+        super().__init__(host, port, timeout=deadline.timeout)
+        self._deadline = deadline
+        self._context = context
+
+    def connect(self):
+        self._deadline.phase = "while connecting"
+        self.sock = _DeadlineSocket(_open_socket(self.host, self.port, self._deadline), self._deadline)
+        if self._tunnel_host:
+            self._deadline.phase = "while opening the proxy tunnel"
+            self._tunnel()
+        if self._context is not None:
+            self._deadline.phase = "during the TLS handshake"
+            raw = self.sock.sock
+            raw.settimeout(self._deadline.remaining())  # the handshake as a whole waits at most this long
+            tls = self._context.wrap_socket(raw, server_hostname=self._tunnel_host or self.host)
+            self.sock = _DeadlineSocket(tls, self._deadline)
+
+
+def _proxy(scheme, netloc):
+    """(host, port, Proxy-Authorization value or None) of the environment's proxy for the URL, or None."""
+    proxy = getproxies().get(scheme)
+    if not proxy or proxy_bypass(netloc):
+        return None
+    parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    authorization = None
+    if parts.username is not None:
+        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        authorization = "Basic " + base64.b64encode(pair.encode()).decode("ascii")
+    return parts.hostname, parts.port or 80, authorization
+
+
+def _read_body(response, limit, cut, deadline, method, url):
+    """The body, at most limit bytes; raise HttpTooLarge past it unless cut. Returns (body, truncated)."""
+    chunks, size = [], 0
+    while True:
+        deadline.phase = f"while reading the answer ({size} bytes of the body received)"
+        chunk = response.read1(min(65536, limit + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            if not cut:
+                raise HttpTooLarge(method, url, limit, deadline.elapsed())
+            return b"".join(chunks)[:limit], True
+    if response.length:  # read1 ends quietly when the server closes before Content-Length
+        raise http.client.IncompleteRead(b"".join(chunks), response.length)
+    return b"".join(chunks), False
+
+
+def _send_once(method, url, headers, body, context, deadline, max_bytes, truncate):
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    host, port = parts.hostname, parts.port or (443 if scheme == "https" else 80)
+    target = urlunsplit(("", "", parts.path or "/", parts.query, ""))
+    headers = dict({"Host": parts.netloc}, **headers)
+    tls = (context or ssl.create_default_context()) if scheme == "https" else None
+    proxy = _proxy(scheme, parts.netloc)
+    if proxy is None:
+        connection = _Connection(host, port, deadline, tls)
+    else:
+        proxy_host, proxy_port, authorization = proxy
+        connection = _Connection(proxy_host, proxy_port, deadline, tls)
+        if tls is not None:
+            connection.set_tunnel(host, port, headers={"Proxy-Authorization": authorization} if authorization else None)
+        else:
+            target = urlunsplit((scheme, parts.netloc, parts.path or "/", parts.query, ""))
+            if authorization:
+                headers["Proxy-Authorization"] = authorization
+    try:
+        connection.connect()
+        deadline.phase = "while sending the request"
+        connection.request(method, target, body=body, headers=headers)
+        deadline.phase = "while waiting for the answer"
+        answer = connection.getresponse()
+        cut = truncate or not 200 <= answer.status < 300
+        data, truncated = _read_body(answer, max_bytes, cut, deadline, method, display_url(url))
+        return Response(answer.status, answer.reason, answer.msg, data, display_url(url), deadline.elapsed(), truncated)
+    finally:
+        connection.close()
+
+
+def _redirect(method, url, status, location, policy, deadline):
+    """The absolute URL to follow, or raise HttpRedirectError saying why not."""
+    shown = display_url(url)
+    if not location:
+        raise HttpRedirectError(method, shown, status, None, "the answer has no Location", deadline.elapsed())
+    target = urljoin(url, location.strip())
+    try:
+        old, new = urlsplit(url), urlsplit(target)
+        _origin(new)  # a bad port raises ValueError
+    except ValueError:
+        shown_target = display_url(target)
+        raise HttpRedirectError(method, shown, status, shown_target, "not a valid URL", deadline.elapsed()) from None
+    refused = None
+    if method not in _FOLLOWING_METHODS:
+        refused = f"a {method} request is never redirected"
+    elif policy == NO_REDIRECTS:
+        refused = "redirects are not followed"
+    elif new.scheme.lower() not in _SCHEMES or not new.hostname:
+        refused = "it does not lead to an http:// or https:// URL"
+    elif url_credentials(target):
+        refused = "it leads to a URL with credentials"
+    elif policy == SAME_ORIGIN and _origin(new) != _origin(old):
+        refused = "it leads to another scheme, host or port"
+    elif old.scheme.lower() == "https" and new.scheme.lower() == "http":
+        refused = "it leads from https to http"
+    if refused is not None:
+        raise HttpRedirectError(method, shown, status, display_url(target), refused, deadline.elapsed())
+    return target
+
+
+def request(
+    method,
+    url,
+    timeout,
+    max_bytes,
+    headers=None,
+    body=None,
+    context=None,
+    redirects=NO_REDIRECTS,
+    truncate=False,
+):
+    """Send method url and read the whole answer, all within timeout seconds; return a Response.
+
+    headers: dict of request headers; body: bytes or None; context: the ssl.SSLContext for https
+    (default: ssl.create_default_context()); redirects: one of REDIRECT_POLICIES; truncate: cut a
+    2xx body at max_bytes instead of raising HttpTooLarge.
+    Any status is returned except a 3xx of REDIRECT_STATUSES: followed or HttpRedirectError.
+    Raises an HttpError subclass for everything else that goes wrong.
+    """
+    if redirects not in REDIRECT_POLICIES:
+        raise ValueError(f"redirects must be one of {', '.join(REDIRECT_POLICIES)}")
+    method = method.upper()
+    shown = display_url(url)
+    if url_credentials(url):
+        raise HttpError(method, shown, "the URL must not hold credentials")
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in _SCHEMES or not parts.hostname:
+        raise HttpError(method, shown, "not an http:// or https:// URL")
+    deadline = _Deadline(timeout)
+    headers = dict(headers or {})
+    try:
+        for hops in range(MAX_REDIRECTS + 1):
+            shown = display_url(url)
+            answer = _send_once(method, url, headers, body, context, deadline, max_bytes, truncate)
+            if answer.status not in REDIRECT_STATUSES:
+                return answer
+            target = _redirect(method, url, answer.status, answer.headers.get("Location"), redirects, deadline)
+            if hops == MAX_REDIRECTS:
+                raise HttpRedirectError(
+                    method, shown, answer.status, display_url(target), f"more than {MAX_REDIRECTS} redirects",
+                    deadline.elapsed(),
+                )
+            if _origin(urlsplit(target)) != _origin(urlsplit(url)):
+                headers = {name: value for name, value in headers.items() if name.lower() in _PORTABLE_HEADERS}
+            url = target
+    except HttpError:
+        raise
+    except (socket.timeout, TimeoutError) as error:  # noqa: UP041 (distinct before Python 3.10)
+        raise HttpTimeout(method, shown, timeout, deadline.elapsed(), deadline.phase) from error
+    except ssl.SSLCertVerificationError as error:
+        reason = f"the TLS certificate does not verify ({error.verify_message or error.reason or error})"
+        raise HttpTlsError(method, shown, reason, deadline.elapsed(), error, verify=True) from None
+    except ssl.SSLError as error:
+        reason = f"the TLS handshake failed ({error.reason or error})"
+        raise HttpTlsError(method, shown, reason, deadline.elapsed(), error) from None
+    except http.client.HTTPException as error:  # before OSError: RemoteDisconnected is both
+        reason = f"no valid HTTP answer ({type(error).__name__}: {error})"
+        raise HttpProtocolError(method, shown, reason, deadline.elapsed(), error) from None
+    except socket.gaierror as error:
+        reason = f"the name does not resolve ({error.strerror or error})"
+        raise HttpConnectError(method, shown, reason, deadline.elapsed(), error, dns=True) from None
+    except OSError as error:
+        reason = error.strerror or str(error) or type(error).__name__
+        raise HttpConnectError(method, shown, reason, deadline.elapsed(), error) from None
+    raise AssertionError("not reached")  # the loop returns or raises
