@@ -12,6 +12,7 @@ The URL and repository path grammar is containerd_hosts' own (module_utils/_regi
 from __future__ import annotations
 
 import json
+import re
 from urllib.parse import quote, urlencode
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import (
@@ -246,32 +247,45 @@ def upgrade_url(api_url, project_id, cluster_uuid, upgrade_type, force=False):
     return f"{cluster_url(api_url, project_id, cluster_uuid)}/upgrade?{query}"
 
 
+def _secret_pattern(secret):
+    """A regular expression for secret however its whitespace is spaced: runs of it match any run."""
+    pieces = secret.split()
+    return r"\s+".join(re.escape(piece) for piece in pieces) if pieces else re.escape(secret)
+
+
 def redact(text, secrets):
-    """Replace every non-empty secret in text with the mask."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, SECRET_MASK)
-    return text
+    """Replace every non-empty secret in text with the mask, whatever the spacing of its whitespace."""
+    patterns = sorted({_secret_pattern(secret) for secret in secrets if secret}, key=len, reverse=True)
+    return re.sub("|".join(patterns), SECRET_MASK, text) if patterns else text
 
 
 _MESSAGE_KEYS = ("message", "msg", "error", "detail", "details", "reason", "description", "title")
 _MAX_MESSAGE = 500
 
 
-def api_message(body):
-    """The API's own error message from a response body (bytes or str), or None."""
+def _shorten(text, fold=True):
+    """At most _MAX_MESSAGE characters, whitespace folded with fold: only ever applied to redacted text."""
+    return (" ".join(text.split()) if fold else text)[:_MAX_MESSAGE]
+
+
+def api_message(body, secrets=()):
+    """The API's own error message from a response body (bytes or str), or None.
+
+    The secrets are masked first, in the body as sent and in the message as decoded, and only
+    then is the message folded and shortened: a secret split by either never shows in part.
+    """
     if isinstance(body, bytes):
         body = body.decode("utf-8", errors="replace")
     if not body or not body.strip():
         return None
+    body = redact(body, secrets)
     try:
         document = json.loads(body)
     except ValueError:
-        text = " ".join(body.split())
-        return None if text.startswith("<") else text[:_MAX_MESSAGE]
+        return None if body.lstrip().startswith("<") else _shorten(body)
     for _depth in range(3):  # {"error": {"message": "..."}} and the like
         if isinstance(document, str):
-            return document[:_MAX_MESSAGE] or None
+            return _shorten(redact(document, secrets), fold=False) or None
         if not isinstance(document, dict):
             return None
         found = next((document[key] for key in _MESSAGE_KEYS if document.get(key)), None)
@@ -283,7 +297,7 @@ def api_message(body):
 
 def http_error_message(method, url, status, body, project_id, cluster_uuid, secrets=()):
     """A message for an HTTP error status of the Qbert API, without any secret."""
-    message = api_message(body)
+    message = api_message(body, secrets)
     suffix = f": {message}" if message else ""
     if status in (401, 403):
         text = (
@@ -305,3 +319,26 @@ def connection_error_message(method, url, reason, timeout, secrets=()):
     else:
         text = f"could not reach the Qbert API for {method} {url}: {reason}"
     return redact(text, secrets)
+
+
+def redirect_error_message(method, url, status, location, why, secrets=()):
+    """A message for a redirect the module does not follow: a write, or a read sent to another origin.
+
+    A redirected write wrote nothing; a read is followed to the same scheme, host and port only,
+    so that the auth token never goes anywhere else.
+    """
+    to = f" to {location}" if location else ""
+    if method in ("GET", "HEAD"):
+        what = (
+            f"{method} {url} was redirected{to} (HTTP {status}); not followed: {why}. The auth token is only "
+            "sent to the scheme, host and port of api_url"
+        )
+    else:
+        what = (
+            f"{method} {url} was answered with a redirect{to} (HTTP {status}); nothing was written: "
+            "a redirected write is not followed"
+        )
+    hint = "; point api_url at the API itself"
+    if location and url.startswith("http://") and location.startswith("https://"):
+        hint = "; the API redirects http to https: use https:// in api_url"
+    return redact(what + hint, secrets)

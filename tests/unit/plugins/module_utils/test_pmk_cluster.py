@@ -307,3 +307,76 @@ def test_connection_error_message(reason, fragment):
     message = pmk.connection_error_message("GET", URL, reason, 7)
     assert fragment in message
     assert URL in message
+
+
+# --- redaction comes before folding and shortening (the API may echo what it got) ----------
+
+TOKEN = "gAAAAABm-Token-SECRET-0123456789abcdef"
+SPACED_PASSWORD = "pw  with  double  spaces "  # two spaces inside, one at the end
+
+
+def assert_redacted(message):
+    assert message is not None
+    for secret in (TOKEN, SPACED_PASSWORD):
+        for size in range(6, len(secret) + 1):  # no part of it, from its start or from its end
+            assert secret[:size] not in message and secret[-size:] not in message, (secret[:size], message)
+    assert " ".join(SPACED_PASSWORD.split()) not in message  # not even folded
+    assert "with double" not in message
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # the secrets in odd spacing: newlines and runs of spaces around and inside
+        f"token:\n\n{TOKEN}\n   password:  {SPACED_PASSWORD}\n",
+        json.dumps({"message": f"rejected\n{TOKEN}\n\npassword  {SPACED_PASSWORD}  twice {SPACED_PASSWORD}"}),
+        # the password as a server might re-wrap it: its spaces become a newline or one space
+        "password " + SPACED_PASSWORD.replace("  ", "\n", 1),
+        "password " + " ".join(SPACED_PASSWORD.split()),
+    ],
+)
+def test_secrets_in_odd_spacing_are_masked(body):
+    message = pmk.http_error_message("PUT", URL, 400, body.encode(), "p1", "c1", [TOKEN, SPACED_PASSWORD])
+    assert_redacted(message)
+    assert pmk.SECRET_MASK in message
+
+
+@pytest.mark.parametrize("start", range(480, 505, 3))
+@pytest.mark.parametrize("as_json", [False, True])
+def test_a_secret_across_the_cut_off_is_masked(start, as_json):
+    for secret in (TOKEN, SPACED_PASSWORD):
+        text = "x" * start + secret + " and more" * 20
+        body = json.dumps({"error": {"message": text}}) if as_json else text
+        message = pmk.api_message(body, [TOKEN, SPACED_PASSWORD])
+        assert len(message) <= 500
+        assert_redacted(message)
+
+
+def test_redact_keeps_the_rest_and_prefers_the_longest_secret():
+    assert pmk.redact("a tok b tok-longer c", ["tok", "tok-longer"]) == "a ******** b ******** c"
+    assert pmk.redact("nothing here", ["", None]) == "nothing here"
+    assert pmk.redact("a.b a+b", ["a.b"]) == "******** a+b"  # a secret is text, not a pattern
+
+
+@pytest.mark.parametrize(
+    "method, url, location, fragments",
+    [
+        ("PUT", "http://api/qbert/v4/p/clusters/c", "https://api/qbert/v4/p/clusters/c",
+         ["PUT http://api/qbert/v4/p/clusters/c was answered with a redirect to https://api/qbert/v4/p/clusters/c",
+          "(HTTP 301)", "nothing was written", "use https:// in api_url"]),
+        ("POST", URL + "/upgrade", "https://b/x", ["POST ", "(HTTP 301)", "nothing was written",
+                                                   "point api_url at the API itself"]),
+        ("GET", URL, "https://b/x", [f"GET {URL} was redirected to https://b/x (HTTP 301); not followed: why",
+                                     "auth token is only sent to the scheme, host and port of api_url"]),
+        ("GET", URL, None, [f"GET {URL} was redirected (HTTP 301)"]),
+    ],
+)
+def test_redirect_error_message(method, url, location, fragments):
+    message = pmk.redirect_error_message(method, url, 301, location, "why", [TOKEN])
+    for fragment in fragments:
+        assert fragment in message, (fragment, message)
+
+
+def test_redirect_error_message_redacts_a_location_that_echoes_the_token():
+    message = pmk.redirect_error_message("GET", URL, 302, f"https://b/?token={TOKEN}", "why", [TOKEN])
+    assert TOKEN not in message and pmk.SECRET_MASK in message
