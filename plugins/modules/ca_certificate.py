@@ -56,6 +56,11 @@ options:
     description:
       - C(http://) or C(https://) URL the node downloads the PEM text from, to place at O(path).
       - A final newline is added when missing.
+      - A URL with credentials (C(user:password@host)) is refused; a CA certificate is public. It is never
+        shown in messages or results.
+      - Redirects are followed, up to 10, to C(http://) and C(https://) URLs on any host, but never from
+        C(https://) to C(http://) and never to a URL with credentials.
+      - The answer must be HTTP 200 and at most 1 MiB.
       - Mutually exclusive with O(content).
     type: str
   validate_certs:
@@ -65,7 +70,8 @@ options:
     default: true
   timeout:
     description:
-      - Seconds to wait for O(url).
+      - Seconds the whole download of O(url) may take, from connecting to the last byte of the answer,
+        redirects included. A server that sends slowly is given up on when the time is over.
     type: int
     default: 10
   readable_by:
@@ -165,8 +171,9 @@ import re
 import stat
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.urls import fetch_url
+from ansible.module_utils.urls import make_context
 
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils import _http
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._io import write_file
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._pem import (
     UTC,
@@ -184,6 +191,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry
 )
 
 MAX_BYTES = 1024 * 1024  # a CA bundle is a few kilobytes; refuse anything absurd
+USER_AGENT = "kubenode.registry_mirror-ca_certificate"
 _OCTAL_MODE = re.compile(r"0?[0-7]{3,4}")
 
 
@@ -206,21 +214,36 @@ def _read_file(path):
 
 
 def _fetch(module, url):
-    response, info = fetch_url(module, url, method="GET", timeout=module.params["timeout"])
-    status = info.get("status")
-    if status != 200 or response is None:
-        if status is None or status < 0:
-            module.fail_json(msg=f"url: fetching {url} failed: {info.get('msg')}", path=module.params["path"])
-        module.fail_json(msg=f"url: fetching {url} failed: HTTP {status} ({info.get('msg')})",
-                         path=module.params["path"], status=status)
+    """The bytes url answers with HTTP 200: at most MAX_BYTES, all within timeout seconds."""
+    path, timeout = module.params["path"], module.params["timeout"]
+    context = make_context(validate_certs=module.params["validate_certs"]) if url.lower().startswith("https") else None
     try:
-        data = response.read(MAX_BYTES + 1)
-    except Exception as error:  # a reset or timeout while reading the body
-        module.fail_json(msg=f"url: reading {url} failed: {error}", path=module.params["path"])
-    if len(data) > MAX_BYTES:
-        module.fail_json(msg=f"url: {url} sent more than {MAX_BYTES} bytes; that is not a CA certificate",
-                         path=module.params["path"])
-    return data
+        response = _http.request(
+            "GET",
+            url,
+            timeout=timeout,
+            max_bytes=MAX_BYTES,
+            headers={"User-Agent": USER_AGENT},
+            context=context,
+            redirects=_http.ANY_ORIGIN,
+        )
+    except _http.HttpTooLarge:
+        module.fail_json(msg=f"url: {url} sent more than {MAX_BYTES} bytes; that is not a CA certificate", path=path)
+    except _http.HttpTimeout as error:
+        module.fail_json(
+            msg=f"url: fetching {url} failed: no complete answer within {timeout} seconds ({error.reason})", path=path
+        )
+    except _http.HttpRedirectError as error:
+        module.fail_json(msg=f"url: fetching {url} failed: {error.reason}", path=path, status=error.status)
+    except _http.HttpError as error:
+        module.fail_json(msg=f"url: fetching {url} failed: {error.reason}", path=path)
+    if response.status != 200:
+        module.fail_json(
+            msg=f"url: fetching {url} failed: HTTP {response.status} ({response.reason})".replace(" ()", ""),
+            path=path,
+            status=response.status,
+        )
+    return response.body
 
 
 def _planned_mode(module, current_stat):
@@ -290,6 +313,7 @@ def main():
     )
     params = module.params
     path = params["path"]
+    _http.refuse_url_credentials(module, ["url"], hint="; a CA certificate is public", path=path)
     if not os.path.isabs(path):
         module.fail_json(msg=f"path: {path!r} must be an absolute path", path=path)
     if params["warn_days"] < 0:

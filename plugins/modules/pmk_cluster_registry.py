@@ -23,6 +23,11 @@ description:
     trailing slash, no surrounding slashes). An unset boolean on the cluster counts as V(false), the API's default.
   - With no registry option set, the module only reads the cluster and returns it.
   - It talks to the API from wherever it runs; use it with C(delegate_to=localhost) and C(run_once=true).
+  - "Redirects: the auth token only ever goes to the scheme, host and port of O(api_url). The C(GET) follows a
+    redirect (up to 10) to that same scheme, host and port, and fails, naming the status and the C(Location),
+    on a redirect anywhere else (another host, another port, or C(http) to C(https)). A C(PUT) or C(POST) is
+    never redirected: a 3xx answer to it fails the task, naming the status and the C(Location); nothing was
+    written, and the task does not report a change."
   - The option names of the Platform9 (PMK) cluster API are accepted as aliases of the registry options, as in
     M(kubenode.registry_mirror.containerd_hosts).
 author:
@@ -46,6 +51,8 @@ options:
     description:
       - Base URL of the Platform9 account, for example C(https://example.platform9.net). A path prefix is kept;
         a trailing slash is dropped.
+      - Credentials in the URL (C(user:password@host)) are refused, and never shown; the token goes in
+        O(auth_token).
     type: str
     required: true
   project_id:
@@ -72,7 +79,8 @@ options:
     default: true
   timeout:
     description:
-      - Seconds to wait for each API request.
+      - Seconds each API request may take as a whole, from connecting to the last byte of the answer,
+        redirects included. An API that answers slowly is given up on when the time is over.
     type: int
     default: 30
   operation:
@@ -100,7 +108,7 @@ options:
     description:
       - URL of the registry mirror, C(https://host[:port]) or C(http://host[:port]), sent as C(customRegistryUrl).
         Without a scheme, C(https) is used. A path is refused; put it in O(repo_path).
-      - An empty string clears the field on the cluster.
+      - An empty string clears the field on the cluster. Credentials in the URL are refused.
     type: str
     aliases: [customRegistryUrl]
   repo_path:
@@ -143,12 +151,15 @@ options:
     description:
       - Where the nodes find the mirror's CA certificate (C(customRegistryCertPath)), either an absolute path
         on the nodes, readable by the C(pf9) user, or an C(https://) or C(http://) URL the nodes fetch it from.
-      - An empty string clears the field on the cluster.
+      - An empty string clears the field on the cluster. Credentials in a URL are refused.
     type: str
     aliases: [customRegistryCertPath]
 notes:
   - Only the registry fields are changed; the cluster must exist.
-  - The module uses C(ansible.module_utils.urls) only; it needs no Python library beyond ansible-core.
+  - The module needs no Python library beyond ansible-core and the standard library. Proxies come from the
+    environment (C(https_proxy), C(http_proxy), C(no_proxy)).
+  - An error message of the API is shown shortened to 500 characters, after the token and the password are
+    masked in it.
 seealso:
   - module: kubenode.registry_mirror.containerd_hosts
     description: Writes the same settings as containerd hosts.toml files on the nodes.
@@ -263,8 +274,9 @@ request:
 import json
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback
-from ansible.module_utils.urls import fetch_url
+from ansible.module_utils.urls import make_context
 
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils import _http
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._pmk_cluster import (
     REGISTRY_ARGUMENT_SPEC,
     RegistrySettingError,
@@ -272,6 +284,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._pmk_clus
     connection_error_message,
     http_error_message,
     plan_update,
+    redirect_error_message,
     sanitize_cluster,
     upgrade_url,
     wanted_fields,
@@ -289,6 +302,11 @@ ARGUMENT_SPEC = dict(
     force=dict(type="bool", default=False),
     **REGISTRY_ARGUMENT_SPEC,
 )
+# The options that hold a URL: user:password@ in any of them is refused.
+URL_OPTIONS = ("api_url", "url", "cert_path")
+USER_AGENT = "kubenode.registry_mirror-pmk_cluster_registry"
+# A cluster object is a few kilobytes; an error body is only read for its message.
+MAX_ANSWER = 4 * 1024 * 1024
 
 
 class QbertClient:
@@ -302,41 +320,50 @@ class QbertClient:
         self.project_id = params["project_id"]
         self.cluster_uuid = params["cluster_uuid"]
         self.timeout = params["timeout"]
+        https = params["api_url"].lower().startswith("https://")
+        self.context = make_context(validate_certs=params["validate_certs"]) if https else None
 
     def fail(self, msg):
         self.module.fail_json(msg=msg)
 
     def request(self, method, url, body=None):
-        """Send one request; return the decoded JSON answer of a GET (None for a write)."""
-        headers = {"X-Auth-Token": self.token, "Accept": "application/json"}
+        """Send one request; return the decoded JSON answer of a GET (None for a write).
+
+        A GET follows a redirect to the same scheme, host and port only; a write follows none.
+        """
+        headers = {"X-Auth-Token": self.token, "Accept": "application/json", "User-Agent": USER_AGENT}
         data = None
         if body is not None:
             headers["Content-Type"] = "application/json"
-            data = json.dumps(body)
-        response, info = fetch_url(
-            self.module,
-            url,
-            data=data,
-            headers=headers,
-            method=method,
-            timeout=self.timeout,
-            use_netrc=False,
-        )
-        status = info.get("status", -1)
-        if status is None or status < 0 or (response is None and status < 400):
-            self.fail(connection_error_message(method, url, info.get("msg"), self.timeout, self.secrets))
-        if status >= 400:
-            body_text = info.get("body") or b""
-            self.fail(
-                http_error_message(method, url, status, body_text, self.project_id, self.cluster_uuid, self.secrets)
+            data = json.dumps(body).encode("utf-8")
+        try:
+            response = _http.request(
+                method,
+                url,
+                timeout=self.timeout,
+                max_bytes=MAX_ANSWER,
+                headers=headers,
+                body=data,
+                context=self.context,
+                redirects=_http.SAME_ORIGIN,
             )
+        except _http.HttpRedirectError as error:
+            self.fail(redirect_error_message(method, url, error.status, error.location, error.why, self.secrets))
+        except _http.HttpTooLarge:
+            self.fail(f"{method} {url} returned more than {MAX_ANSWER} bytes; that is not a cluster object")
+        except _http.HttpError as error:
+            self.fail(connection_error_message(method, url, error.reason, self.timeout, self.secrets))
+        status = response.status
+        if status >= 400:
+            self.fail(
+                http_error_message(method, url, status, response.body, self.project_id, self.cluster_uuid, self.secrets)
+            )
+        if not 200 <= status < 300:
+            self.fail(f"{method} {url} returned HTTP {status}; the Qbert API answers 2xx")
         if method != "GET":
             return None  # what a write answers is not needed, and Qbert's answer differs by call
-        try:
-            raw = response.read()
-        except Exception as error:  # a timeout or reset while reading the answer
-            self.fail(connection_error_message(method, url, str(error), self.timeout, self.secrets))
-        if not raw or not raw.strip():
+        raw = response.body
+        if not raw.strip():
             self.fail(f"{method} {url} returned HTTP {status} with an empty body instead of the cluster")
         try:
             return json.loads(raw.decode("utf-8", errors="replace"))
@@ -352,6 +379,7 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
+    _http.refuse_url_credentials(module, URL_OPTIONS)
     try:
         if any(c < " " or c == "\x7f" for c in params["auth_token"]):
             raise RegistrySettingError("auth_token", "must not contain control characters")

@@ -13,7 +13,8 @@ description:
     containerd will use once M(kubenode.registry_mirror.containerd_hosts) has written its C(hosts.toml), and
     fails with a message that says what to fix when the mirror cannot be reached, its certificate does not
     verify, or it refuses the credentials.
-  - Only an HTTP 200 answer passes. Redirects are not followed, so the credentials go to O(url) only.
+  - Only an HTTP 200 answer passes. Redirects are not followed, so the credentials go to O(url) only; a redirect
+    fails the task, naming its status and its C(Location).
   - Read-only; it runs in check mode too.
   - The option names of the Platform9 (PMK) cluster API are accepted as aliases.
 author:
@@ -34,6 +35,8 @@ options:
       - URL of the registry mirror, C(https://host[:port]) or C(http://host[:port]). Without a scheme,
         C(https) is used. IPv6 literals go in brackets.
       - A path is refused; the module calls C(<url>/v2/).
+      - Credentials in the URL (C(user:password@host)) are refused, and never shown; use O(username) and
+        O(password).
     type: str
     required: true
     aliases: [customRegistryUrl]
@@ -66,7 +69,8 @@ options:
     type: path
   timeout:
     description:
-      - Seconds to wait for the connection and for the answer.
+      - Seconds the whole call may take, from connecting to the last byte of the answer. A mirror that answers
+        slowly is given up on when the time is over.
     type: int
     default: 10
 notes:
@@ -111,15 +115,12 @@ url:
   sample: https://10.101.101.100:443/v2/
 """
 
-import http.client
 import os
-import socket
 import ssl
-import urllib.error
-import urllib.request
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils import _http
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._pem import PemError, read_certificates
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import (
     RegistrySettingError,
@@ -128,6 +129,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry
 )
 
 USER_AGENT = "kubenode.registry_mirror-registry_preflight"
+MAX_BODY = 65536  # the body of /v2/ is not needed; at most this much is read
 # OpenSSL verify codes that mean the certificate does not name the host we called
 _NAME_MISMATCH = (62, 64)  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
 _EXPIRED = (10,)  # X509_V_ERR_CERT_HAS_EXPIRED
@@ -137,13 +139,6 @@ class PreflightError(Exception):
     def __init__(self, message, status=None):
         super().__init__(message)
         self.status = status
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """Turn a redirect into an HTTPError: the credentials must not follow it elsewhere."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
 
 
 def _tls_context(params):
@@ -198,7 +193,7 @@ def _tls_message(url, error, params):
     )
 
 
-def _http_error_message(url, status, reason, headers, username):
+def _http_error_message(url, status, reason, headers, username, location=None):
     challenge = headers.get("WWW-Authenticate") if headers is not None else None
     challenge = f" (it asks for: {challenge.split(',')[0]})" if challenge else ""
     if status == 401:
@@ -209,8 +204,9 @@ def _http_error_message(url, status, reason, headers, username):
         who = f"user {username!r}" if username is not None else "anonymous access"
         return f"the mirror forbids {who} at {url} (HTTP 403 Forbidden)"
     if 300 <= status < 400:
-        location = headers.get("Location") if headers is not None else None
-        to = f" to {location}" if location else ""
+        if location is None and headers is not None:
+            location = headers.get("Location")
+        to = f" to {_http.display_url(location)}" if location else ""
         return f"{url} redirects{to} (HTTP {status}); point url at the mirror itself"
     return f"{url} answered HTTP {status} {reason}".rstrip() + "; a registry answers 200"
 
@@ -221,48 +217,50 @@ def _unreachable(url, reason):
 
 def preflight(params, url, username, authorization):
     """Call url once; return the status on HTTP 200, raise PreflightError otherwise."""
-    handlers = [_NoRedirect()]
-    if url.startswith("https://"):
-        handlers.append(urllib.request.HTTPSHandler(context=_tls_context(params)))
-    opener = urllib.request.build_opener(*handlers)
     headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
     if authorization is not None:
         headers["Authorization"] = authorization
-    request = urllib.request.Request(url, headers=headers, method="GET")
+    timeout = params["timeout"]
     try:
-        with opener.open(request, timeout=params["timeout"]) as response:
-            status = response.status
-            response.read(65536)
-    except urllib.error.HTTPError as error:
+        response = _http.request(
+            "GET",
+            url,
+            timeout=timeout,
+            max_bytes=MAX_BODY,
+            truncate=True,  # only the status matters
+            headers=headers,
+            context=_tls_context(params) if url.startswith("https://") else None,
+            redirects=_http.NO_REDIRECTS,  # the credentials go to url only
+        )
+    except _http.HttpRedirectError as error:
         raise PreflightError(
-            _http_error_message(url, error.code, error.reason, error.headers, username), status=error.code
+            _http_error_message(url, error.status, "", None, username, location=error.location), status=error.status
         ) from None
-    except urllib.error.URLError as error:
-        reason = error.reason
-        if isinstance(reason, ssl.SSLCertVerificationError):
-            raise PreflightError(_tls_message(url, reason, params)) from None
-        if isinstance(reason, ssl.SSLError):
-            raise PreflightError(f"TLS handshake with {url} failed ({reason}); is it an https endpoint?") from None
-        if isinstance(reason, (socket.timeout, TimeoutError)):  # noqa: UP041 (distinct before Python 3.10)
-            raise PreflightError(_unreachable(url, f"no answer within {params['timeout']} seconds")) from None
-        if isinstance(reason, socket.gaierror):
-            raise PreflightError(_unreachable(url, f"the name does not resolve: {reason}")) from None
-        raise PreflightError(_unreachable(url, reason)) from None
-    except ssl.SSLCertVerificationError as error:
-        raise PreflightError(_tls_message(url, error, params)) from None
-    except ssl.SSLError as error:
-        raise PreflightError(f"TLS handshake with {url} failed ({error}); is it an https endpoint?") from None
-    except (socket.timeout, TimeoutError):  # noqa: UP041 (distinct before Python 3.10)
-        raise PreflightError(_unreachable(url, f"no answer within {params['timeout']} seconds")) from None
-    except http.client.HTTPException as error:
+    except _http.HttpTimeout as error:
+        if error.phase in ("while connecting", "during the TLS handshake"):
+            raise PreflightError(_unreachable(url, f"no answer within {timeout} seconds; {error.reason}")) from None
         raise PreflightError(
-            f"{url} did not answer HTTP ({type(error).__name__}: {error}); is it a registry?"
+            f"the mirror at {url} is too slow: no complete answer within {timeout} seconds ({error.reason})"
         ) from None
-    except OSError as error:
-        raise PreflightError(_unreachable(url, error)) from None
-    if status != 200:
-        raise PreflightError(f"{url} answered HTTP {status}; a registry answers 200", status=status)
-    return status
+    except _http.HttpTlsError as error:
+        if error.verify:
+            raise PreflightError(_tls_message(url, error.cause, params)) from None
+        raise PreflightError(f"TLS handshake with {url} failed ({error.cause}); is it an https endpoint?") from None
+    except _http.HttpProtocolError as error:
+        what = f"{type(error.cause).__name__}: {error.cause}"
+        raise PreflightError(f"{url} did not answer HTTP ({what}); is it a registry?") from None
+    except _http.HttpConnectError as error:
+        if error.dns:
+            raise PreflightError(_unreachable(url, f"the name does not resolve: {error.cause}")) from None
+        raise PreflightError(_unreachable(url, error.cause)) from None
+    except _http.HttpError as error:
+        raise PreflightError(_unreachable(url, error.reason)) from None
+    if response.status != 200:
+        raise PreflightError(
+            _http_error_message(url, response.status, response.reason, response.headers, username),
+            status=response.status,
+        )
+    return response.status
 
 
 def main():
@@ -281,6 +279,7 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
+    _http.refuse_url_credentials(module, ["url"], hint="; use username and password", status=None)
     try:
         server = normalize_url(params["url"])[0]
     except RegistrySettingError as error:
