@@ -2,7 +2,9 @@
 # Builds the node image localhost/kubenode-node:<tag> (+ :latest) without pulling
 # from any registry: Debian bookworm via debootstrap, systemd as PID 1,
 # containerd 1.6 from Debian with the stock Platform9 (PMK) config.toml, user
-# pf9 and the PMK agent stand-ins from testbed/node/ (see testbed/README.md).
+# pf9 and the PMK agent stand-ins from testbed/node/, and sshd for the
+# operator's account ops (no setfacl, as on a minimal Debian node; see
+# testbed/README.md).
 # <tag> is a hash of this script and testbed/node/*, so an unchanged image is
 # reused in a second or so. Prints the image name on stdout (last line).
 # Needs root (debootstrap, chroot).
@@ -57,10 +59,10 @@ quiet debootstrap --variant=minbase --include=systemd,systemd-sysv,python3,dbus,
   bookworm "$ROOT" "$MIRROR"
 
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
-echo "build-node-image: installing containerd" >&2
+echo "build-node-image: installing containerd and openssh-server" >&2
 quiet in_root apt-get update
 quiet in_root apt-get install -y --no-install-recommends \
-  containerd ca-certificates procps iproute2
+  containerd ca-certificates procps iproute2 openssh-server
 
 # Debian's containerd unit must keep Restart=always (PMK's has it too).
 grep -qx 'Restart=always' "$ROOT/lib/systemd/system/containerd.service" ||
@@ -77,6 +79,24 @@ in_root useradd --system --gid pf9group --groups pf9 --create-home \
   --home-dir /opt/pf9/home --shell /bin/bash pf9
 install -m 0440 "$HERE/node/pf9-nodelet.sudoers" "$ROOT/etc/sudoers.d/pf9-nodelet"
 quiet in_root visudo -cf /etc/sudoers.d/pf9-nodelet
+
+# The operator's account: ops, passwordless sudo, key-only SSH (no password set,
+# the account not locked). sshd starts only once testbed-ssh-enable, run when the
+# node is created, has given it a 127.0.0.1 port and ops an authorized key.
+in_root useradd --create-home --user-group --shell /bin/bash ops
+in_root usermod -p '*' ops
+install -m 0440 "$HERE/node/ops.sudoers" "$ROOT/etc/sudoers.d/ops"
+quiet in_root visudo -cf /etc/sudoers.d/ops
+install -m 0644 "$HERE/node/sshd-testbed.conf" "$ROOT/etc/ssh/sshd_config.d/testbed.conf"
+install -D -m 0644 "$HERE/node/ssh-listen.conf" "$ROOT/etc/systemd/system/ssh.service.d/testbed.conf"
+install -m 0755 "$HERE/node/testbed-ssh-enable" "$ROOT/usr/local/sbin/testbed-ssh-enable"
+rm -f "$ROOT"/etc/ssh/ssh_host_*   # each node makes its own (testbed-ssh-enable)
+quiet in_root systemctl enable ssh.service
+# A minimal Debian node has no setfacl: Ansible's become to an unprivileged user
+# then needs pipelining; the collection must not (testbed/README.md).
+if in_root sh -c 'command -v setfacl' >/dev/null; then
+  echo "build-node-image: the node has setfacl (package acl); it must not" >&2; exit 1
+fi
 
 # The agent stand-ins.
 for f in pf9-fake-event pf9-fake-daemon pf9-fake-hostagent; do

@@ -8,7 +8,9 @@
 # refused while the agents run; the seed's restart sequence stops containerd
 # and pf9-kubelet (and the k8s.io containers) and the node comes back healthy
 # with a fresh kube_status; fail-drain; `phases start` by hand with slow-start;
-# never-healthy; config_path next to the legacy mirrors breaks the CRI plugin.
+# never-healthy; config_path next to the legacy mirrors breaks the CRI plugin;
+# the operator's SSH login (ops, key only, sudo, on a 127.0.0.1 port of its own)
+# and no setfacl in the node.
 # Leaves the registry running (stop: testbed/registry.sh stop [--purge]);
 # always removes the node container. Exits non-zero on any failure.
 # Env: TESTBED_SMOKE_NAME (container name, default kubenode-smoke) + registry.sh's.
@@ -73,7 +75,8 @@ fi
 
 step "boot node $NODE to healthy"
 podman rm -f -t 0 "$NODE" >/dev/null 2>&1 || true
-trap 'podman rm -f -t 0 "$NODE" >/dev/null 2>&1 || true' EXIT
+KEYS=$(mktemp -d /tmp/kubenode-smoke-ssh.XXXXXX)
+trap 'podman rm -f -t 0 "$NODE" >/dev/null 2>&1 || true; rm -rf "$KEYS"' EXIT
 T=$(ms)
 podman run -d --name "$NODE" --privileged --network host --systemd=always "$IMAGE" /sbin/init >/dev/null
 # Poll: right after start, systemctl may not reach systemd's bus yet.
@@ -117,6 +120,31 @@ containerd start root
 pf9-kubelet start root
 nodeletd-daemon healthy pf9"
 echo "units, files, user, sudoers, kube_status, events: as expected"
+
+step "the operator's SSH login: ops, key only, sudo, 127.0.0.1 only; no setfacl"
+if on_node sh -c 'command -v setfacl' >/dev/null; then fail "the node has setfacl"; fi
+[[ $(on_node systemctl is-active ssh.service 2>/dev/null) != active ]] || fail "sshd runs before it was given a port"
+ssh-keygen -q -t ed25519 -N '' -C kubenode-smoke -f "$KEYS/id_ed25519"
+SSH_PORT=$(podman exec -i "$NODE" testbed-ssh-enable <"$KEYS/id_ed25519.pub") || fail "testbed-ssh-enable failed"
+echo "sshd on 127.0.0.1:$SSH_PORT"
+listening=$(ss -ltnH "sport = :$SSH_PORT" | awk '{print $4}')
+[[ $listening == "127.0.0.1:$SSH_PORT" ]] || fail "port $SSH_PORT: listening on '$listening', not 127.0.0.1 only"
+ssh_as() {   # user, command...
+  local user=$1; shift
+  ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
+    -o IdentitiesOnly=yes -o ConnectTimeout=10 -i "$KEYS/id_ed25519" -p "$SSH_PORT" "$user@127.0.0.1" "$@"
+}
+out=$(ssh_as ops 'id -un; sudo -n id -un') || fail "ssh as ops with sudo failed: $out"
+[[ $out == $'ops\nroot' ]] || fail "ssh as ops, then sudo: $out"
+# Root's own key is refused; only publickey is offered, so no password login.
+podman exec -i "$NODE" sh -c 'install -d -m 0700 /root/.ssh && cat > /root/.ssh/authorized_keys' <"$KEYS/id_ed25519.pub"
+if ssh_as root true 2>/dev/null; then fail "root logged in over SSH"; fi
+on_node rm /root/.ssh/authorized_keys
+out=$(ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
+  -o PubkeyAuthentication=no -o ConnectTimeout=10 -p "$SSH_PORT" ops@127.0.0.1 true 2>&1) &&
+  fail "ssh as ops without a key succeeded"
+[[ $out == *"Permission denied (publickey)"* ]] || fail "ssh without a key: $out"
+echo "ops logs in with its key and sudoes to root; root and passwords are refused; no setfacl"
 
 if [[ $MODE == all ]]; then
   step "pull through the mirror, and a k8s.io container for phases stop to kill"
