@@ -2,7 +2,7 @@
 # The whole test suite, from a fresh Debian 12 machine (as root): installs what it
 # needs, starts the test bed's registry, runs every check, and fails if any fails.
 #   bash scripts/test.sh            everything
-#   bash scripts/test.sh STEP...    some of: lint pytest ansible-test testbed molecule
+#   bash scripts/test.sh STEP...    some of: lint pytest ansible-test testbed molecule ee
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
@@ -38,8 +38,13 @@ run_molecule() {
     bash testbed/registry.sh start && bash testbed/build-node-image.sh &&
         HOME=/tmp/kubenode-home ANSIBLE_HOME=/tmp/kubenode-home/.ansible molecule test --all
 }
+run_ee() {
+    # The execution environment: ansible-builder's build context and the image (scripts/ee.sh build).
+    KUBENODE_EE_IMAGE=$(bash scripts/ee.sh build | tail -n 1) && export KUBENODE_EE_IMAGE &&
+        pytest tests/ee
+}
 
-if (($#)); then steps=("$@"); else steps=(lint pytest ansible-test testbed molecule); fi
+if (($#)); then steps=("$@"); else steps=(lint pytest ansible-test testbed molecule ee); fi
 passed=0 failed=0 failures=""
 for step in "${steps[@]}"; do
     echo
@@ -50,6 +55,7 @@ for step in "${steps[@]}"; do
         ansible-test) command=run_ansible_test ;;
         testbed) command=run_testbed ;;
         molecule) command=run_molecule ;;
+        ee) command=run_ee ;;
         *) echo "unknown step: $step" >&2; exit 2 ;;
     esac
     start=$SECONDS
