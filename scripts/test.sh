@@ -39,8 +39,10 @@ run_molecule() {
         HOME=/tmp/kubenode-home ANSIBLE_HOME=/tmp/kubenode-home/.ansible molecule test --all
 }
 run_ee() {
-    # The execution environment: ansible-builder's build context and the image (scripts/ee.sh build).
-    KUBENODE_EE_IMAGE=$(bash scripts/ee.sh build | tail -n 1) && export KUBENODE_EE_IMAGE &&
+    # The execution environment: ansible-builder's build context, the image (scripts/ee.sh build),
+    # and playbooks/configure-mirror.yml run in it through ansible-runner as AWX does.
+    bash testbed/registry.sh start && bash testbed/build-node-image.sh >/dev/null &&
+        KUBENODE_EE_IMAGE=$(bash scripts/ee.sh build | tail -n 1) && export KUBENODE_EE_IMAGE &&
         pytest tests/ee
 }
 
