@@ -17,10 +17,17 @@ from urllib.parse import urlsplit
 
 SCHEMES = ("https", "http")
 
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+# A DNS label: letters, digits and inner hyphens. Its length (at most 63) is checked apart, to say so.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 _HOST_PORT = re.compile(
-    rf"(?P<host>\[(?P<ipv6>[0-9A-Fa-f:.]+)\]|{_LABEL}(?:\.{_LABEL})*)(?::(?P<port>[0-9]{{1,5}}))?"
+    rf"(?P<host>\[(?P<ipv6>[0-9A-Fa-f:.]+)\]|{_LABEL}(?:\.{_LABEL})*)(?::(?P<port>[0-9]+))?"
 )
+# The longest host name DNS can carry (RFC 1035: 255 octets on the wire, 253 as text), and label.
+MAX_HOST_LENGTH = 253
+MAX_LABEL_LENGTH = 63
+# A label a URL parser reads as a number (WHATWG URL: decimal, or 0x hexadecimal): a host whose
+# last label is one is an IPv4 address to browsers, Go and curl alike, never a DNS name.
+_NUMERIC_LABEL = re.compile(r"[0-9]+|0[xX][0-9A-Fa-f]*")
 # One component of a repository path, as the distribution spec defines it.
 _PATH_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -46,24 +53,69 @@ def check_no_space(value, field):
     return value
 
 
+def _check_host_name(host, value, field):
+    """Refuse a DNS name or IPv4 literal that no resolver or URL parser reads as it is written."""
+    if len(host) > MAX_HOST_LENGTH:
+        raise RegistrySettingError(
+            field, f"host {host[:40]!r}... is {len(host)} characters long; a host name has at most {MAX_HOST_LENGTH}"
+        )
+    labels = host.split(".")
+    for label in labels:
+        if len(label) > MAX_LABEL_LENGTH:
+            raise RegistrySettingError(
+                field,
+                f"label {label[:20]!r}... of {value[:60]!r} is {len(label)} characters long; "
+                f"a host name label has at most {MAX_LABEL_LENGTH}",
+            )
+    if _NUMERIC_LABEL.fullmatch(labels[-1]) and not _is_ipv4(labels):
+        # Ends in a number, so URL parsers read it as an address: 999.999.999.999, 1.2.3.4.5, 10.1,
+        # 0x7f.1 and 010.0.0.1 (octal to some) are refused rather than read differently by each.
+        raise RegistrySettingError(
+            field,
+            f"{host!r} ends in a number, so it must be an IPv4 address of four decimal octets 0-255 "
+            "without leading zeros, for example 10.0.0.1",
+        )
+
+
+def _is_ipv4(labels):
+    """Return True for exactly four decimal octets 0-255 without leading zeros."""
+    return len(labels) == 4 and all(
+        label.isdigit() and label.isascii() and (label == "0" or not label.startswith("0")) and int(label) <= 255
+        for label in labels
+    )
+
+
 def check_host_port(value, field):
-    """Return value when it is a registry host[:port]; raise otherwise."""
+    """Return value when it is a registry host[:port]; raise otherwise.
+
+    host: a DNS name (at most 253 characters, labels of at most 63), an IPv4 address (four decimal
+    octets 0-255; any host ending in a numeric label must be one) or an IPv6 address in brackets.
+    port: 1-65535 in decimal without leading zeros, so that one registry has one spelling (containerd
+    looks its certs.d directory up by the host[:port] text).
+    """
     require_str(value, field)
     if value == "":
         raise RegistrySettingError(field, "must not be empty")
     match = _HOST_PORT.fullmatch(value)
     if not match:
         raise RegistrySettingError(
-            field, f"{value!r} is not a valid registry host[:port] (for example docker.io or 10.0.0.1:5000)"
+            field, f"{value[:80]!r} is not a valid registry host[:port] (for example docker.io or 10.0.0.1:5000)"
         )
     if match.group("ipv6") is not None:
         try:
             ipaddress.IPv6Address(match.group("ipv6"))
         except ValueError:
             raise RegistrySettingError(field, f"{value!r} holds an invalid IPv6 address") from None
+    else:
+        _check_host_name(match.group("host"), value, field)
     port = match.group("port")
-    if port is not None and not 1 <= int(port) <= 65535:
-        raise RegistrySettingError(field, f"port {port} is out of range 1-65535")
+    if port is not None:
+        if len(port) > 1 and port.startswith("0"):
+            raise RegistrySettingError(
+                field, f"port {port} has a leading zero; write it as {int(port)} (one registry, one spelling)"
+            )
+        if not 1 <= int(port) <= 65535:
+            raise RegistrySettingError(field, f"port {port} is out of range 1-65535")
     return value
 
 

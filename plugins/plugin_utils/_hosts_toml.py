@@ -145,15 +145,31 @@ def dump_hosts_toml(document):
     return text
 
 
+# The longest file name Linux file systems take (NAME_MAX): a host[:port] is a directory name.
+MAX_DIRECTORY_NAME = 255
+
+
+def _check_directory_name(directory, field):
+    if len(directory.encode("utf-8")) > MAX_DIRECTORY_NAME:
+        raise RegistrySettingError(
+            field,
+            f"{directory[:40]!r}... is {len(directory)} characters long, too long for its certs.d directory "
+            f"name (at most {MAX_DIRECTORY_NAME})",
+        )
+    return directory
+
+
 def _check_registry(registry, field):
-    return registry if registry == DEFAULT_DIRECTORY else check_host_port(registry, field)
+    if registry == DEFAULT_DIRECTORY:
+        return registry
+    return _check_directory_name(check_host_port(registry, field), field)
 
 
 def hosts_directories(mirror_directory, registries):
     """Return the certs.d directories to manage: the mirror's own (when known) first, then each registry."""
     if isinstance(registries, (str, bytes)) or not isinstance(registries, Sequence):
         raise RegistrySettingError("registries", "must be a list of registry host[:port] names")
-    directories = [] if mirror_directory is None else [mirror_directory]
+    directories = [] if mirror_directory is None else [_check_directory_name(mirror_directory, "url")]
     for index, registry in enumerate(registries):
         _check_registry(registry, f"registries[{index}]")
         if registry == mirror_directory:
