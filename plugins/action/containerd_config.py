@@ -74,8 +74,10 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
         path = args["path"]
-        if not os.path.isabs(path):
-            raise AnsibleActionFail(f"path: {path!r} must be an absolute path")
+        if not os.path.isabs(path):  # type str, not path: taken literally, no ~ or $VAR expansion here
+            raise AnsibleActionFail(
+                f"path: {path!r} must be an absolute path on the node (~ and variables are not expanded)"
+            )
 
         try:
             before = self._read(path, task_vars)

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import os
+
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.basic import FILE_COMMON_ARGUMENTS
 from ansible.plugins.action import ActionBase
@@ -25,6 +27,14 @@ from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_to
 _MODULE = "kubenode.registry_mirror.containerd_hosts"
 _NODE_ARGS = ("config_path", "state", "backup", "foreign_files", *FILE_COMMON_ARGUMENTS)
 _NO_LOG_PLACEHOLDER = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+
+
+def _check_node_path(value, field):
+    """Node paths are taken literally (type str, not path: no ~ or $VAR expansion here) and must be absolute."""
+    if value is not None and not os.path.isabs(value):
+        raise AnsibleActionFail(
+            f"{field}: {value!r} must be an absolute path on the node (~ and variables are not expanded)"
+        )
 
 
 def _hosts_files(args):
@@ -56,6 +66,7 @@ class ActionModule(ActionBase):
             required_together=REQUIRED_TOGETHER,
             required_if=REQUIRED_IF,
         )[1]
+        _check_node_path(args["config_path"], "config_path")
         try:
             hosts_files, authorization = _hosts_files(args)
         except (RegistrySettingError, MissingDependencyError) as error:

@@ -4,9 +4,11 @@
 
 from __future__ import annotations
 
+# Node paths are "str", not "path": "path" would expand ~ and $VARS, on the controller in the action
+# plugin. They are taken literally and must be absolute.
 ARGUMENT_SPEC = dict(
-    path=dict(type="path", default="/etc/containerd/config.toml"),
-    config_path=dict(type="path", default="/etc/containerd/certs.d"),
+    path=dict(type="str", default="/etc/containerd/config.toml"),
+    config_path=dict(type="str", default="/etc/containerd/certs.d"),
     state=dict(type="str", default="present", choices=["present", "absent"]),
     version=dict(type="int", default=2, choices=[2, 3]),
     backup=dict(type="bool", default=False),

@@ -30,10 +30,12 @@ ARGUMENT_SPEC = dict(
     username=dict(type="str", aliases=["customRegistryUsername"]),
     password=dict(type="str", no_log=True, aliases=["customRegistryPassword"]),
     skip_tls=dict(type="bool", default=False, aliases=["customRegistrySkipTls"]),
-    ca_file=dict(type="path"),
+    # Node paths are "str", not "path": "path" would expand ~ and $VARS, on the controller in the
+    # action plugin. They are taken literally and must be absolute.
+    ca_file=dict(type="str"),
     registries=dict(type="list", elements="str", default=list(DEFAULT_REGISTRIES)),
     fallbacks=dict(type="dict"),
-    config_path=dict(type="path", default="/etc/containerd/certs.d"),
+    config_path=dict(type="str", default="/etc/containerd/certs.d"),
     state=dict(type="str", default="present", choices=["present", "absent"]),
     backup=dict(type="bool", default=False),
     foreign_files=dict(type="str", default="adopt", choices=["adopt", "refuse"]),

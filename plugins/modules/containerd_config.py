@@ -94,13 +94,15 @@ options:
   path:
     description:
       - Path of containerd's configuration file on the node.
-    type: path
+      - Taken literally and must be absolute; C(~) and variables are not expanded (on the controller or the node).
+    type: str
     default: /etc/containerd/config.toml
   config_path:
     description:
       - containerd's certs.d directory, the value to set. One absolute directory (containerd splits the
         setting at C(:)).
-    type: path
+      - Taken literally; C(~) and variables are not expanded (on the controller or the node).
+    type: str
     default: /etc/containerd/certs.d
   state:
     description:

@@ -83,7 +83,8 @@ options:
   ca_file:
     description:
       - Path on the node of the CA certificate that signed the mirror's certificate (C(ca = ...)).
-    type: path
+      - Taken literally and must be absolute; C(~) and variables are not expanded (on the controller or the node).
+    type: str
   registries:
     description:
       - Registries to route through the mirror, one C(host[:port]) directory each. C(_default) is
@@ -101,7 +102,8 @@ options:
   config_path:
     description:
       - containerd's certs.d directory.
-    type: path
+      - Taken literally and must be absolute; C(~) and variables are not expanded (on the controller or the node).
+    type: str
     default: /etc/containerd/certs.d
   state:
     description:

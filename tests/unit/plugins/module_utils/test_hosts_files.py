@@ -91,3 +91,28 @@ def test_absent_action(file_owner, kept_aside_exists, expected):
 def test_foreign_files_option():
     assert ARGUMENT_SPEC["foreign_files"] == dict(type="str", default="adopt", choices=["adopt", "refuse"])
     assert present_action(FOREIGN, False) == ADOPT  # the default
+
+
+def test_node_paths_are_str_not_path():
+    """type "path" expands ~ and $VARS where the options are validated, the controller for an action plugin.
+
+    Node paths are taken literally (issue 10, point 12); controller paths (the role's CA source) stay "path".
+    """
+    from pathlib import Path
+
+    import yaml
+
+    from ansible_collections.kubenode.registry_mirror.plugins.module_utils._containerd_config_spec import (
+        ARGUMENT_SPEC as CONFIG_SPEC,
+    )
+
+    assert ARGUMENT_SPEC["ca_file"]["type"] == "str"
+    assert ARGUMENT_SPEC["config_path"]["type"] == "str"
+    assert CONFIG_SPEC["path"]["type"] == "str"
+    assert CONFIG_SPEC["config_path"]["type"] == "str"
+    specs = Path(__file__).parents[4] / "roles" / "containerd_mirror" / "meta" / "argument_specs.yml"
+    options = yaml.safe_load(specs.read_text())["argument_specs"]["main"]["options"]
+    for node_path in ("containerd_mirror_config_path", "containerd_mirror_containerd_config",
+                      "containerd_mirror_nodeletd", "containerd_mirror_cert_path"):
+        assert options[node_path]["type"] == "str", node_path
+    assert options["containerd_mirror_ca_src"]["type"] == "path"  # on the controller
