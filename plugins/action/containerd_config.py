@@ -18,7 +18,6 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._containerd_config_spec import ARGUMENT_SPEC
-from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import mask_headers
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._containerd_config import (
     ContainerdConfigError,
     MissingDependencyError,
@@ -26,6 +25,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._containe
     mask_secrets,
     remove_config_path,
 )
+from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._toml_mask import mask_diff
 
 _MODULE = "kubenode.registry_mirror.containerd_config"
 _RETURNED = ("section", "containerd_major", "version", "previous_config_path", "config_path")
@@ -44,7 +44,7 @@ def _diffs(path, text, new_text, migrated, written):
     contents = {entry["registry"]: entry["content"] for entry in migrated}
     for entry in written:
         if entry.get("status") in ("created", "kept_aside") and entry.get("registry") in contents:
-            before, after = mask_headers("", contents[entry["registry"]])
+            before, after = mask_diff("", contents[entry["registry"]])
             header = entry["path"]
             diffs.append({"before_header": header, "after_header": header, "before": before, "after": after})
     return diffs

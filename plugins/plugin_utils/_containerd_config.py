@@ -36,7 +36,6 @@ try:
 except ImportError:  # reported when editing, so that documentation tools work without it
     tomlkit = None
 
-from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import SECRET_MASK
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_toml import MissingDependencyError
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._legacy_registry import (
     LegacyRegistryError,
@@ -45,6 +44,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._legacy_r
     render_migrated,
     without_legacy,
 )
+from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._toml_mask import mask_toml
 
 KEY = "config_path"
 DEFAULT_CONFIG_PATH = "/etc/containerd/certs.d"
@@ -66,10 +66,6 @@ _CRI_IDS = ("cri", "io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images")
 # What containerd_config does with legacy registry.mirrors / registry.configs.<host>.tls|auth entries.
 LEGACY_MIRRORS = ("migrate", "refuse")
 DEFAULT_LEGACY_MIRRORS = "migrate"
-
-# Keys whose values a diff never shows, wherever they are; and tables whose every value it hides.
-SECRET_KEYS = frozenset(("password", "auth", "identitytoken"))
-HEADER_TABLES = frozenset(("header", "headers"))
 
 
 class ContainerdConfigError(ValueError):
@@ -481,36 +477,13 @@ def ensure_config_path(
     return new_text, info
 
 
-def _mask(node, in_header):
-    """Replace every secret value under a tomlkit container with the mask, in place."""
-    for key in list(node.keys()):
-        value = node[key]
-        if isinstance(value, dict):
-            _mask(value, key in HEADER_TABLES)
-        elif isinstance(value, list) and value and all(isinstance(element, dict) for element in value):
-            for element in value:  # an array of tables
-                _mask(element, False)
-        elif in_header or key in SECRET_KEYS:
-            node[key] = SECRET_MASK
-
-
 def mask_secrets(text):
     """Return config.toml text for a diff: every password, auth, identitytoken and header value masked.
 
-    Done on the parsed document, so inline tables and dotted keys are masked
-    as well as [tables]; comments and layout stay. Text that cannot be parsed
-    is not shown at all.
+    Done on the parsed document (see _toml_mask), so inline tables and dotted keys are masked as
+    well as [tables]; comments and layout stay. Text that cannot be parsed is not shown at all.
     """
-    if not text:
-        return text or ""
-    if tomlkit is None:
-        raise MissingDependencyError("tomlkit is required on the controller: pip install tomlkit")
-    try:
-        document = tomlkit.parse(text)
-        _mask(document, False)
-        return document.as_string()
-    except Exception:  # never fall back to the text itself: it may hold secrets
-        return f"{SECRET_MASK} (not shown: the file could not be parsed to mask its secrets)\n"
+    return mask_toml(text)
 
 
 def remove_config_path(text, config_path=DEFAULT_CONFIG_PATH, name="config.toml"):
