@@ -50,6 +50,27 @@ def _diffs(path, text, new_text, migrated, written):
     return diffs
 
 
+# What stat says about a path it cannot look at, in the words the node-side modules use (module_utils/_io.py).
+_STAT_REASONS = {
+    "Not a directory": "a component of the path is not a directory",
+    "File name too long": "file name too long (at most 255 bytes a name, 4095 a path)",
+    "Permission denied": "permission denied",
+}
+
+
+def _unreadable(path, slurped, found):
+    """Why slurp could not read path, from what stat saw there (slurp's own message is not always useful)."""
+    if found.get("failed"):
+        reason = str(found.get("msg", "unknown error"))
+        return _STAT_REASONS.get(reason, reason.lower())
+    info = found["stat"]
+    if info.get("isdir"):
+        return f"{path} is a directory"
+    if not info.get("readable", True):
+        return f"permission denied (owner {info.get('pw_name')}, mode {info.get('mode')})"
+    return str(slurped.get("msg", "unknown error"))
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
 
@@ -68,7 +89,7 @@ class ActionModule(ActionBase):
         )
         if not found.get("failed") and not found["stat"]["exists"]:
             return None
-        raise AnsibleActionFail(f"{path}: cannot be read: {slurped.get('msg', 'unknown error')}")
+        raise AnsibleActionFail(f"cannot read {path}: {_unreadable(path, slurped, found)}; nothing was written")
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)

@@ -1,11 +1,171 @@
 # Copyright (c) 2026 kubenode maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The one way this collection writes a file on a node."""
+"""The one way this collection reads, writes, renames and removes files on a node.
+
+Every failure is a FileOperationError whose message names the path the user
+gave (never a temporary file) and the operation, with the reason in words:
+"cannot create directory /etc/containerd/certs.d/docker.io: /etc/containerd/certs.d
+is not a directory". The modules turn it into a task failure.
+"""
 
 from __future__ import annotations
 
+import errno
+import grp
 import os
+import pwd
+import sys
 import tempfile
+from contextlib import contextmanager
+
+DIRECTORY_MODE = 0o755
+
+_REASONS = {
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.ENAMETOOLONG: "file name too long (at most 255 bytes a name, 4095 a path)",
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "read-only file system",
+    errno.ELOOP: "too many levels of symbolic links",
+    errno.EBUSY: "device or resource busy",
+    errno.EXDEV: "on another file system",
+    errno.EIO: "input/output error",
+}
+
+
+class FileOperationError(Exception):
+    """A file operation on the node failed. str() names the operation, the user's path and the reason."""
+
+    def __init__(self, operation, path, reason, error_number=None):
+        super().__init__(f"cannot {operation} {path}: {reason}")
+        self.operation = operation
+        self.path = path
+        self.reason = reason
+        self.errno = error_number
+
+
+def _user():
+    uid = os.geteuid()
+    try:
+        return f"{pwd.getpwuid(uid).pw_name!r} (uid {uid})"
+    except KeyError:
+        return f"uid {uid}"
+
+
+def _not_a_directory(path):
+    """Return the nearest ancestor of path that exists and is not a directory (None if there is none)."""
+    parent = os.path.dirname(path)
+    found = None
+    while parent and parent != os.path.dirname(parent):
+        if os.path.lexists(parent) and not os.path.isdir(parent):
+            found = parent  # keep going: the one nearest the root is the culprit
+        parent = os.path.dirname(parent)
+    return found
+
+
+def describe(error, path, directory=None):
+    """Return the reason an OSError on path happened, in words that name no temporary file.
+
+    directory: the directory a permission was needed in (the parent of path by default), or
+    False when the permission is on path itself (chown, chmod).
+    """
+    number = getattr(error, "errno", None)
+    if number == errno.ENOTDIR:
+        culprit = _not_a_directory(path)
+        return f"{culprit} is not a directory" if culprit else "a component of the path is not a directory"
+    if number == errno.EISDIR:
+        return f"{path} is a directory"
+    if number == errno.EEXIST:
+        return f"{path} already exists"
+    if number == errno.ENOENT:
+        return f"{os.path.dirname(path)} does not exist"
+    if number in (errno.EACCES, errno.EPERM):
+        if directory is False:
+            return f"{_REASONS[number]} for {_user()}"
+        return f"{_REASONS[number]} for {_user()} in {directory or os.path.dirname(path)}"
+    if number in _REASONS:
+        return _REASONS[number]
+    return (getattr(error, "strerror", None) or str(error) or type(error).__name__).lower()
+
+
+def _fail(operation, path, error, directory=None):
+    return FileOperationError(operation, path, describe(error, path, directory), getattr(error, "errno", None))
+
+
+@contextmanager
+def _module_failures(module, operation, path, hide=()):
+    """Turn a fail_json of AnsibleModule's own file helpers (atomic_move, chown, ...) into a FileOperationError.
+
+    Their messages name the temporary file; the reason is taken from the OSError being handled instead,
+    or from the message with every hidden name replaced by path.
+    """
+    original = module.fail_json
+
+    def fail(msg="", **_kwargs):
+        error = sys.exc_info()[1]
+        text = str(msg)
+        what = operation
+        for prefix, name in (("chown", "chown"), ("chgrp", "chgrp"), ("chmod", "chmod"), ("mode must be", "chmod")):
+            if text.startswith(prefix):
+                what = name
+        if isinstance(error, OSError):
+            raise _fail(what, path, error, False if what != operation else None) from None
+        for name in hide:
+            text = text.replace(name, path)
+        raise FileOperationError(what, path, text)
+
+    module.fail_json = fail
+    try:
+        yield
+    finally:
+        module.fail_json = original
+
+
+def read_file(path):
+    """Return the bytes of the file at path, None when there is none."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise _fail("read", path, error) from None
+
+
+def exists(path):
+    """os.path.lexists, but a path too long or under a file is an error, not a missing file."""
+    try:
+        os.lstat(path)
+        return True
+    except FileNotFoundError:
+        return False
+    except OSError as error:
+        raise _fail("read", path, error) from None
+
+
+def make_directories(directory, mode=DIRECTORY_MODE):
+    """Create directory and any missing parent, each with mode (containerd and pf9 must enter them).
+
+    Return the directories created, outermost first.
+    """
+    missing = []
+    current = directory
+    while not os.path.isdir(current):
+        if os.path.lexists(current):
+            raise FileOperationError("create directory", directory, f"{current} exists and is not a directory",
+                                     errno.ENOTDIR)
+        missing.append(current)
+        current = os.path.dirname(current)
+    created = []
+    for new in reversed(missing):
+        try:
+            os.mkdir(new)
+            os.chmod(new, mode)
+        except OSError as error:
+            raise _fail("create directory", new, error) from None
+        created.append(new)
+    return created
 
 
 def write_file(module, path, content):
@@ -15,17 +175,84 @@ def write_file(module, path, content):
     and a umask of 077 keeps the file unreadable to others until the caller
     applies the requested attributes: our files can hold credentials.
     """
-    fd, tmp_path = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
     try:
-        with os.fdopen(fd, "wb") as tmp_file:
-            tmp_file.write(content)
-            tmp_file.flush()
-            os.fsync(tmp_file.fileno())
+        fd, tmp_path = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
+    except OSError as error:
+        raise _fail("write", path, error) from None
+    try:
+        try:
+            with os.fdopen(fd, "wb") as tmp_file:
+                tmp_file.write(content)
+                tmp_file.flush()
+                os.fsync(tmp_file.fileno())
+        except OSError as error:
+            raise _fail("write", path, error) from None
         old_umask = os.umask(0o077)
         try:
-            module.atomic_move(tmp_path, path, unsafe_writes=module.params.get("unsafe_writes", False))
+            with _module_failures(module, "write", path, hide=(tmp_path,)):
+                module.atomic_move(tmp_path, path, unsafe_writes=module.params.get("unsafe_writes", False))
         finally:
             os.umask(old_umask)
     finally:
-        if os.path.exists(tmp_path):
+        if os.path.lexists(tmp_path):
             os.unlink(tmp_path)
+
+
+def rename(source, target):
+    """Rename source to target (one step, on one file system)."""
+    try:
+        os.rename(source, target)
+    except OSError as error:
+        raise FileOperationError(
+            "rename", f"{source} to {target}", describe(error, target), getattr(error, "errno", None)
+        ) from None
+
+
+def remove(path):
+    try:
+        os.remove(path)
+    except OSError as error:
+        raise _fail("remove", path, error) from None
+
+
+def chmod(path, mode):
+    try:
+        os.chmod(path, mode)
+    except OSError as error:
+        raise _fail("chmod", path, error) from None
+
+
+def backup(module, path):
+    """Return the timestamped copy module.backup_local made of path."""
+    try:
+        with _module_failures(module, "back up", path):
+            return module.backup_local(path)
+    except FileOperationError:
+        raise
+    except Exception as error:  # ansible-core 2.19 raises a bare Exception, the OSError as its cause
+        cause = error.__cause__ if isinstance(error.__cause__, OSError) else error
+        raise _fail("back up", path, cause) from None
+
+
+def set_attributes(module, path, changed=False):
+    """Apply the task's mode, owner, group, ... to path; return whether anything changed."""
+    file_args = module.load_file_common_arguments(module.params, path=path)
+    with _module_failures(module, "set the mode, owner or group of", path):
+        return module.set_fs_attributes_if_different(file_args, changed)
+
+
+def check_owner_group(owner, group, path):
+    """Refuse, before anything is written, an owner or group the node does not know.
+
+    path: what would be chowned, for the message.
+    """
+    if owner is not None and not str(owner).isdigit():
+        try:
+            pwd.getpwnam(owner)
+        except KeyError:
+            raise FileOperationError("chown", path, f"owner: user {owner!r} does not exist on this node") from None
+    if group is not None and not str(group).isdigit():
+        try:
+            grp.getgrnam(group)
+        except KeyError:
+            raise FileOperationError("chgrp", path, f"group: group {group!r} does not exist on this node") from None

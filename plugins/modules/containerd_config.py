@@ -61,6 +61,10 @@ description:
   - With C(--diff), the file's diff and one per C(hosts.toml) created are shown with every C(password),
     C(auth), C(identitytoken) and header value masked.
   - Refuses, writing nothing, a file that is not valid TOML or not UTF-8.
+  - A file system error (permission denied, a path component that is a file, a name too long) fails the task with a
+    message naming the path and the operation, never a temporary file, and listing what was written before it; the
+    task then reports C(changed) when anything was.
+  - A line added to a file whose lines end in CRLF ends in CRLF too.
   - An existing file keeps its mode and owner; a new one gets mode C(0644) and the user the module runs as.
     When O(path) is a symbolic link, the file it points to is updated and the link stays.
 author:
@@ -320,32 +324,25 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_fi
     KEPT_ASIDE_SUFFIX,
     is_managed,
 )
-from ansible_collections.kubenode.registry_mirror.plugins.module_utils._io import write_file
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._io import (
+    DIRECTORY_MODE,
+    FileOperationError,
+    backup,
+    chmod,
+    make_directories,
+    read_file,
+    write_file,
+)
 
 NEW_FILE_MODE = 0o644
 HOSTS_FILE_MODE = 0o600  # a migrated hosts.toml may carry credentials
-DIRECTORY_MODE = 0o755
 
 
 def _read(module, path):
     try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
-    except OSError as error:
-        module.fail_json(msg=f"{path}: cannot be read ({error.strerror}); nothing was written")
-
-
-def _make_directories(directory):
-    """Create directory and any missing parent, each with DIRECTORY_MODE (containerd and pf9 must enter them)."""
-    missing = []
-    while not os.path.isdir(directory):
-        missing.append(directory)
-        directory = os.path.dirname(directory)
-    for created in reversed(missing):
-        os.mkdir(created)
-        os.chmod(created, DIRECTORY_MODE)
+        return read_file(path)
+    except FileOperationError as error:
+        module.fail_json(msg=f"{error}; nothing was written")
 
 
 def _migrated(module, config_path, config_file):
@@ -430,20 +427,29 @@ def main():
         module.exit_json(**result)
 
     # The hosts.toml files first: once config.toml loses its legacy entries, they are what containerd reads.
-    for entry, data in created:
-        _make_directories(os.path.dirname(entry["path"]))
-        write_file(module, entry["path"], data)
-        os.chmod(entry["path"], HOSTS_FILE_MODE)
-    if before != after:
-        target = os.path.realpath(path)  # a symlinked config.toml stays a symlink; its target is updated
-        _make_directories(os.path.dirname(target))
-        if before is not None and (module.params["backup"] or legacy_removed):
-            result["backup_file"] = module.backup_local(target)
-        write_file(module, target, after)
-        if before is None:
-            os.chmod(target, NEW_FILE_MODE)  # write_file creates it 0600; containerd's config is world-readable
+    written = []
+    try:
+        for entry, data in created:
+            if make_directories(os.path.dirname(entry["path"]), DIRECTORY_MODE):
+                written.append(os.path.dirname(entry["path"]))
+            write_file(module, entry["path"], data)
+            written.append(entry["path"])
+            chmod(entry["path"], HOSTS_FILE_MODE)
+        if before != after:
+            target = os.path.realpath(path)  # a symlinked config.toml stays a symlink; its target is updated
+            if make_directories(os.path.dirname(target), DIRECTORY_MODE):
+                written.append(os.path.dirname(target))
+            if before is not None and (module.params["backup"] or legacy_removed):
+                result["backup_file"] = backup(module, target)
+            write_file(module, target, after)
+            written.append(target)
+            if before is None:
+                chmod(target, NEW_FILE_MODE)  # write_file creates it 0600; containerd's config is world-readable
+    except FileOperationError as error:
+        done = f"Written before the failure: {', '.join(written)}." if written else "Nothing was written."
+        result.update(changed=bool(written), msg=f"{error}. {done}")
+        module.fail_json(**result)
     module.exit_json(**result)
-
 
 if __name__ == "__main__":
     main()

@@ -513,3 +513,81 @@ def test_legacy_settings_of_a_registry_the_mirror_serves_already_are_kept_aside(
         "https://registry-1.docker.io",
     ]
     assert not [warning for warning in result.get("warnings", []) if "docker.io" in warning]
+
+
+# --- issue 10: masked diffs whatever the spelling (point 5), CRLF (point 11), literal paths (point 12) ---
+
+SPELT_SECRETS = ("pw-inline-7", "pw-dotted-7", "pw-multi-7", "pw-comment-7", "tok-inline-7")
+SPELT = f"""version = 2
+[plugins."{CRI}".registry.configs]
+  "inline.example" = {{ auth = {{ username = "alice", password = "pw-inline-7" }} }}
+  "dotted.example".auth.password = "pw-dotted-7"
+  "dotted.example".auth.username = "bob"
+[ plugins . "{CRI}" . registry . configs . "multi.example" . auth ]  # credentials
+  username = "carol"
+  password = \"\"\"
+pw-multi-7\"\"\"
+[plugins."{CRI}".registry.configs."comment.example".auth] # pw-comment-7 was the old one
+  username = "dave"
+  password = "pw-comment-7"
+[plugins."{CRI}".registry.headers]
+  X-Token = ["tok-inline-7"]
+"""
+
+
+def test_config_diff_masks_secrets_however_they_are_spelt(run_playbook, tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text(SPELT)
+    certs = tmp_path / "certs.d"
+    for check in (True, False):
+        run = run_playbook([config_task("spelt", path, config_path=str(certs))], diff=True, check=check,
+                           verbosity=3, json_output=False)
+        assert run.rc == 0, run.stdout + run.stderr
+        output = run.stdout + run.stderr
+        for secret in SPELT_SECRETS:
+            assert secret not in output
+        for secret in ("alice:pw-", "bob:pw-", "carol:pw-", "dave:pw-"):  # nor their Basic values
+            assert base64.b64encode(secret.encode()).decode()[:8] not in output
+        assert f"--- before: {path}" in output
+        assert "********" in output
+    # the files themselves keep the credentials, for containerd
+    inline = tomllib.loads((certs / "inline.example" / "hosts.toml").read_text())
+    assert base64.b64decode(inline["header"]["authorization"].split()[1]) == b"alice:pw-inline-7"
+
+
+def test_a_crlf_file_keeps_crlf_on_the_line_added(run_playbook, tmp_path):
+    path = tmp_path / "config.toml"
+    original = (FIXTURES / "containerd-1.6-default.toml").read_bytes().replace(b"\n", b"\r\n")
+    original = original.replace(b'      config_path = ""\r\n', b"")  # so that the setting is a new line
+    path.write_bytes(original)
+    run = run_playbook([config_task("crlf", path, config_path="/etc/containerd/certs.d")])
+    assert run.rc == 0, run.stdout + run.stderr
+    data = path.read_bytes()
+    assert b'config_path = "/etc/containerd/certs.d"\r\n' in data
+    assert data.count(b"\n") == data.count(b"\r\n")
+    assert len(data.splitlines()) == len(original.splitlines()) + 1
+
+    stock = tmp_path / "stock.toml"  # a legacy migration, lines deleted and one added
+    stock.write_bytes((FIXTURES / "pmk-stock.toml").read_bytes().replace(b"\n", b"\r\n"))
+    run = run_playbook([config_task("stock", stock, config_path=str(tmp_path / "certs.d"))])
+    assert run.rc == 0, run.stdout + run.stderr
+    data = stock.read_bytes()
+    assert data.count(b"\n") == data.count(b"\r\n")
+    assert b"config_path" in data
+
+
+def test_node_paths_are_taken_literally(run_playbook, tmp_path):
+    for options, field in (
+        ({"path": "~/config.toml"}, "path"),
+        ({"path": "$HOME/config.toml"}, "path"),
+        ({"path": "config.toml"}, "path"),
+        ({"config_path": "~/certs.d"}, "config_path"),
+        ({"config_path": "$HOME/certs.d"}, "config_path"),
+    ):
+        task = config_task("literal", tmp_path / "config.toml")
+        task[MODULE].update(options)
+        result = run_playbook([task]).task_results("literal")
+        assert result["failed"] is True
+        value = options[field]
+        assert result["msg"].startswith(f"{field}: {value!r} must be an absolute path"), result["msg"]
+    assert list(tmp_path.glob("*.toml")) == []
