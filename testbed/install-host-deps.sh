@@ -10,6 +10,8 @@ PACKAGES=(
   docker-registry      # the mirror registry (distribution 2.8) running on the host
   apache2-utils        # htpasswd -B for the registry's basic auth
   openssl curl ca-certificates python3   # certs, health checks, CA HTTP server
+  openssh-client       # ssh and ssh-keygen: the test bed's nodes are reached over SSH
+  python3-venv         # scripts/venv.sh on a plain Debian python3
   containerd           # `containerd config dump` in tests/unit (config.toml edits load)
   shellcheck           # ansible-test sanity checks the shell scripts with it
 )
