@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 
 from ansible.errors import AnsibleActionFail
@@ -23,10 +24,24 @@ from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_to
     normalize_url,
     render_hosts_files,
 )
+from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._toml_mask import mask_diff
 
 _MODULE = "kubenode.registry_mirror.containerd_hosts"
 _NODE_ARGS = ("config_path", "state", "backup", "foreign_files", *FILE_COMMON_ARGUMENTS)
 _NO_LOG_PLACEHOLDER = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+
+
+def _decoded(data):
+    return None if data is None else base64.b64decode(data).decode("utf-8", errors="replace")
+
+
+def _diffs(texts):
+    """Return the diffs of the files the module changed, every header value masked on the parsed TOML."""
+    diffs = []
+    for text in texts:
+        before, after = mask_diff(_decoded(text["before"]), _decoded(text["after"]))
+        diffs.append({"before_header": text["path"], "after_header": text["path"], "before": before, "after": after})
+    return diffs
 
 
 def _check_node_path(value, field):
@@ -76,7 +91,12 @@ class ActionModule(ActionBase):
         module_args["_hosts_files"] = hosts_files
         if authorization is not None:
             module_args["_authorization"] = authorization
-        result.update(self._execute_module(module_name=_MODULE, module_args=module_args, task_vars=task_vars))
+        done = self._execute_module(module_name=_MODULE, module_args=module_args, task_vars=task_vars)
+        texts = done.pop("_texts", None)  # raw file texts: never returned as they are
+        done.pop("diff", None)
+        result.update(done)
+        if self._task.diff and texts:
+            result["diff"] = _diffs(texts)
 
         # The module's own invocation lists the rendered files; show what the user asked instead.
         shown = {

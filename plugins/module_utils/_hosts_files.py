@@ -126,34 +126,5 @@ def absent_action(file_owner, kept_aside_exists):
     return NOTHING if file_owner is None else REMOVE
 
 
+# What a diff shows in place of a secret (the masking itself runs on the controller: plugin_utils/_toml_mask.py).
 SECRET_MASK = "********"
-
-
-def _header_values(text):
-    """Yield (line index, key, value) of every key in a [... .header] table."""
-    in_header = False
-    for index, line in enumerate(text.splitlines()):
-        stripped = line.strip()
-        if stripped.startswith("["):
-            in_header = stripped.rstrip("]").endswith(".header") or stripped in ("[header]", "[[header]]")
-        elif in_header and "=" in stripped and not stripped.startswith("#"):
-            key, value = stripped.split("=", 1)
-            yield index, key.strip(), value.strip()
-
-
-def mask_headers(before, after):
-    """Return (before, after) with every header value masked, for a diff.
-
-    Headers carry credentials. When they differ the mask in after says so,
-    so a diff whose only change is a password still shows a change.
-    """
-    changed = [kv[1:] for kv in _header_values(before)] != [kv[1:] for kv in _header_values(after)]
-
-    def mask(text, label):
-        lines = text.splitlines(True)
-        for index, key, _value in _header_values(text):
-            ending = "\n" if lines[index].endswith("\n") else ""
-            lines[index] = f'{key} = "{label}"{ending}'
-        return "".join(lines)
-
-    return mask(before, SECRET_MASK), mask(after, SECRET_MASK + (" (changed)" if changed else ""))

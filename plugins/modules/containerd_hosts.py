@@ -52,6 +52,11 @@ options:
       - URL of the registry mirror, C(https://host[:port]) or C(http://host[:port]). Without a scheme,
         C(https) is used. IPv6 literals go in brackets, for example C(https://[fd00::1]:5000).
       - A path is refused; put it in O(repo_path).
+      - The host is a DNS name of at most 253 characters (labels of at most 63), an IPv4 address of four decimal
+        octets 0-255, or an IPv6 address in brackets. A host ending in a number must be an IPv4 address, so
+        C(999.999.999.999), C(1.2.3.4.5) and C(010.0.0.1) are refused, as URL parsers would read them differently.
+      - The port is 1-65535, written without leading zeros (C(:00443) is refused, not read as C(:443)), because
+        containerd finds a registry's directory by its C(host:port) text, so one registry has one spelling.
       - Required when O(state=present). With O(state=absent), the mirror's own directory is removed too
         when it is given.
     type: str
@@ -89,6 +94,7 @@ options:
     description:
       - Registries to route through the mirror, one C(host[:port]) directory each. C(_default) is
         containerd's catch-all directory.
+      - Each follows the host and port rules of O(url), and is at most 255 characters long (a directory name).
     type: list
     elements: str
     default: [platform9.io, docker.io, gcr.io, quay.io, registry.k8s.io]
@@ -154,8 +160,18 @@ notes:
   - "If C(hosts.toml) is not ours while a kept-aside file already exists (someone replaced our file after
     we kept theirs aside), O(state=present) fails naming both files: a kept-aside file is never
     overwritten."
-  - Every file is checked before any is written, so a task that fails for a file it may not replace writes
-    nothing, for any registry.
+  - Every file is checked before any is written, so a task that fails for a file it may not replace, a file it
+    cannot read (a registry directory that is a file, a C(hosts.toml) that is a directory, a path too long) or an
+    O(owner) or O(group) the node does not know writes nothing, for any registry.
+  - A file system error while writing (for example permission denied) fails the task with a message naming the
+    path and the operation (create directory, write, rename, remove, chown, chmod), never a temporary file. Files
+    handled before it stay as they are now; the task then reports C(changed) when any of them changed the node,
+    and RV(files) lists what happened to each (V(failed) for the one that failed, V(skipped) for those not
+    attempted). An adopted file whose replacement cannot be written is put back.
+  - With C(--diff), the diff is made on the controller from the parsed TOML of each file, old and new, and every
+    header value of every host table and of the top level is masked, however the file spells it (a table, an
+    inline table, dotted keys, multi-line strings). When any of them changed, the new ones read
+    C(******** (changed)). A file that does not parse as TOML is not shown at all, only that it changed.
 seealso:
   - name: containerd registry host configuration
     description: The hosts.toml format.
@@ -191,7 +207,7 @@ EXAMPLES = r"""
 RETURN = r"""
 files:
   description: One entry per hosts.toml considered.
-  returned: always
+  returned: always; when the task fails, for the files handled before the failure and the rest
   type: list
   elements: dict
   contains:
@@ -212,6 +228,8 @@ files:
           there was no file).
         - V(foreign) for a file not written by this collection that O(state=absent) left in place.
         - With check mode, what would happen.
+        - When the task fails while writing, V(failed) for the file it failed on (see RV(files[].msg)) and
+          V(skipped) for the files after it, which were not attempted.
       type: str
       sample: created
     kept_aside:
@@ -221,6 +239,12 @@ files:
       type: str
       returned: with V(adopted) and V(restored), and whenever a kept-aside file exists for this registry
       sample: /etc/containerd/certs.d/docker.io/hosts.toml.before-kubenode
+    msg:
+      description: Why the file failed, naming the path and the operation.
+      type: str
+      returned: with V(failed)
+      sample: "cannot write /etc/containerd/certs.d/docker.io/hosts.toml: permission denied for 'pf9' (uid 1000) in
+        /etc/containerd/certs.d/docker.io"
     backup_file:
       description: The backup made before the file was replaced or removed.
       type: str
@@ -228,6 +252,8 @@ files:
       sample: /etc/containerd/certs.d/docker.io/hosts.toml.12345.2026-11-28@10:00:00~
 """
 
+import base64
+import errno
 import os
 
 from ansible.module_utils.basic import AnsibleModule
@@ -248,45 +274,60 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_fi
     WRITE,
     absent_action,
     kept_aside_path,
-    mask_headers,
     owner,
     present_action,
 )
-from ansible_collections.kubenode.registry_mirror.plugins.module_utils._io import write_file
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._io import (
+    FileOperationError,
+    backup,
+    check_owner_group,
+    exists,
+    make_directories,
+    read_file,
+    remove,
+    rename,
+    set_attributes,
+    write_file,
+)
 
 _NOT_OURS = "was not written by kubenode.registry_mirror"
 
 
-def _read(path):
-    try:
-        with open(path, "rb") as handle:
-            return handle.read().decode("utf-8", errors="replace")
-    except FileNotFoundError:
-        return None
+def _text(data):
+    return None if data is None else data.decode("utf-8", errors="replace")
 
 
-def _diff(path, before, after):
-    before, after = mask_headers(before or "", after or "")
-    return {"before_header": path, "after_header": path, "before": before, "after": after}
+def _encoded(data):
+    return None if data is None else base64.b64encode(data).decode("ascii")
 
 
-def _apply_attributes(module, path):
-    file_args = module.load_file_common_arguments(module.params, path=path)
-    return module.set_fs_attributes_if_different(file_args, False)
+def _texts(path, before, after):
+    """The file's old and new bytes, for the action plugin to mask and show as a diff.
+
+    Never shown as they are: the action plugin parses them on the controller, which has a TOML
+    parser, masks every header value and drops this entry. Base64, so that no text of a file is
+    altered by Ansible's own hiding of the authorization value on its way back.
+    """
+    return {"path": path, "before": _encoded(before), "after": _encoded(after)}
 
 
 def _plan(module, registry, content):
     """Look at one registry's files and decide what to do with them; nothing is written."""
     path = os.path.join(module.params["config_path"], registry, HOSTS_FILE_NAME)
-    before = _read(path)
     kept = kept_aside_path(path)
-    kept_exists = os.path.lexists(kept)
+    try:
+        before = read_file(path)
+        kept_exists = exists(kept)
+    except FileOperationError as error:
+        if module.params["state"] == "present" or error.errno != errno.ENOTDIR:
+            raise
+        before, kept_exists = None, False  # the registry's directory is a file: no hosts.toml to remove
     if module.params["state"] == "present":
-        action = present_action(owner(before), kept_exists, module.params["foreign_files"])
+        action = present_action(owner(_text(before)), kept_exists, module.params["foreign_files"])
     else:
-        action = absent_action(owner(before), kept_exists)
+        action = absent_action(owner(_text(before)), kept_exists)
     return {"registry": registry, "path": path, "before": before, "content": content, "kept": kept,
-            "kept_exists": kept_exists, "action": action}
+            "kept_exists": kept_exists, "action": action, "touched": False}
 
 
 def _problem(plan):
@@ -301,73 +342,90 @@ def _problem(plan):
     return None
 
 
+# Each _APPLY function carries out one plan and returns (files entry, texts for the diff or None,
+# changed). It sets plan["touched"] as soon as it changed the node, so that a failure after that
+# still reports the change.
+
+
 def _write(module, plan):
-    """Write ours where there was no file or ours; return (entry, diff or None, changed)."""
-    path, before, content = plan["path"], plan["before"], plan["content"]
+    """Write ours where there was no file or ours."""
+    path, before = plan["path"], plan["before"]
+    content = plan["content"].encode("utf-8")
     entry = {"path": path}
     if plan["kept_exists"]:
         entry["kept_aside"] = plan["kept"]
     if before == content:
-        attributes_changed = _apply_attributes(module, path)
+        attributes_changed = set_attributes(module, path)
         entry["status"] = "updated" if attributes_changed else "unchanged"
         return entry, None, attributes_changed
     entry["status"] = "created" if before is None else "updated"
     if not module.check_mode:
-        directory = os.path.dirname(path)
-        if not os.path.isdir(directory):
-            os.makedirs(directory)
-            os.chmod(directory, 0o755)  # a CA placed beside hosts.toml must stay readable by pf9
+        # 0755: a CA placed beside hosts.toml must stay readable by pf9
+        if make_directories(os.path.dirname(path)):
+            plan["touched"] = True
         if before is not None and module.params["backup"]:
-            entry["backup_file"] = module.backup_local(path)
-        write_file(module, path, content.encode("utf-8"))
-        _apply_attributes(module, path)
-    return entry, _diff(path, before, content), True
+            entry["backup_file"] = backup(module, path)
+        write_file(module, path, content)
+        plan["touched"] = True
+        set_attributes(module, path)
+    return entry, _texts(path, before, content), True
 
 
 def _adopt(module, plan):
-    """Keep a file we did not write aside, then write ours; return (entry, diff, changed)."""
-    path, kept, content = plan["path"], plan["kept"], plan["content"]
-    if owner(plan["before"]) == FOREIGN:  # a migrated file is expected on stock PMK nodes: no warning
+    """Keep a file we did not write aside, then write ours."""
+    path, kept, content = plan["path"], plan["kept"], plan["content"].encode("utf-8")
+    if owner(_text(plan["before"])) == FOREIGN:  # a migrated file is expected on stock PMK nodes: no warning
         would = "would be" if module.check_mode else "is"
         module.warn(f"{path} {_NOT_OURS}: it {would} kept as {kept} while the mirror is applied, "
                     "and state=absent puts it back.")
     if not module.check_mode:
-        os.rename(path, kept)  # the same file: its mode, owner and content stay as they were
-        write_file(module, path, content.encode("utf-8"))
-        _apply_attributes(module, path)
+        rename(path, kept)  # the same file: its mode, owner and content stay as they were
+        plan["touched"] = True
+        try:
+            write_file(module, path, content)
+        except FileOperationError:
+            try:  # put theirs back: the node pulls as it did before
+                rename(kept, path)
+                plan["touched"] = False
+            except FileOperationError:
+                pass
+            raise
+        set_attributes(module, path)
     entry = {"path": path, "status": "adopted", "kept_aside": kept}
-    return entry, _diff(path, plan["before"], content), True
+    return entry, _texts(path, plan["before"], content), True
 
 
 def _remove(module, plan):
-    """Remove our file; return (entry, diff, changed)."""
+    """Remove our file."""
     path = plan["path"]
     entry = {"path": path, "status": "removed"}
     if not module.check_mode:
         if module.params["backup"]:
-            entry["backup_file"] = module.backup_local(path)
-        os.remove(path)
+            entry["backup_file"] = backup(module, path)
+        remove(path)
+        plan["touched"] = True
         try:
             os.rmdir(os.path.dirname(path))  # only succeeds when nothing else lives there
         except OSError:
             pass
-    return entry, _diff(path, plan["before"], None), True
+    return entry, _texts(path, plan["before"], None), True
 
 
 def _restore(module, plan):
-    """Put the kept-aside file back in place of ours (or of no file); return (entry, diff, changed)."""
+    """Put the kept-aside file back in place of ours (or of no file)."""
     path, kept, before = plan["path"], plan["kept"], plan["before"]
     entry = {"path": path, "status": "restored", "kept_aside": kept}
-    restored = _read(kept)
+    restored = read_file(kept)
     if not module.check_mode:
         if before is not None and module.params["backup"]:
-            entry["backup_file"] = module.backup_local(path)
-        os.rename(kept, path)  # replaces ours in one step
-    return entry, _diff(path, before, restored), True
+            entry["backup_file"] = backup(module, path)
+        rename(kept, path)  # replaces ours in one step
+        plan["touched"] = True
+    return entry, _texts(path, before, restored), True
 
 
 def _keep(module, plan):
-    """Leave a file we did not write alone on state=absent; return (entry, None, False)."""
+    """Leave a file we did not write alone on state=absent."""
     entry = {"path": plan["path"], "status": "foreign"}
     if plan["kept_exists"]:
         entry["kept_aside"] = plan["kept"]
@@ -382,6 +440,20 @@ def _nothing(module, plan):
 
 
 _APPLY = {WRITE: _write, ADOPT: _adopt, REMOVE: _remove, RESTORE: _restore, KEEP: _keep, NOTHING: _nothing}
+
+
+def _failure(error, plan, files, changed):
+    """The task's message when a file fails after others were handled: the error, then what was done."""
+    done = [f"{f['registry']} {f['status']}" for f in files if f["status"] not in ("failed", "skipped")]
+    skipped = [f["registry"] for f in files if f["status"] == "skipped"]
+    parts = [f"{error}."]
+    if plan["touched"]:
+        parts.append(f"{plan['path']} was partly changed before that.")
+    parts.append(f"Done before the failure: {', '.join(done)}." if done else "Nothing else was done before it.")
+    if skipped:
+        parts.append(f"Not attempted: {', '.join(skipped)}.")
+    parts.append("The node was changed." if changed else "Nothing on the node changed.")
+    return " ".join(parts)
 
 
 def main():
@@ -406,27 +478,45 @@ def main():
         module.fail_json(msg=f"config_path: {config_path!r} must be an absolute path")
 
     # Look at every file first: a file that stops the task stops it before anything is written.
-    plans = []
+    plans, problems = [], []
     for hosts_file in hosts_files:
         registry = hosts_file["directory"]
         if not registry or registry in (".", "..") or "/" in registry:
             module.fail_json(msg=f"_hosts_files: {registry!r} is not a registry directory name")
-        plans.append(_plan(module, registry, hosts_file.get("content")))
-    problems = [problem for problem in map(_problem, plans) if problem]
+        try:
+            plans.append(_plan(module, registry, hosts_file.get("content")))
+        except FileOperationError as error:
+            problems.append(f"{error}.")
+    problems += [problem for problem in map(_problem, plans) if problem]
+    if module.params["state"] == "present" and not problems:
+        try:
+            check_owner_group(module.params["owner"], module.params["group"],
+                              os.path.join(config_path, "*", HOSTS_FILE_NAME))
+        except FileOperationError as error:
+            problems.append(f"{error}.")
     if problems:
-        module.fail_json(msg="Nothing was written. " + " ".join(problems))
+        module.fail_json(msg="Nothing was written. " + " ".join(problems), changed=False, files=[])
 
-    files, diffs, changed = [], [], False
-    for plan in plans:
-        entry, diff, file_changed = _APPLY[plan["action"]](module, plan)
+    files, texts, changed = [], [], False
+    for index, plan in enumerate(plans):
+        try:
+            entry, text, file_changed = _APPLY[plan["action"]](module, plan)
+        except FileOperationError as error:
+            changed = changed or plan["touched"]
+            files.append({"registry": plan["registry"], "path": plan["path"], "status": "failed", "msg": str(error)})
+            files += [{"registry": p["registry"], "path": p["path"], "status": "skipped"} for p in plans[index + 1:]]
+            result = dict(msg=_failure(error, plan, files, changed), changed=changed, files=files)
+            if module._diff:
+                result["_texts"] = texts
+            module.fail_json(**result)
         files.append(dict(entry, registry=plan["registry"]))
-        if diff:
-            diffs.append(diff)
+        if text:
+            texts.append(text)
         changed = changed or file_changed
 
     result = dict(changed=changed, files=files)
     if module._diff:
-        result["diff"] = diffs
+        result["_texts"] = texts  # the action plugin turns these into masked diffs
     module.exit_json(**result)
 
 

@@ -164,6 +164,15 @@ def test_absent_removes_only_our_files(run_playbook, tmp_path):
         ({"password": None}, "username"),
         ({"registries": ["docker.io", "../../etc"]}, "registries[1]"),
         ({"repo_path": 'infra"\n[host."https://evil"]'}, "repo_path"),
+        # issue 10, point 13: the host grammar
+        ({"url": "https://" + ".".join(["a" * 60] * 5 + ["c" * 24])}, "url"),  # 329 characters
+        ({"url": "https://999.999.999.999"}, "url"),
+        ({"registries": ["docker.io", "1.2.3.4.5"]}, "registries[1]"),
+        ({"url": "https://10.101.101.100:00443"}, "url"),
+        ({"registries": ["quay.io:0443"]}, "registries[0]"),
+        ({"registries": ["a" * 64 + ".io"]}, "registries[0]"),
+        # issue 10, point 12: node paths are taken literally and must be absolute
+        ({"ca_file": "~/ca.crt"}, "ca_file"),
     ],
 )
 def test_bad_input_fails_clearly_and_leaves_the_node_as_it_was(run_playbook, tmp_path, options, field):
@@ -447,3 +456,106 @@ def test_diff_of_an_adopted_file_never_shows_a_secret(run_playbook, tmp_path):
         for secret in (OLD_PASSWORD, OLD_AUTH.split()[1], SECRET_PASSWORD, SECRET_AUTH.split()[1]):
             assert secret not in output
     assert (certs / "docker.io" / "hosts.toml").read_bytes() == FOREIGN_BYTES
+
+
+# --- issue 10: host grammar, literal node paths, masked diffs ------------------------------------
+
+
+def test_a_329_character_host_is_refused_naming_the_field(run_playbook, tmp_path):
+    certs = tmp_path / "certs.d"
+    host = ".".join(["a" * 60] * 5 + ["c" * 24])
+    run = run_playbook([hosts_task(certs, url=f"https://{host}")])
+    result = run.task_results(TASK)
+    assert result["failed"] is True
+    assert result["msg"].startswith("url: ")
+    assert "329 characters long; a host name has at most 253" in result["msg"]
+    assert "File name too long" not in result["msg"]
+    assert not certs.exists()
+
+
+def test_node_paths_are_taken_literally(run_playbook, tmp_path):
+    certs = tmp_path / "certs.d"
+    refused = run_playbook([hosts_task(certs, ca_file="~/ca.crt")]).task_results(TASK)
+    assert refused["failed"] is True
+    assert refused["msg"].startswith("ca_file: '~/ca.crt'")
+    assert "/root" not in refused["msg"]
+    assert not certs.exists()  # never written as /root/ca.crt
+
+    # $VARS are not expanded either (a node path with a '$' is unusual, but it is the user's)
+    run = run_playbook([hosts_task(certs, ca_file="/opt/$HOME/ca.crt", registries=["docker.io"])])
+    assert run.rc == 0, run.stdout
+    document = tomllib.loads((certs / "docker.io" / "hosts.toml").read_text())
+    assert document["host"]["https://10.101.101.100:443/v2/infra/k8s"]["ca"] == "/opt/$HOME/ca.crt"
+
+    for config_path in ("~/certs.d", "$HOME/certs.d", "certs.d"):
+        for state in ("present", "absent"):
+            task = hosts_task(certs, state=state)
+            task["kubenode.registry_mirror.containerd_hosts"]["config_path"] = config_path
+            result = run_playbook([task]).task_results(TASK)
+            assert result["failed"] is True
+            assert result["msg"].startswith(f"config_path: {config_path!r} must be an absolute path")
+    assert (certs / "docker.io" / "hosts.toml").exists()
+
+
+# A hosts.toml we did not write, its credential spelt in each way TOML allows. The old one's Basic
+# value must never show in a diff, whatever the spelling.
+LEAKED = "Basic " + base64.b64encode("old-user:l3aked-pässwörd!".encode()).decode()  # no "=" padding
+LEAKED_TOKEN = LEAKED.split()[1]
+SPELLINGS = {
+    "table": f'[host."https://old.example".header]\n  authorization = "{LEAKED}"\n',
+    "inline-table": f'[host."https://old.example"]\n  header = {{ authorization = "{LEAKED}" }}\n',
+    "dotted-key": f'[host."https://old.example"]\n  capabilities = ["pull"]\n  header.authorization = "{LEAKED}"\n',
+    "dotted-key-top": f'host."https://old.example".header.authorization = "{LEAKED}"\n',
+    "comment-after-table": f'[host."https://old.example".header]  # credentials\n  authorization = "{LEAKED}"\n',
+    "spaces-in-header": f'[ host . "https://old.example" . header ]\n  authorization = "{LEAKED}"\n',
+    "multi-line-basic": f'[host."https://old.example".header]\n  authorization = """\n{LEAKED}"""\n',
+    "multi-line-literal": f"[host.\"https://old.example\".header]\n  authorization = '''\n{LEAKED}'''\n",
+    "literal": f"[host.\"https://old.example\".header]\n  authorization = '{LEAKED}'\n",
+    "array": f'[host."https://old.example".header]\n  authorization = ["{LEAKED}", "x"]\n',
+    "top-level-header": f'server = "https://registry-1.docker.io"\n[header]\n  authorization = "{LEAKED}"\n',
+    "top-level-inline": f'server = "https://registry-1.docker.io"\nheader = {{ authorization = "{LEAKED}" }}\n',
+    "capitalised": f'[host."https://old.example".Header]\n  Authorization = "{LEAKED}"\n',
+    "crlf": f'[host."https://old.example".header]\r\n  authorization = "{LEAKED}"\r\n',
+    "does-not-parse": f'[host."https://old.example".header]\n  authorization = "{LEAKED}"\n[broken\n',
+    "secret-repeated-in-a-comment": f'[host."https://old.example".header]\n  authorization = "{LEAKED}"  # {LEAKED}\n',
+}
+
+
+@pytest.mark.parametrize("spelling", list(SPELLINGS))
+def test_diff_masks_every_header_value_however_it_is_spelt(run_playbook, tmp_path, spelling):
+    certs = tmp_path / "certs.d"
+    theirs = place(certs, "docker.io", SPELLINGS[spelling].encode())
+    options = {"registries": ["docker.io"], "username": "mirror-user", "password": SECRET_PASSWORD}
+    runs = [
+        run_playbook([hosts_task(certs, **options)], diff=True, verbosity=3, json_output=False),  # adopted
+        run_playbook([hosts_task(certs, state="absent", **options)], diff=True, verbosity=3, json_output=False),
+    ]
+    for run in runs:
+        assert run.rc == 0, run.stdout
+        output = run.stdout + run.stderr
+        for secret in (LEAKED_TOKEN, "l3aked", SECRET_PASSWORD, SECRET_AUTH.split()[1]):
+            assert secret not in output, spelling
+        assert f"--- before: {theirs}" in output  # a diff is there...
+        assert "********" in output  # ...masked
+    if spelling in ("does-not-parse", "secret-repeated-in-a-comment"):
+        assert "(not shown:" in runs[0].stdout  # only that it changed
+    else:
+        assert "old.example" in runs[0].stdout or "registry-1.docker.io" in runs[0].stdout
+    assert "******** (changed)" in runs[0].stdout  # the new header differs from the old
+    assert theirs.read_bytes() == SPELLINGS[spelling].encode()  # restored, byte for byte
+
+
+def test_diff_of_a_password_change_alone_shows_a_change(run_playbook, tmp_path):
+    """Our own file, whose only change is the header: both values masked, the new one marked changed."""
+    certs = tmp_path / "certs.d"
+    run_playbook([hosts_task(certs, registries=["docker.io"])])
+    run = run_playbook([hosts_task(certs, registries=["docker.io"], password="n3w-pässwörd")], diff=True,
+                       verbosity=3, json_output=False)
+    assert run.rc == 0, run.stdout
+    assert '-authorization = "********"' in run.stdout
+    assert '+authorization = "******** (changed)"' in run.stdout
+    assert SEED_AUTH.split()[1] not in run.stdout + run.stderr
+    options = {"registries": ["docker.io"], "password": "n3w-pässwörd", "skip_tls": True}
+    again = run_playbook([hosts_task(certs, **options)], diff=True, json_output=False)
+    assert "(changed)" not in again.stdout  # the header did not change this time
+    assert "+skip_verify = true" in again.stdout
