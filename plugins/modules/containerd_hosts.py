@@ -171,7 +171,7 @@ notes:
   - With C(--diff), the diff is made on the controller from the parsed TOML of each file, old and new, and every
     header value of every host table and of the top level is masked, however the file spells it (a table, an
     inline table, dotted keys, multi-line strings). When any of them changed, the new ones read
-    C(******** (changed)). A file that does not parse as TOML is not shown at all, only that it changed.
+    V(******** (changed\)). A file that does not parse as TOML is not shown at all, only that it changed.
 seealso:
   - name: containerd registry host configuration
     description: The hosts.toml format.

@@ -77,22 +77,22 @@ options:
   nodeletd:
     description:
       - Path of Platform9's nodeletd program.
-    type: path
+    type: str
     default: /opt/pf9/nodelet/nodeletd
   kube_status:
     description:
       - The status file pf9-nodeletd rewrites on each of its checks.
-    type: path
+    type: str
     default: /var/opt/pf9/kube_status
   etcd_raft_checker:
     description:
       - Platform9's etcd health checker, present on masters. Where it exists it must exit 0.
-    type: path
+    type: str
     default: /opt/pf9/pf9-kube/bin/etcd_raft_checker
   pending_marker:
     description:
       - File that marks a PMK sequence that started but did not see the stack stopped.
-    type: path
+    type: str
     default: /var/lib/kubenode-registry-mirror.restart-pending
 notes:
   - Needs root (become). Platform9 restarts masters one by one and waits for node state C(ok) between them;
@@ -319,10 +319,10 @@ def main():
             health_timeout=dict(type="int", default=900),
             health_interval=dict(type="int", default=5),
             pmk_user=dict(type="str", default="pf9"),
-            nodeletd=dict(type="path", default="/opt/pf9/nodelet/nodeletd"),
-            kube_status=dict(type="path", default="/var/opt/pf9/kube_status"),
-            etcd_raft_checker=dict(type="path", default="/opt/pf9/pf9-kube/bin/etcd_raft_checker"),
-            pending_marker=dict(type="path", default="/var/lib/kubenode-registry-mirror.restart-pending"),
+            nodeletd=dict(type="str", default="/opt/pf9/nodelet/nodeletd"),
+            kube_status=dict(type="str", default="/var/opt/pf9/kube_status"),
+            etcd_raft_checker=dict(type="str", default="/opt/pf9/pf9-kube/bin/etcd_raft_checker"),
+            pending_marker=dict(type="str", default="/var/lib/kubenode-registry-mirror.restart-pending"),
         ),
         supports_check_mode=True,
     )
@@ -330,6 +330,10 @@ def main():
     for name in ("health_timeout", "health_interval"):
         if params[name] < 1:
             module.fail_json(msg=f"{name}: must be at least 1, got {params[name]}")
+    # Node paths are taken as written: no ~ or $VAR expansion.
+    for name in ("nodeletd", "kube_status", "etcd_raft_checker", "pending_marker"):
+        if not params[name].startswith("/"):
+            module.fail_json(msg=f"{name}: {params[name]!r} must be an absolute path on the node")
     strategy = params["strategy"]
     marker = _read_marker(params["pending_marker"]) if strategy == "pmk" else None
     pending = None if marker is None else "health" if marker.get("stage") == "health" else "sequence"

@@ -49,3 +49,12 @@ def test_a_wait_below_one_second_is_refused(run_playbook, tmp_path, option):
     run = run_playbook([restart_task(tmp_path / "marker", **{option: 0})])
     assert run.rc != 0
     assert f"{option}: must be at least 1, got 0" in run.task_results("kubenode.registry_mirror.node_restart")["msg"]
+
+
+@pytest.mark.parametrize("option", ["nodeletd", "kube_status", "etcd_raft_checker", "pending_marker"])
+def test_a_node_path_is_taken_as_written_and_must_be_absolute(run_playbook, tmp_path, option):
+    paths = {"pending_marker": tmp_path / "marker", option: "~/x"}
+    run = run_playbook([restart_task(paths.pop("pending_marker"), requested=False, **paths)])
+    assert run.rc != 0
+    message = run.task_results("kubenode.registry_mirror.node_restart")["msg"]
+    assert f"{option}: '~/x' must be an absolute path" in message
