@@ -23,26 +23,8 @@ if podman image exists "$IMAGE"; then
   exit 0
 fi
 
-# The Debian mirror the host's apt uses for bookworm (one-line and deb822 formats);
-# EE_DEBIAN_MIRROR overrides.
-find_mirror() {
-  python3 - <<'PY'
-import glob, re
-for f in glob.glob('/etc/apt/sources.list') + sorted(glob.glob('/etc/apt/sources.list.d/*.list')):
-    for line in open(f):
-        m = re.match(r'\s*deb\s+(?:\[[^]]*\]\s+)?(\S+)\s+bookworm\s', line)
-        if m:
-            print(m.group(1)); raise SystemExit
-for f in sorted(glob.glob('/etc/apt/sources.list.d/*.sources')):
-    for stanza in re.split(r'\n\s*\n', open(f).read()):
-        fields = dict(re.findall(r'^(\w[\w-]*):\s*(.*)$', stanza, re.M))
-        if 'deb' in fields.get('Types', '').split() and 'bookworm' in fields.get('Suites', '').split() \
-                and fields.get('Enabled', 'yes') != 'no':
-            print(fields['URIs'].split()[0]); raise SystemExit
-print('http://deb.debian.org/debian')
-PY
-}
-MIRROR=${EE_DEBIAN_MIRROR:-$(find_mirror)}
+# The Debian mirror the host's apt uses; EE_DEBIAN_MIRROR overrides.
+MIRROR=${EE_DEBIAN_MIRROR:-$(python3 "$(dirname "${BASH_SOURCE[0]}")/../testbed/debian-mirror")}
 
 ROOT=$(mktemp -d /tmp/kubenode-ee-base-rootfs.XXXXXX)
 LOG=$ROOT.log
