@@ -91,7 +91,8 @@ options:
     default: /opt/pf9/pf9-kube/bin/etcd_raft_checker
   pending_marker:
     description:
-      - File that marks a PMK sequence that started but did not see the stack stopped.
+      - File that marks a PMK restart not yet seen through, from the start of the sequence until the node is
+        healthy again; it says whether the stack was seen stopped.
     type: str
     default: /var/lib/kubenode-registry-mirror.restart-pending
 notes:
@@ -218,24 +219,15 @@ def _probe(node, params, strategy):
 
 
 def _wait_healthy(node, params, strategy, restarted_at, restarted_monotonic):
-    """Poll until every condition holds; return (seconds waited, results, kube_status) or fail the module."""
+    """Poll until every condition holds or the timeout; return (healthy, seconds waited, results, kube_status)."""
     started = time.monotonic()
     deadline = started + params["health_timeout"]
     while True:
         probes = _probe(node, params, strategy)
         results = health.evaluate(probes, strategy, restarted_at, restarted_monotonic)
-        if not health.failed_conditions(results):
-            return round(time.monotonic() - started, 1), results, probes.get("kube_status")
-        if time.monotonic() + params["health_interval"] > deadline:
-            node.module.fail_json(
-                msg=health.timeout_message(results, probes.get("kube_status"), restarted_at,
-                                           params["health_timeout"]),
-                changed=node.module.params["requested"] or bool(node.steps),
-                restarted=bool(node.steps),
-                steps=node.steps,
-                health=_shown(results),
-                kube_status=probes.get("kube_status"),
-            )
+        healthy = not health.failed_conditions(results)
+        if healthy or time.monotonic() + params["health_interval"] > deadline:
+            return healthy, round(time.monotonic() - started, 1), results, probes.get("kube_status")
         time.sleep(params["health_interval"])
 
 
@@ -277,36 +269,44 @@ def _write_marker(path, stage, restarted_at, restarted_monotonic):
         handle.write(json.dumps(document) + "\n")
 
 
+def _stop_stack(node, params):
+    """Stop the agents and the stack as the seed does; return an error message or None."""
+    for unit in ("pf9-hostagent", "pf9-nodeletd"):
+        rc, _out, err = node.run(["systemctl", "stop", unit])
+        if rc != 0:
+            return f"systemctl stop {unit} failed (rc {rc}): {err.strip()}"
+    rc, out, err = node.as_user(params["pmk_user"], [params["nodeletd"], "phases", "stop"], timeout=_STOP_TIMEOUT)
+    if rc != 0:
+        return f"nodeletd phases stop as {params['pmk_user']} failed (rc {rc}): {(err or out).strip()}"
+    state = node.containerd_state()
+    if state in ("active", "activating", "reloading", "deactivating"):
+        return (
+            "nodeletd phases stop exited 0 but containerd is still "
+            f"{state}: a phase failed (a failed drain, for example), so the stack was not stopped and "
+            "the new configuration is not active. pf9-hostagent was started again. Fix the cause (the "
+            "phase table below says which phase failed; `kubectl drain` on this node shows why), then run "
+            "again: the restart sequence is still pending and will run even though nothing changes.\n"
+            + out.strip()
+        )
+    return None
+
+
 def _pmk_sequence(node, params, restarted_at, restarted_monotonic):
     """Run the seed's sequence; return an error message or None. pf9-hostagent is always started again."""
     marker = params["pending_marker"]
     error = None
     try:
         _write_marker(marker, "sequence", restarted_at, restarted_monotonic)
-        for unit in ("pf9-hostagent", "pf9-nodeletd"):
-            rc, _out, err = node.run(["systemctl", "stop", unit])
-            if rc != 0:
-                return f"systemctl stop {unit} failed (rc {rc}): {err.strip()}"
-        rc, out, err = node.as_user(params["pmk_user"], [params["nodeletd"], "phases", "stop"], timeout=_STOP_TIMEOUT)
-        if rc != 0:
-            return f"nodeletd phases stop as {params['pmk_user']} failed (rc {rc}): {(err or out).strip()}"
-        state = node.containerd_state()
-        if state in ("active", "activating", "reloading", "deactivating"):
-            return (
-                "nodeletd phases stop exited 0 but containerd is still "
-                f"{state}: a phase failed (a failed drain, for example), so the stack was not stopped and "
-                "the new configuration is not active. pf9-hostagent was started again. Fix the cause (the "
-                "phase table below says which phase failed; `kubectl drain` on this node shows why), then run "
-                "again: the restart sequence is still pending and will run even though nothing changes.\n"
-                + out.strip()
-            )
-        _write_marker(marker, "health", restarted_at, restarted_monotonic)
+        error = _stop_stack(node, params)
+        if error is None:
+            _write_marker(marker, "health", restarted_at, restarted_monotonic)
     except OSError as exc:
         error = f"{marker}: {exc.strerror}"
     finally:
+        # Also when the module is failing: a node must not be left with its agents stopped.
         rc, _out, err = node.run(["systemctl", "start", "pf9-hostagent"])
-        if rc != 0:
-            error = f"{error + '; ' if error else ''}systemctl start pf9-hostagent failed (rc {rc}): {err.strip()}"
+    if rc != 0:
+        error = f"{error + '; ' if error else ''}systemctl start pf9-hostagent failed (rc {rc}): {err.strip()}"
     return error
 
 
@@ -362,10 +362,16 @@ def main():
         same_boot = marker.get("boot_id") == _boot_id()
         restarted_monotonic = float(marker.get("restarted_monotonic", 0)) if same_boot else 0.0
     if params["wait"]:
-        waited, results, kube_status = _wait_healthy(node, params, strategy, restarted_at, restarted_monotonic)
-        result.update(health_wait=waited, health=_shown(results))
+        healthy, waited, results, kube_status = _wait_healthy(node, params, strategy, restarted_at,
+                                                              restarted_monotonic)
+        result.update(health=_shown(results))
         if strategy == "pmk":
             result["kube_status"] = kube_status
+        if not healthy:
+            module.fail_json(
+                msg=health.timeout_message(results, kube_status, restarted_at, params["health_timeout"]), **result
+            )
+        result["health_wait"] = waited
     if marker is not None or result["restarted"]:
         try:
             os.remove(params["pending_marker"])
