@@ -174,7 +174,12 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import make_context
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils import _http
-from ansible_collections.kubenode.registry_mirror.plugins.module_utils._io import write_file
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._io import (
+    FileOperationError,
+    describe,
+    make_directories,
+    write_file,
+)
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._pem import (
     UTC,
     PemError,
@@ -205,12 +210,14 @@ def _decode(data, source):
 
 
 def _read_file(path):
-    """Return the file's bytes, or None when it does not exist."""
+    """Return the file's bytes (at most one byte past the cap), or None when it does not exist."""
     try:
         with open(path, "rb") as handle:
             return handle.read(MAX_BYTES + 1)
     except FileNotFoundError:
         return None
+    except OSError as error:
+        raise FileOperationError("read", path, describe(error, path)) from None
 
 
 def _fetch(module, url):
@@ -278,23 +285,6 @@ def _planned_id(module, option, current):
                          path=module.params["path"])
 
 
-def _make_parents(module, directory):
-    missing = []
-    while not os.path.isdir(directory):
-        missing.append(directory)
-        parent = os.path.dirname(directory)
-        if parent == directory:
-            break
-        directory = parent
-    for directory in reversed(missing):
-        try:
-            os.mkdir(directory, 0o755)
-            os.chmod(directory, 0o755)  # despite the umask: pf9 must reach the CA
-        except OSError as error:
-            module.fail_json(msg=f"path: cannot create directory {directory}: {error.strerror}",
-                             path=module.params["path"])
-
-
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -323,7 +313,10 @@ def main():
 
     if os.path.lexists(path) and not os.path.isfile(path):
         module.fail_json(msg=f"path: {path} exists and is not a regular file", path=path)
-    before = _read_file(path)
+    try:
+        before = _read_file(path)
+    except FileOperationError as error:
+        module.fail_json(msg=f"path: {error}", path=path)
     if before is not None and len(before) > MAX_BYTES and params["content"] is None and params["url"] is None:
         module.fail_json(msg=f"path: {path} is larger than {MAX_BYTES} bytes; that is not a CA certificate", path=path)
 
@@ -375,7 +368,10 @@ def main():
     new_bytes = text.encode("utf-8")
     content_changed = placing and before != new_bytes
     if content_changed and not module.check_mode:
-        _make_parents(module, os.path.dirname(path))
+        try:
+            make_directories(os.path.dirname(path))  # 0755: pf9 must reach the CA
+        except FileOperationError as error:
+            module.fail_json(msg=f"path: {error}", path=path)
         write_file(module, path, new_bytes)
     changed = content_changed
     attributes_diff = {"before": {}, "after": {}}

@@ -226,3 +226,14 @@ def test_readable_by(run_playbook, pki, open_dir):
     assert mode_of(private) == 0o600
     assert not unwritten.exists() and not (closed / "ca.crt").exists()
     assert mode_of(open_dir / "public" / "ca.crt") == 0o644
+
+
+@pytest.mark.parametrize("content", [True, False])
+def test_a_file_where_a_directory_goes_is_named(run_playbook, pki, tmp_path, content):
+    (tmp_path / "in-the-way").write_text("a file")
+    target = tmp_path / "in-the-way" / "certs" / "ca.crt"
+    run = run_playbook([task("blocked", target, content=pki.ca.read_text() if content else None)])
+    result = run.task_results("blocked")
+    assert result["failed"]
+    assert result["msg"] == f"path: cannot read {target}: {tmp_path / 'in-the-way'} is not a directory"
+    assert "Errno" not in result["msg"]
