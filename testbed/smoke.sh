@@ -279,6 +279,9 @@ step "config_path next to the legacy mirrors: the CRI plugin does not load"
 on_node sed -i 's|^    \[plugins."io.containerd.grpc.v1.cri".registry\]$|&\n      config_path = "/etc/containerd/certs.d"|' \
   /etc/containerd/config.toml
 on_node grep -q '^      config_path = "/etc/containerd/certs.d"$' /etc/containerd/config.toml || fail "config_path not added"
+# The agents stay stopped while containerd restarts: nodeletd would otherwise start or stop
+# containerd itself in the middle of the restart (systemd then cancels one of the two jobs).
+on_node systemctl stop pf9-hostagent pf9-nodeletd
 on_node systemctl restart containerd
 cri=$(on_node ctr plugins ls | awk '$1 == "io.containerd.grpc.v1" && $2 == "cri" {print $NF}')
 [[ $cri != ok ]] || fail "containerd loaded its CRI plugin with mirrors and config_path"
@@ -286,8 +289,9 @@ echo "ctr plugins ls: io.containerd.grpc.v1 cri $cri"
 if out=$(on_node "$NODELETD" phases status); then fail "phases status passes without the CRI plugin"; fi
 [[ $out == *"CRI plugin"* ]] || fail "phases status did not name the CRI check: $out"
 BROKEN=$(node_now)
+on_node systemctl start pf9-hostagent
 not_ok() { [[ $(kube pf9_kube_node_state) != ok && $(kube status_check_timestamp) -gt $BROKEN ]]; }
-wait_for 10 not_ok || fail "kube_status still ok: $(on_node cat "$KUBE_STATUS")"
+wait_for 20 not_ok || fail "kube_status still ok: $(on_node cat "$KUBE_STATUS")"
 echo "phases status fails, kube_status $(kube pf9_kube_node_state)"
 
 echo "SMOKE OK"
