@@ -4,13 +4,22 @@
 
 from __future__ import annotations
 
+DEFAULT_PATH = "/etc/containerd/config.toml"
+DEFAULT_CONFIG_PATH = "/etc/containerd/certs.d"
+# config versions a new file may be written in: 2 for containerd 1.x (2.x migrates it), 3 for 2.x only
+NEW_FILE_VERSIONS = (2, 3)
+DEFAULT_VERSION = 2
+# what is done with legacy registry.mirrors / registry.configs.<host>.tls|auth entries
+LEGACY_MIRRORS = ("migrate", "refuse")
+DEFAULT_LEGACY_MIRRORS = "migrate"
+
 # Node paths are "str", not "path": "path" would expand ~ and $VARS, on the controller in the action
 # plugin. They are taken literally and must be absolute.
 ARGUMENT_SPEC = dict(
-    path=dict(type="str", default="/etc/containerd/config.toml"),
-    config_path=dict(type="str", default="/etc/containerd/certs.d"),
+    path=dict(type="str", default=DEFAULT_PATH),
+    config_path=dict(type="str", default=DEFAULT_CONFIG_PATH),
     state=dict(type="str", default="present", choices=["present", "absent"]),
-    version=dict(type="int", default=2, choices=[2, 3]),
+    version=dict(type="int", default=DEFAULT_VERSION, choices=list(NEW_FILE_VERSIONS)),
     backup=dict(type="bool", default=False),
-    legacy_mirrors=dict(type="str", default="migrate", choices=["migrate", "refuse"]),
+    legacy_mirrors=dict(type="str", default=DEFAULT_LEGACY_MIRRORS, choices=list(LEGACY_MIRRORS)),
 )

@@ -42,8 +42,9 @@ except ImportError:  # reported when migrating, so that documentation tools work
 
 try:
     import tomlkit
+    from tomlkit.exceptions import TOMLKitError
     from tomlkit.items import AoT, Table
-except ImportError:  # reported by _containerd_config before anything is edited
+except ImportError:  # reported by _toml_edit.parse before anything is edited
     tomlkit = None
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import MIGRATED_MARKER_PREFIX
@@ -58,6 +59,11 @@ from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_to
     DEFAULT_DIRECTORY,
     MissingDependencyError,
 )
+from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._toml_edit import (
+    dotted_key,
+    table_at,
+    value_kind,
+)
 
 WILDCARD = "*"
 # docker.io's images are served from this host: the legacy resolver's default host for docker.io.
@@ -70,23 +76,14 @@ _QUOTES = re.compile(r"[\"'\\]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-class LegacyRegistryError(ValueError):
-    """A legacy setting that cannot be migrated: the message starts with its TOML key, never with a secret."""
-
-    def __init__(self, field, problem):
-        super().__init__(f"{field}: {problem}")
-        self.field = field
-        self.problem = problem
+# A legacy setting that cannot be migrated raises RegistrySettingError: its message starts with the
+# setting's TOML key, never with a secret.
 
 
-def _key(path):
-    return tomlkit.key(list(path)).as_string()
-
-
-def _kind(value):
-    if isinstance(value, list):
-        return "an array"
-    return f"a {type(value).__name__}"
+def restated(error, field=None, suffix=""):
+    """Return error's RegistrySettingError said about another field, or with suffix after its problem."""
+    problem = str(error).removeprefix(f"{error.field}: ")
+    return RegistrySettingError(error.field if field is None else field, f"{problem}{suffix}")
 
 
 def _setting(call, field, *args):
@@ -94,7 +91,7 @@ def _setting(call, field, *args):
     try:
         return call(*args)
     except RegistrySettingError as error:
-        raise LegacyRegistryError(field, str(error).removeprefix(f"{error.field}: ")) from None
+        raise restated(error, field) from None
 
 
 @dataclass(frozen=True)
@@ -140,13 +137,13 @@ def _loopback(host_port):
 
 
 def parse_endpoint(value, field):
-    """Return the Endpoint a legacy mirrors endpoint string stands for; raise LegacyRegistryError otherwise."""
+    """Return the Endpoint a legacy mirrors endpoint string stands for; raise RegistrySettingError otherwise."""
     if not isinstance(value, str):
-        raise LegacyRegistryError(field, f"is {_kind(value)}, not a URL string")
+        raise RegistrySettingError(field, f"is {value_kind(value)}, not a URL string")
     if _CONTROL.search(value):
-        raise LegacyRegistryError(field, "must not contain control characters")
+        raise RegistrySettingError(field, "must not contain control characters")
     if _QUOTES.search(value):
-        raise LegacyRegistryError(field, "must not contain quotes or backslashes")
+        raise RegistrySettingError(field, "must not contain quotes or backslashes")
     if "://" not in value:  # containerd's addDefaultScheme
         scheme = "http" if _loopback(value.split("/", 1)[0]) else "https"
         value = f"{scheme}://{value}"
@@ -155,7 +152,7 @@ def parse_endpoint(value, field):
     except ValueError:
         netloc = ""
     if "@" in netloc:  # checked first, so that no message repeats the credentials
-        raise LegacyRegistryError(
+        raise RegistrySettingError(
             field, "must not contain user information (user:password@); put credentials in configs.<host>.auth"
         )
     scheme, parts = _setting(split_url, field, value, field)
@@ -165,22 +162,22 @@ def parse_endpoint(value, field):
 
 def _table(value, field):
     if not isinstance(value, dict):
-        raise LegacyRegistryError(field, f"is {_kind(value)}, not a table")
+        raise RegistrySettingError(field, f"is {value_kind(value)}, not a table")
     return value
 
 
 def _unknown(table, known, field, why):
     unknown = [name for name in table if name not in known]
     if unknown:
-        raise LegacyRegistryError(
-            _key((*field, unknown[0])), f"cannot be migrated: {why}"
+        raise RegistrySettingError(
+            dotted_key((*field, unknown[0])), f"cannot be migrated: {why}"
         )
 
 
 def _string(table, name, field):
     value = table.get(name, "")
     if not isinstance(value, str):
-        raise LegacyRegistryError(_key((*field, name)), f"is {_kind(value)}, not a string")
+        raise RegistrySettingError(dotted_key((*field, name)), f"is {value_kind(value)}, not a string")
     return value
 
 
@@ -188,11 +185,11 @@ def _file_path(table, name, field):
     value = _string(table, name, field)
     if value == "":
         return ""
-    key = _key((*field, name))
+    key = dotted_key((*field, name))
     if _CONTROL.search(value):
-        raise LegacyRegistryError(key, "must not contain control characters")
+        raise RegistrySettingError(key, "must not contain control characters")
     if not value.startswith("/"):
-        raise LegacyRegistryError(
+        raise RegistrySettingError(
             key, f"{value!r} must be an absolute path (hosts.toml reads relative paths from its own directory)"
         )
     return value
@@ -200,7 +197,7 @@ def _file_path(table, name, field):
 
 def _tls_settings(tls, field):
     """Return the hosts.toml settings for a legacy configs.<host>.tls table."""
-    _table(tls, _key(field))
+    _table(tls, dotted_key(field))
     _unknown(tls, TLS_KEYS, field, f"containerd's legacy tls table knows only {', '.join(TLS_KEYS)}")
     settings = {}
     ca_file = _file_path(tls, "ca_file", field)
@@ -208,11 +205,13 @@ def _tls_settings(tls, field):
     key_file = _file_path(tls, "key_file", field)
     skip = tls.get("insecure_skip_verify", False)
     if not isinstance(skip, bool):
-        raise LegacyRegistryError(_key((*field, "insecure_skip_verify")), f"is {_kind(skip)}, not a boolean")
+        raise RegistrySettingError(
+            dotted_key((*field, "insecure_skip_verify")), f"is {value_kind(skip)}, not a boolean"
+        )
     if ca_file:
         settings["ca"] = ca_file
     if key_file and not cert_file:
-        raise LegacyRegistryError(_key((*field, "key_file")), "is set without cert_file")
+        raise RegistrySettingError(dotted_key((*field, "key_file")), "is set without cert_file")
     if cert_file:
         settings["client"] = [[cert_file, key_file]] if key_file else cert_file
     if skip:
@@ -223,36 +222,36 @@ def _tls_settings(tls, field):
 def _check_basic_token(token, field):
     """Refuse what containerd's ParseAuth would: not base64, or no user:password inside."""
     if _CONTROL.search(token) or any(c.isspace() for c in token):
-        raise LegacyRegistryError(field, "must not contain whitespace or control characters")
+        raise RegistrySettingError(field, "must not contain whitespace or control characters")
     try:
         decoded = base64.b64decode(token, validate=True)
     except (binascii.Error, ValueError):
-        raise LegacyRegistryError(field, "is not valid base64") from None
+        raise RegistrySettingError(field, "is not valid base64") from None
     if b":" not in decoded:
-        raise LegacyRegistryError(field, "does not decode to user:password")
+        raise RegistrySettingError(field, "does not decode to user:password")
 
 
 def _auth_settings(auth, field):
     """Return the hosts.toml settings for a legacy configs.<host>.auth table: a static Basic header."""
-    _table(auth, _key(field))
+    _table(auth, dotted_key(field))
     _unknown(auth, AUTH_KEYS, field, f"containerd's legacy auth table knows only {', '.join(AUTH_KEYS)}")
     username = _string(auth, "username", field)
     password = _string(auth, "password", field)
     token = _string(auth, "auth", field)
     identity = _string(auth, "identitytoken", field)
     if identity:
-        raise LegacyRegistryError(
-            _key((*field, "identitytoken")),
+        raise RegistrySettingError(
+            dotted_key((*field, "identitytoken")),
             "has no hosts.toml equivalent (hosts.toml sends static headers, not an OAuth2 refresh token), so it "
             "cannot be migrated (replace it with username and password, or keep the legacy settings with "
             "legacy_mirrors=refuse)",
         )
     if username:
-        authorization = _setting(basic_auth, _key((*field, "password")), username, password)
+        authorization = _setting(basic_auth, dotted_key((*field, "password")), username, password)
     elif password:
-        raise LegacyRegistryError(_key((*field, "password")), "is set without username")
+        raise RegistrySettingError(dotted_key((*field, "password")), "is set without username")
     elif token:
-        _check_basic_token(token, _key((*field, "auth")))
+        _check_basic_token(token, dotted_key((*field, "auth")))
         authorization = f"Basic {token}"
     else:
         return {}
@@ -301,19 +300,19 @@ def plan_migration(registry, section_path):
     mirrors = registry.get("mirrors")
     mirrors_field = (*section_path, "mirrors")
     if mirrors is not None:
-        _table(mirrors, _key(mirrors_field))
+        _table(mirrors, dotted_key(mirrors_field))
     configs = registry.get("configs")
     configs_field = (*section_path, "configs")
     if configs is not None:
-        _table(configs, _key(configs_field))
+        _table(configs, dotted_key(configs_field))
 
     migration = Migration()
     endpoints = {}  # registry -> [Endpoint]
     for name, mirror in (mirrors or {}).items():
         field = (*mirrors_field, name)
         if name != WILDCARD:
-            _setting(check_host_port, _key(field), name, _key(field))
-        _table(mirror, _key(field))
+            _setting(check_host_port, dotted_key(field), name, dotted_key(field))
+        _table(mirror, dotted_key(field))
         _unknown(
             mirror,
             ("endpoint",),
@@ -322,9 +321,9 @@ def plan_migration(registry, section_path):
         )
         listed = mirror.get("endpoint", [])
         if not isinstance(listed, list):
-            raise LegacyRegistryError(_key((*field, "endpoint")), f"is {_kind(listed)}, not an array")
+            raise RegistrySettingError(dotted_key((*field, "endpoint")), f"is {value_kind(listed)}, not an array")
         endpoints[name] = [
-            parse_endpoint(value, f"{_key((*field, 'endpoint'))}[{index}]") for index, value in enumerate(listed)
+            parse_endpoint(value, f"{dotted_key((*field, 'endpoint'))}[{index}]") for index, value in enumerate(listed)
         ]
     if mirrors:
         migration.removals.append(("mirrors",))
@@ -332,10 +331,10 @@ def plan_migration(registry, section_path):
     settings = {}  # configs host -> hosts.toml settings
     for host, config in (configs or {}).items():
         field = (*configs_field, host)
-        _table(config, _key(field))
+        _table(config, dotted_key(field))
         if not ("tls" in config or "auth" in config):
             continue
-        _setting(check_host_port, _key(field), host, _key(field))
+        _setting(check_host_port, dotted_key(field), host, dotted_key(field))
         settings[host] = {}
         for part, convert in (("tls", _tls_settings), ("auth", _auth_settings)):
             if part in config:
@@ -364,12 +363,12 @@ def render_migrated(migration, name, section):
         raise MissingDependencyError("tomli-w is required on the controller: pip install tomli-w")
     marker = f"{MIGRATED_MARKER_PREFIX}{name} ({section}); state=absent keeps it."
     if _CONTROL.search(marker):
-        raise LegacyRegistryError(name, "must not contain control characters")
+        raise RegistrySettingError(name, "must not contain control characters")
     for migrated in migration.files:
         text = f"{marker}\n{tomli_w.dumps(migrated.document)}"
         # containerd silently ignores a hosts.toml it cannot parse: only a file that round-trips may leave.
         if tomllib.loads(text) != migrated.document:
-            raise LegacyRegistryError(
+            raise RegistrySettingError(
                 f"{migrated.registry}/hosts.toml", "rendered text does not parse back to the intended settings"
             )
         migrated.content = text
@@ -391,13 +390,6 @@ def without_legacy(data, section_path, migration):
 
 
 # Editing the document: delete the keys, keep the comments that introduce what follows.
-
-
-def _node(document, path):
-    node = document
-    for part in path:
-        node = node[part]
-    return node
 
 
 def _render_order(container, out):
@@ -427,17 +419,26 @@ def _outermost(removals):
     return [path for path in removals if not any(path[: len(other)] == other != path for other in removals)]
 
 
-def remove_legacy(document, section_path, migration):
-    """Delete the migration's keys from the tomlkit document, in place.
+def remove_legacy(document, section_path, migration, name):
+    """Delete the migration's keys from the tomlkit document, in place; name labels an error (the file's path).
 
     Comments at the end of a deleted table usually introduce the table after
     it (the parser files them under the deleted one); they are kept, in front
     of the next header that survives, or at the end of the file.
     """
+    try:
+        _remove_legacy(document, section_path, migration)
+    except (TOMLKitError, KeyError, IndexError, ValueError) as error:
+        raise RegistrySettingError(
+            name, f"cannot delete the legacy registry settings without losing its layout ({error}); nothing was written"
+        ) from None
+
+
+def _remove_legacy(document, section_path, migration):
     before = _render_order(document, [])
     for path in _outermost(migration.removals):
         # A fresh lookup each time: an out-of-order table's proxy does not survive a deletion.
-        del _node(document, (*section_path, *path[:-1]))[path[-1]]
+        del table_at(document, (*section_path, *path[:-1]))[path[-1]]
     survivors = {id(entry[1]) for entry in _render_order(document, [])}
 
     index = 0

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import RegistrySettingError
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._containerd_config import (
-    ContainerdConfigError,
     ensure_config_path,
     remove_config_path,
 )
@@ -288,7 +288,7 @@ def test_other_config_path_is_replaced_and_reported():
     ],
 )
 def test_legacy_mirrors_are_refused_with_the_reason_and_the_way_out(text):
-    with pytest.raises(ContainerdConfigError) as raised:
+    with pytest.raises(RegistrySettingError) as raised:
         ensure_config_path(text, WANTED, legacy_mirrors=REFUSE)
     message = str(raised.value)
     assert raised.value.field == f'plugins."{CRI}".registry.mirrors'
@@ -306,13 +306,13 @@ def test_legacy_mirrors_are_refused_with_the_reason_and_the_way_out(text):
 
 def test_legacy_mirrors_in_a_version_1_file_are_refused_too():
     text = '[plugins.cri.registry.mirrors."quay.io"]\n  endpoint = ["https://m.example"]\n'
-    with pytest.raises(ContainerdConfigError, match=r"^plugins\.cri\.registry\.mirrors: sets mirrors for quay\.io"):
+    with pytest.raises(RegistrySettingError, match=r"^plugins\.cri\.registry\.mirrors: sets mirrors for quay\.io"):
         ensure_config_path(text, WANTED, legacy_mirrors=REFUSE)
 
 
 def test_configs_tls_is_refused_for_containerd_1x():
     text = f'version = 2\n[plugins."{CRI}".registry.configs."r.example".tls]\n  insecure_skip_verify = true\n'
-    with pytest.raises(ContainerdConfigError) as raised:
+    with pytest.raises(RegistrySettingError) as raised:
         ensure_config_path(text, WANTED, legacy_mirrors=REFUSE)
     assert raised.value.field == f'plugins."{CRI}".registry.configs'
     assert "r.example" in str(raised.value)
@@ -349,14 +349,14 @@ def test_files_containerd_cannot_use_are_refused(text, field):
         lambda: ensure_config_path(text, WANTED, name="/etc/containerd/config.toml"),
         lambda: remove_config_path(text, WANTED, name="/etc/containerd/config.toml"),
     ):
-        with pytest.raises(ContainerdConfigError) as raised:
+        with pytest.raises(RegistrySettingError) as raised:
             edit()
         assert raised.value.field == field
         assert str(raised.value).startswith(f"{field}: ")
 
 
 def test_invalid_toml_names_the_file_and_where():
-    with pytest.raises(ContainerdConfigError, match=r"^/etc/containerd/config\.toml: is not valid TOML \(.*line 2"):
+    with pytest.raises(RegistrySettingError, match=r"^/etc/containerd/config\.toml: is not valid TOML \(.*line 2"):
         ensure_config_path("version = 2\n[grpc\n", WANTED, name="/etc/containerd/config.toml")
 
 
@@ -374,7 +374,7 @@ def test_invalid_toml_names_the_file_and_where():
     ],
 )
 def test_bad_arguments_are_refused(config_path, version):
-    with pytest.raises(ContainerdConfigError, match=r"^(config_path|version): "):
+    with pytest.raises(RegistrySettingError, match=r"^(config_path|version): "):
         ensure_config_path("", config_path, version)
 
 

@@ -22,8 +22,8 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_fi
     is_managed,
     is_migrated,
 )
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import RegistrySettingError
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._containerd_config import (
-    ContainerdConfigError,
     ensure_config_path,
     mask_secrets,
 )
@@ -422,7 +422,7 @@ def test_docker_io_server_takes_the_settings_of_its_default_host():
 
 
 def test_refuse_mode_gives_todays_error_for_the_stock_file():
-    with pytest.raises(ContainerdConfigError) as raised:
+    with pytest.raises(RegistrySettingError) as raised:
         migrate(STOCK, legacy_mirrors="refuse")
     assert str(raised.value) == (
         'plugins."io.containerd.grpc.v1.cri".registry.mirrors: sets mirrors for docker.io, platform9.io. '
@@ -441,7 +441,7 @@ def test_refuse_mode_leaves_configs_auth_alone():
 
 
 def test_an_unknown_mode_is_refused():
-    with pytest.raises(ContainerdConfigError, match=r"^legacy_mirrors: must be one of migrate, refuse"):
+    with pytest.raises(RegistrySettingError, match=r"^legacy_mirrors: must be one of migrate, refuse"):
         migrate(STOCK, legacy_mirrors="ignore")
 
 
@@ -568,7 +568,7 @@ def configs(host, table, body):
     ],
 )
 def test_what_cannot_be_migrated_is_refused_naming_the_key(text, key, words):
-    with pytest.raises(ContainerdConfigError) as raised:
+    with pytest.raises(RegistrySettingError) as raised:
         migrate(text)
     message = str(raised.value)
     assert raised.value.field == key
@@ -582,7 +582,7 @@ def test_what_cannot_be_migrated_is_refused_naming_the_key(text, key, words):
 
 def test_a_refused_migration_refuses_the_whole_file_in_refuse_mode_too():
     text = configs('"m.example"', "auth", '  identitytoken = "t"\n')
-    with pytest.raises(ContainerdConfigError, match=r"registry\.mirrors: sets mirrors for docker\.io"):
+    with pytest.raises(RegistrySettingError, match=r"registry\.mirrors: sets mirrors for docker\.io"):
         migrate(text, legacy_mirrors="refuse")
 
 
