@@ -8,11 +8,16 @@ node-side module both import it.
 
 from __future__ import annotations
 
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import (
+    STATES,
+    argument_spec,
+    required_if,
+    required_together,
+)
+
 HOSTS_FILE_NAME = "hosts.toml"
 
-# The registries PMK routes through the custom registry, and the hosts each
-# falls back to after the mirror (seed document).
-DEFAULT_REGISTRIES = ("platform9.io", "docker.io", "gcr.io", "quay.io", "registry.k8s.io")
+# The hosts each registry PMK routes through the custom registry falls back to after the mirror (seed document).
 _PLATFORM9_MIRROR = "https://dockermirror.platform9.io"
 DEFAULT_FALLBACKS = {
     "platform9.io": (_PLATFORM9_MIRROR,),
@@ -22,26 +27,18 @@ DEFAULT_FALLBACKS = {
     "registry.k8s.io": (_PLATFORM9_MIRROR,),
 }
 
-# The user-facing options of the containerd_hosts action and module (one
-# definition for both). The seed's PMK API names are aliases.
+# The user-facing options of the containerd_hosts action and module (one definition for both): the
+# mirror settings from their table (the seed's PMK API names are aliases), then the node's own.
+HOSTS_OPTIONS = ("url", "repo_path", "username", "password", "skip_tls", "ca_file", "registries", "fallbacks",
+                 "config_path")
 ARGUMENT_SPEC = dict(
-    url=dict(type="str", aliases=["customRegistryUrl"]),
-    repo_path=dict(type="str", default="", aliases=["customRegistryRepoPath", "customRegistryPath"]),
-    username=dict(type="str", aliases=["customRegistryUsername"]),
-    password=dict(type="str", no_log=True, aliases=["customRegistryPassword"]),
-    skip_tls=dict(type="bool", default=False, aliases=["customRegistrySkipTls"]),
-    # Node paths are "str", not "path": "path" would expand ~ and $VARS, on the controller in the
-    # action plugin. They are taken literally and must be absolute.
-    ca_file=dict(type="str"),
-    registries=dict(type="list", elements="str", default=list(DEFAULT_REGISTRIES)),
-    fallbacks=dict(type="dict"),
-    config_path=dict(type="str", default="/etc/containerd/certs.d"),
-    state=dict(type="str", default="present", choices=["present", "absent"]),
+    argument_spec(HOSTS_OPTIONS),
+    state=dict(type="str", default="present", choices=list(STATES)),
     backup=dict(type="bool", default=False),
     foreign_files=dict(type="str", default="adopt", choices=["adopt", "refuse"]),
 )
-REQUIRED_TOGETHER = [["username", "password"]]
-REQUIRED_IF = [["state", "present", ["url"]]]
+REQUIRED_TOGETHER = required_together(ARGUMENT_SPEC)
+REQUIRED_IF = required_if(ARGUMENT_SPEC)
 
 # Files are created with this mode unless the task sets one: they hold credentials.
 DEFAULT_MODE = "0600"

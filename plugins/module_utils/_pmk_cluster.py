@@ -16,85 +16,41 @@ import re
 from urllib.parse import quote, urlencode
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import (
-    ARGUMENT_SPEC as _HOSTS_ARGUMENT_SPEC,
-)
-from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import (
     SECRET_MASK,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import (
     RegistrySettingError,
     check_no_space,
-    check_password,
-    check_username,
-    normalize_repo_path,
     normalize_url,
     require_str,
     split_url,
 )
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import (
+    BY_OPTION,
+    PMK_SETTINGS,
+    argument_spec,
+    check_value,
+    pmk_body,
+    pmk_bool,
+)
 
 # (option name, Qbert API field, JSON type), in the seed document's order.
-FIELDS = (
-    ("url", "customRegistryUrl", str),
-    ("repo_path", "customRegistryRepoPath", str),
-    ("username", "customRegistryUsername", str),
-    ("password", "customRegistryPassword", str),
-    ("skip_tls", "customRegistrySkipTls", bool),
-    ("self_signed_certs", "customRegistrySelfSignedCerts", bool),
-    ("cert_path", "customRegistryCertPath", str),
-)
+FIELDS = tuple((setting.option, setting.pmk, bool if setting.type == "bool" else str) for setting in PMK_SETTINGS)
 API_FIELDS = tuple(field[1] for field in FIELDS)
 FIELD_TYPES = {field[1]: field[2] for field in FIELDS}
-PASSWORD_FIELD = "customRegistryPassword"
-# The seed's JFrog example spells the repository path this way; read it when the other is absent.
-LEGACY_REPO_PATH_FIELD = "customRegistryPath"
+PASSWORD_FIELD = BY_OPTION["password"].pmk
+REPO_PATH_FIELD = BY_OPTION["repo_path"].pmk
 # Shown in a diff instead of the password the API never returns.
 PASSWORD_UNKNOWN = "(not returned by the API)"
 UPDATE_PASSWORD_CHOICES = ("always", "on_change_of_other_fields")
 
-
-def _shared_option(name):
-    """containerd_hosts' definition of an option (same type, aliases, no_log) without its default."""
-    return {key: value for key, value in _HOSTS_ARGUMENT_SPEC[name].items() if key != "default"}
-
-
 # The registry options. No defaults: a field the task does not set is never sent.
 REGISTRY_ARGUMENT_SPEC = dict(
-    url=_shared_option("url"),
-    repo_path=_shared_option("repo_path"),
-    username=_shared_option("username"),
-    password=_shared_option("password"),
-    skip_tls=_shared_option("skip_tls"),
-    self_signed_certs=dict(type="bool", aliases=["customRegistrySelfSignedCerts"]),
-    cert_path=dict(type="str", aliases=["customRegistryCertPath"]),
+    argument_spec((setting.option for setting in PMK_SETTINGS), defaults=False),
     update_password=dict(
         type="str", default="on_change_of_other_fields", choices=list(UPDATE_PASSWORD_CHOICES), no_log=False
     ),
 )
-
-
-def _check_cert_path(value, field="cert_path"):
-    check_no_space(value, field)
-    if value.startswith("/"):
-        return value
-    if "://" in value:
-        scheme = split_url(value, field)[0]
-        if value.split("://", 1)[0] == scheme:
-            return value
-        raise RegistrySettingError(field, "the URL scheme must be lowercase https or http")
-    raise RegistrySettingError(field, f"{value!r} must be an absolute path on the nodes or an https:// or http:// URL")
-
-
-def _normalized_server(url, field):
-    return normalize_url(url, field)[0]
-
-
-_STRING_CHECKS = {
-    "customRegistryUrl": _normalized_server,
-    "customRegistryRepoPath": normalize_repo_path,
-    "customRegistryUsername": check_username,
-    "customRegistryPassword": check_password,
-    "customRegistryCertPath": _check_cert_path,
-}
 
 
 def wanted_fields(params):
@@ -103,31 +59,8 @@ def wanted_fields(params):
     params holds the option names (url, repo_path, ...); None means not set.
     An empty string is kept as is: it clears that field on the cluster.
     """
-    wanted = {}
-    for option, api, kind in FIELDS:
-        value = params.get(option)
-        if value is None:
-            continue
-        if kind is bool:
-            if not isinstance(value, bool):
-                raise RegistrySettingError(option, f"must be a boolean, got {type(value).__name__}")
-        else:
-            require_str(value, option)
-            if value != "":
-                value = _STRING_CHECKS[api](value, option)
-        wanted[api] = value
-    return wanted
-
-
-def _as_bool(value):
-    """The API's boolean, or None when it is not one. Unset (null) means the seed's default, false."""
-    if value is None or isinstance(value, bool):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in ("true", "false", ""):
-        return value.strip().lower() == "true"
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    return None
+    options = (setting.option for setting in PMK_SETTINGS)
+    return pmk_body({option: check_value(option, params.get(option)) for option in options})
 
 
 def _comparable_str(api, value):
@@ -135,12 +68,12 @@ def _comparable_str(api, value):
         return ""
     if not isinstance(value, str):
         return None
-    if api == "customRegistryUrl" and value:
+    if api == BY_OPTION["url"].pmk and value:
         try:
             return normalize_url(value)[0]
         except RegistrySettingError:
             return value.rstrip("/")
-    if api == "customRegistryRepoPath":
+    if api == REPO_PATH_FIELD:
         return value.strip("/")
     return value
 
@@ -148,7 +81,7 @@ def _comparable_str(api, value):
 def same_value(api, current, wanted):
     """True when the value the API returned for a field already is the wanted one."""
     if FIELD_TYPES[api] is bool:
-        return _as_bool(current) is wanted
+        return pmk_bool(current) is wanted
     return _comparable_str(api, current) == _comparable_str(api, wanted)
 
 
@@ -156,9 +89,12 @@ def current_fields(cluster):
     """Return {API field: value or None} of the readable customRegistry* fields of a cluster object."""
     if not isinstance(cluster, dict):
         raise RegistrySettingError("cluster", f"the API returned a {type(cluster).__name__}, not a JSON object")
-    current = {api: cluster.get(api) for api in API_FIELDS if api != PASSWORD_FIELD}
-    if current["customRegistryRepoPath"] is None:
-        current["customRegistryRepoPath"] = cluster.get(LEGACY_REPO_PATH_FIELD)
+    current = {}
+    for setting in PMK_SETTINGS:
+        if setting.pmk != PASSWORD_FIELD:
+            # The first spelling that holds a value: customRegistryPath when customRegistryRepoPath is null.
+            held = (cluster[name] for name in setting.aliases if cluster.get(name) is not None)
+            current[setting.pmk] = next(held, None)
     return current
 
 

@@ -39,11 +39,22 @@ class RegistrySettingError(ValueError):
     def __init__(self, field, problem):
         super().__init__(f"{field}: {problem}")
         self.field = field
+        self.problem = problem
+
+    def renamed(self, name):
+        """The same error about name(option) instead of option; an index like [1] is kept."""
+        option, bracket, index = self.field.partition("[")
+        return RegistrySettingError(name(option) + bracket + index, self.problem)
+
+
+def type_name(value):
+    """The JSON-ish name of a value's type: int for Ansible's tagged int, not _AnsibleTaggedInt."""
+    return next(kind.__name__ for kind in type(value).__mro__ if kind.__module__ == "builtins")
 
 
 def require_str(value, field):
     if not isinstance(value, str):
-        raise RegistrySettingError(field, f"must be a string, got {type(value).__name__}")
+        raise RegistrySettingError(field, f"must be a string, got {type_name(value)}")
     return value
 
 

@@ -10,7 +10,7 @@ value can change the meaning of the TOML that containerd reads.
 
 from __future__ import annotations
 
-import re
+import os
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,7 +22,6 @@ except ImportError:  # reported when rendering, so that documentation tools work
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import (
     DEFAULT_FALLBACKS,
-    DEFAULT_REGISTRIES,
     MARKER,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import (
@@ -31,13 +30,15 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry
     check_host_port,
     normalize_repo_path,
     normalize_url,
-    require_str,
+)
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import (
+    DEFAULT_REGISTRIES,
+    check_settings,
 )
 
 # containerd's catch-all directory: applies to registries without their own.
 DEFAULT_DIRECTORY = "_default"
 CAPABILITIES = ("pull", "resolve")
-_TOML_SPECIAL = re.compile(r'["\\\x00-\x1f\x7f]')
 
 
 class MissingDependencyError(RuntimeError):
@@ -76,32 +77,21 @@ def mirror_endpoint(url, repo_path=None):
     return f"{server}/v2/{path}" if path else server
 
 
-def _check_ca_file(ca_file):
-    require_str(ca_file, "ca_file")
-    if not ca_file.startswith("/"):
-        raise RegistrySettingError("ca_file", f"{ca_file!r} must be an absolute path on the node")
-    if _TOML_SPECIAL.search(ca_file):
-        raise RegistrySettingError("ca_file", "must not contain quotes, backslashes or control characters")
-    return ca_file
-
-
 def parse_mirror(url, repo_path=None, username=None, password=None, skip_tls=False, ca_file=None):
     """Validate the mirror settings; return a Mirror."""
-    server, directory = normalize_url(url)
-    path = normalize_repo_path(repo_path)
-    if (username is None) != (password is None):
-        missing = "password" if password is None else "username"
-        raise RegistrySettingError(missing, "username and password must be given together")
-    if not isinstance(skip_tls, bool):
-        raise RegistrySettingError("skip_tls", f"must be a boolean, got {type(skip_tls).__name__}")
+    settings = check_settings(
+        dict(state="present", url=url, repo_path=repo_path, username=username, password=password,
+             skip_tls=skip_tls, ca_file=ca_file)
+    )
+    server, path = settings["url"], settings["repo_path"] or ""
     return Mirror(
         server=server,
-        directory=directory,
+        directory=server.split("://", 1)[1],
         endpoint=f"{server}/v2/{path}" if path else server,
         override_path=bool(path),
-        ca_file=None if ca_file is None else _check_ca_file(ca_file),
-        skip_tls=skip_tls,
-        authorization=None if username is None else basic_auth(username, password),
+        ca_file=settings["ca_file"],
+        skip_tls=settings["skip_tls"] is True,
+        authorization=basic_auth(username, password) if username else None,
     )
 
 
@@ -262,3 +252,29 @@ def render_hosts_toml(spec):
     if fallbacks is None:
         fallbacks = () if registry == mirror.directory else DEFAULT_FALLBACKS.get(registry, ())
     return dump_hosts_toml(hosts_document(registry, mirror, _check_fallbacks(fallbacks, mirror, "fallbacks")))
+
+
+def check_mirror_settings(settings, prefix=""):
+    """Check the containerd_mirror role's settings (the mirror_settings filter); return them normalised.
+
+    Errors name prefix + the setting. With state present (the default) the hosts.toml files are also
+    rendered, so everything containerd_hosts checks is checked here, before a node is touched.
+    """
+
+    def name(option):
+        return prefix + option
+
+    ca_src = settings.get("ca_src") if isinstance(settings, Mapping) else None
+    # The one check that needs the controller's file system.
+    if isinstance(ca_src, str) and ca_src and not os.path.isfile(ca_src):
+        raise RegistrySettingError(name("ca_src"), f"{ca_src} is not a file on the controller")
+    checked = check_settings(settings, name)
+    if checked.get("state", "present") == "present":
+        try:
+            given = {key: checked[key] for key in HOSTS_FILES_SETTINGS_KEYS if checked.get(key) is not None}
+            render_hosts_files(**given)
+        except RegistrySettingError as error:
+            if error.field.partition("[")[0] in HOSTS_FILES_SETTINGS_KEYS:
+                raise error.renamed(name) from None
+            raise
+    return checked

@@ -1,0 +1,296 @@
+# Copyright (c) 2026 kubenode maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The mirror settings: one table of their names, PMK (Qbert) fields, types and defaults, and one validator.
+
+Pure Python (3.8+) with no Ansible imports. Everything else derives from here: the argument specs of
+containerd_hosts and pmk_cluster_registry, the Qbert request body, the reading of a PMK cluster body
+(the from_pmk_cluster filter) and the checks of the containerd_mirror role (the mirror_settings filter).
+Each rule between settings is written once, in check_settings().
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import (
+    RegistrySettingError,
+    check_no_space,
+    check_password,
+    check_username,
+    normalize_repo_path,
+    normalize_url,
+    require_str,
+    split_url,
+    type_name,
+)
+
+# The registries PMK routes through the custom registry (seed document).
+DEFAULT_REGISTRIES = ("platform9.io", "docker.io", "gcr.io", "quay.io", "registry.k8s.io")
+STATES = ("present", "absent")
+
+
+def check_url(value, field="url"):
+    """Return the mirror's scheme://host[:port]."""
+    return normalize_url(value, field)[0]
+
+
+def check_node_path(value, field):
+    """Return value when it is an absolute path on the node that a TOML or shell line keeps as it is.
+
+    Node paths are taken literally: ~ and $VARS are not expanded, on the controller or on the node.
+    """
+    require_str(value, field)
+    if not value.startswith("/"):
+        raise RegistrySettingError(
+            field, f"{value} must be an absolute path on the node (~ and $VARS are not expanded)"
+        )
+    if any(c in value for c in "\"\\") or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise RegistrySettingError(field, "must not contain quotes, backslashes or control characters")
+    return value
+
+
+def check_cert_path(value, field="cert_path"):
+    """Return value when it is where the nodes find the CA: an absolute node path or an http(s) URL."""
+    require_str(value, field)
+    check_no_space(value, field)
+    if "://" in value:
+        scheme = split_url(value, field)[0]
+        if value.split("://", 1)[0] != scheme:
+            raise RegistrySettingError(field, "the URL scheme must be lowercase https or http")
+        return value
+    if not value.startswith("/"):
+        raise RegistrySettingError(field, f"{value!r} must be an http(s) URL or an absolute path on the nodes")
+    return check_node_path(value, field)
+
+
+def check_state(value, field="state"):
+    require_str(value, field)
+    if value not in STATES:
+        raise RegistrySettingError(field, f"{value!r} is not one of {', '.join(STATES)}")
+    return value
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One mirror setting. pmk is its Qbert API field; legacy_pmk are other spellings read from a PMK body."""
+
+    option: str
+    type: str  # the Ansible argument spec type: str, bool, list or dict
+    pmk: str | None = None
+    legacy_pmk: tuple = ()
+    default: object = None
+    no_log: bool = False
+    elements: str | None = None
+    check: object = None  # (value, field) -> the normalised value; None: checked where it is used
+    blank_is_unset: bool = True  # "" means "not set" (and, in a PMK body, "cleared")
+
+    @property
+    def aliases(self):
+        return ([self.pmk] if self.pmk else []) + list(self.legacy_pmk)
+
+
+# Every mirror setting, in the seed document's order first. The node paths of containerd_hosts are
+# "str", not "path": "path" would expand ~ and $VARS, on the controller in the action plugin.
+SETTINGS = (
+    Setting("url", "str", pmk="customRegistryUrl", check=check_url),
+    # The seed's JFrog example spells the repository path customRegistryPath.
+    Setting("repo_path", "str", pmk="customRegistryRepoPath", legacy_pmk=("customRegistryPath",), default="",
+            check=normalize_repo_path),
+    Setting("username", "str", pmk="customRegistryUsername", check=check_username),
+    Setting("password", "str", pmk="customRegistryPassword", no_log=True, check=check_password),
+    Setting("skip_tls", "bool", pmk="customRegistrySkipTls", default=False),
+    Setting("self_signed_certs", "bool", pmk="customRegistrySelfSignedCerts", default=False),
+    Setting("cert_path", "str", pmk="customRegistryCertPath", check=check_cert_path),
+    Setting("ca_file", "str", check=check_node_path, blank_is_unset=False),
+    Setting("registries", "list", elements="str", default=DEFAULT_REGISTRIES),
+    Setting("fallbacks", "dict"),
+    Setting("config_path", "str", default="/etc/containerd/certs.d", check=check_node_path, blank_is_unset=False),
+)
+BY_OPTION = {setting.option: setting for setting in SETTINGS}
+PMK_SETTINGS = tuple(setting for setting in SETTINGS if setting.pmk)
+
+# What check_settings() also takes: the rest of the containerd_mirror role's settings.
+ROLE_SETTINGS = (
+    Setting("state", "str", default="present", check=check_state),
+    Setting("ca_src", "str", default=""),  # a file on the controller: checked there (plugin_utils/_hosts_toml.py)
+    Setting("ca_content", "str", default=""),
+    Setting("containerd_config", "str", check=check_node_path, blank_is_unset=False),
+    Setting("nodeletd", "str", check=check_node_path, blank_is_unset=False),
+)
+_CHECKED = {setting.option: setting for setting in SETTINGS + ROLE_SETTINGS}
+
+# The rules between settings. The argument specs take them as Ansible's required_together and
+# required_if; check_settings() applies them to settings from anywhere else.
+TOGETHER_RULES = (("username", "password"),)
+REQUIRED_IF_RULES = (
+    ("state", "present", ("url",)),
+    ("self_signed_certs", True, ("cert_path",)),
+)
+EXCLUSIVE_RULES = (("ca_src", "ca_content"),)
+
+
+def argument_spec(options, defaults=True):
+    """The Ansible argument spec of these settings; without defaults, an option not set stays None."""
+    spec = {}
+    for option in options:
+        setting = BY_OPTION[option]
+        entry = {"type": setting.type}
+        if setting.elements:
+            entry["elements"] = setting.elements
+        if defaults and setting.default is not None:
+            entry["default"] = list(setting.default) if isinstance(setting.default, tuple) else setting.default
+        if setting.no_log:
+            entry["no_log"] = True
+        if setting.aliases:
+            entry["aliases"] = setting.aliases
+        spec[option] = entry
+    return spec
+
+
+def required_together(options):
+    """Ansible's required_together for the rules among options."""
+    return [list(group) for group in TOGETHER_RULES if set(group) <= set(options)]
+
+
+def required_if(options):
+    """Ansible's required_if for the rules among options."""
+    return [[key, value, list(needed)] for key, value, needed in REQUIRED_IF_RULES if {key, *needed} <= set(options)]
+
+
+def pmk_bool(value):
+    """A boolean as the Qbert API may hold it, or None when it is not one. Unset (null) is the seed's false."""
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "false", ""):
+        return value.strip().lower() == "true"
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    return None
+
+
+def check_value(option, value, field=None):
+    """Return one setting's value checked and normalised; None stays None, a blank string stays blank.
+
+    field is how an error names the setting (default: its option name).
+    """
+    setting = _CHECKED[option]
+    field = field or option
+    if value is None:
+        return None
+    if setting.type == "bool":
+        if not isinstance(value, bool):
+            raise RegistrySettingError(field, f"must be a boolean, got {type_name(value)}")
+        return value
+    if setting.type == "str":
+        require_str(value, field)
+        if value == "" and setting.blank_is_unset:
+            return value
+    return setting.check(value, field) if setting.check else value
+
+
+def _own_name(option):
+    return option
+
+
+def _shown(value):
+    return str(value).lower() if isinstance(value, bool) else value
+
+
+def _given(settings, option):
+    return settings.get(option) not in (None, "")
+
+
+def check_rules(settings, name=_own_name):
+    """Raise RegistrySettingError, naming the setting with name(option), when settings break a rule between them.
+
+    A setting that is missing, None or "" is not given.
+    """
+    for group in TOGETHER_RULES:
+        missing = [option for option in group if not _given(settings, option)]
+        if missing and len(missing) < len(group):
+            raise RegistrySettingError(
+                name(missing[0]), f"{' and '.join(name(option) for option in group)} must be given together"
+            )
+    for key, value, needed in REQUIRED_IF_RULES:
+        actual = settings.get(key)
+        if actual == value and isinstance(actual, type(value)):
+            for option in needed:
+                if not _given(settings, option):
+                    raise RegistrySettingError(
+                        name(option), f"{name(option)} is required when {name(key)} is {_shown(value)}"
+                    )
+    for group in EXCLUSIVE_RULES:
+        given = [option for option in group if _given(settings, option)]
+        if len(given) > 1:
+            either = " or ".join(name(option) for option in group)
+            raise RegistrySettingError(name(given[-1]), f"give {either}, not both")
+    # The CA text from the controller is written to a node path (the URL form is fetched by each node).
+    ca_given = [option for option in ("ca_src", "ca_content") if _given(settings, option)]
+    cert_path = settings.get("cert_path")
+    if ca_given and not (settings.get("self_signed_certs") is True and isinstance(cert_path, str)
+                         and cert_path.startswith("/")):
+        raise RegistrySettingError(
+            name(ca_given[0]),
+            f"{name('ca_src')} and {name('ca_content')} need {name('self_signed_certs')} and a node path "
+            f"(not a URL) in {name('cert_path')}",
+        )
+
+
+def check_settings(settings, name=_own_name):
+    """Check mirror settings, each and together; return them normalised.
+
+    settings: option name -> value, of SETTINGS and ROLE_SETTINGS; missing, None and "" are not set.
+    name(option) is how an error names a setting, e.g. the containerd_mirror role's variable.
+    """
+    if not isinstance(settings, Mapping):
+        raise RegistrySettingError(name("settings"), "must be a mapping")
+    unknown = sorted(set(settings) - set(_CHECKED))
+    if unknown:
+        raise RegistrySettingError(name(unknown[0]), f"is not a mirror setting; known: {', '.join(_CHECKED)}")
+    # Missing values first: a check of a derived value (ca_file from cert_path) must not speak before them.
+    check_rules(settings, name)
+    return {
+        option: check_value(option, settings[option], name(option)) for option in _CHECKED if option in settings
+    }
+
+
+def _is_pmk_name(key):
+    return isinstance(key, str) and key.lower().startswith("customregistry")
+
+
+def from_pmk_body(body):
+    """Return {option: value} for the customRegistry* fields of a PMK cluster API body, checked.
+
+    Other keys of a cluster object are ignored; an unknown customRegistry* key is refused. A null field
+    is the seed's default ("" or false). customRegistryPath is read when customRegistryRepoPath is absent.
+    Errors name the PMK field.
+    """
+    if not isinstance(body, Mapping):
+        raise RegistrySettingError("body", f"must be a mapping of PMK cluster fields, got {type_name(body)}")
+    known = {name: setting for setting in PMK_SETTINGS for name in setting.aliases}
+    unknown = sorted(key for key in body if _is_pmk_name(key) and key not in known)
+    if unknown:
+        raise RegistrySettingError(unknown[0], f"is not a PMK registry field; known: {', '.join(known)}")
+    settings = {}
+    for setting in PMK_SETTINGS:
+        present = [name for name in setting.aliases if name in body]
+        if not present:
+            continue
+        field = next((name for name in present if body[name] is not None), present[0])
+        value = body[field]
+        if setting.type == "bool":
+            value = pmk_bool(value)
+            if value is None:
+                raise RegistrySettingError(field, f"must be a boolean, got {type_name(body[field])}")
+        else:
+            value = check_value(setting.option, "" if value is None else value, field)
+        settings[setting.option] = value
+    return settings
+
+
+def pmk_body(settings):
+    """The Qbert request body of the settings that are set (not None): {customRegistry* field: value}."""
+    return {
+        setting.pmk: settings[setting.option] for setting in PMK_SETTINGS if settings.get(setting.option) is not None
+    }
