@@ -6,14 +6,19 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import from_pmk_body
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_toml import (
     MissingDependencyError,
     RegistrySettingError,
     basic_auth,
+    check_mirror_settings,
     mirror_endpoint,
     render_hosts_files_from,
     render_hosts_toml,
 )
+
+# The containerd_mirror role's variables are its settings' names with this prefix.
+ROLE_PREFIX = "containerd_mirror_"
 
 
 def _strict(function):
@@ -39,6 +44,14 @@ def hosts_files(settings):
     return render_hosts_files_from(settings)
 
 
+def mirror_settings(settings, prefix=ROLE_PREFIX):
+    return check_mirror_settings(settings, prefix)
+
+
+def from_pmk_cluster(body, prefix=ROLE_PREFIX):
+    return {prefix + option: value for option, value in from_pmk_body(body).items()}
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -46,4 +59,6 @@ class FilterModule:
             "mirror_endpoint": _strict(mirror_endpoint),
             "hosts_toml": _strict(hosts_toml),
             "hosts_files": _strict(hosts_files),
+            "mirror_settings": _strict(mirror_settings),
+            "from_pmk_cluster": _strict(from_pmk_cluster),
         }
