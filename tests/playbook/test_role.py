@@ -117,6 +117,29 @@ def test_playbook_takes_a_pmk_cluster_api_body(run_playbook, tmp_path):
         assert written == expected
 
 
+@pytest.mark.parametrize(
+    ("field", "message"),
+    [
+        ({"customRegistrySkipTLS": True}, "customRegistrySkipTLS: is not a PMK registry field"),
+        ({"customRegistrySelfSignedCerts": "sometimes"}, "customRegistrySelfSignedCerts: must be a boolean, got str"),
+        ({"customRegistryUrl": "ftp://10.101.101.100"}, "customRegistryUrl: scheme 'ftp' is not supported"),
+    ],
+)
+def test_playbook_names_a_bad_pmk_field_and_never_shows_the_password(run_playbook, tmp_path, field, message):
+    body = {"customRegistryUrl": "https://10.101.101.100:443", "customRegistryUsername": "wXubham",
+            "customRegistryPassword": "pf7$-secret", **field}
+    cluster = tmp_path / "cluster.json"
+    cluster.write_text(json.dumps(body))
+    options = role_vars(tmp_path)
+    del options["containerd_mirror_url"]
+    run = run_playbook(None, "-e", f"@{cluster}", playbook=ROOT / "playbooks" / "configure-mirror.yml",
+                       extra_vars=options)
+    assert run.rc != 0
+    assert message in run.task_results("Check the PMK cluster API body")["msg"]
+    assert "pf7$-secret" not in run.stdout + run.stderr
+    assert not (tmp_path / "certs.d").exists()
+
+
 CONFIG_FIXTURES = ROOT / "tests" / "unit" / "fixtures" / "containerd_config"
 # What the PMK agent package ships (pmk-node-facts.md), as the test bed nodes have it.
 STOCK_PMK_CONFIG = ROOT / "testbed" / "node" / "config.toml"

@@ -1,0 +1,330 @@
+"""_settings: the one table of mirror settings, the validator, the PMK body both ways, and the filters on them."""
+
+from __future__ import annotations
+
+import pytest
+from ansible.errors import AnsibleFilterError
+from fakes.qbert_server import REGISTRY_FIELD_TYPES
+
+from ansible_collections.kubenode.registry_mirror.plugins.filter.registry_mirror import FilterModule
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils import _settings as settings
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import (
+    ARGUMENT_SPEC as HOSTS_ARGUMENT_SPEC,
+)
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import (
+    REQUIRED_IF,
+    REQUIRED_TOGETHER,
+)
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._pmk_cluster import (
+    FIELDS,
+    REGISTRY_ARGUMENT_SPEC,
+    wanted_fields,
+)
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import RegistrySettingError
+from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_toml import check_mirror_settings
+
+FILTERS = FilterModule().filters()
+SEED_BODY = {
+    "customRegistryUrl": "https://10.101.101.100:443",
+    "customRegistryRepoPath": "infra/k8s",
+    "customRegistryUsername": "username",
+    "customRegistryPassword": "password",
+    "customRegistrySkipTls": False,
+    "customRegistrySelfSignedCerts": True,
+    "customRegistryCertPath": "/usr/local/share/reg-ca.crt",
+}
+SEED_OPTIONS = {
+    "url": "https://10.101.101.100:443",
+    "repo_path": "infra/k8s",
+    "username": "username",
+    "password": "password",
+    "skip_tls": False,
+    "self_signed_certs": True,
+    "cert_path": "/usr/local/share/reg-ca.crt",
+}
+
+
+def role_name(option):
+    return f"containerd_mirror_{option}"
+
+
+# --- the table and what derives from it ---------------------------------
+
+
+def test_the_table_holds_the_seed_fields_in_order_with_their_json_types():
+    assert [setting.pmk for setting in settings.PMK_SETTINGS] == list(SEED_BODY)
+    assert {pmk: kind for _option, pmk, kind in FIELDS} == REGISTRY_FIELD_TYPES
+    assert settings.BY_OPTION["repo_path"].aliases == ["customRegistryRepoPath", "customRegistryPath"]
+
+
+@pytest.mark.parametrize("option", ["url", "repo_path", "username", "password", "skip_tls", "ca_file", "registries",
+                                    "fallbacks", "config_path"])
+def test_containerd_hosts_options_come_from_the_table(option):
+    setting = settings.BY_OPTION[option]
+    spec = HOSTS_ARGUMENT_SPEC[option]
+    assert spec["type"] == setting.type
+    assert spec.get("aliases", []) == setting.aliases
+    assert spec.get("no_log", False) is setting.no_log
+    default = list(setting.default) if isinstance(setting.default, tuple) else setting.default
+    assert spec.get("default") == default
+
+
+@pytest.mark.parametrize("setting", settings.PMK_SETTINGS, ids=lambda setting: setting.option)
+def test_pmk_cluster_registry_options_come_from_the_table_without_defaults(setting):
+    spec = REGISTRY_ARGUMENT_SPEC[setting.option]
+    assert spec == {"type": setting.type, "aliases": setting.aliases, **({"no_log": True} if setting.no_log else {})}
+
+
+def test_rules_become_ansible_required_together_and_required_if():
+    assert REQUIRED_TOGETHER == [["username", "password"]]
+    assert REQUIRED_IF == [["state", "present", ["url"]]]  # containerd_hosts has no self_signed_certs
+    options = ("state", "url", "self_signed_certs", "cert_path")
+    assert settings.required_if(options) == [["state", "present", ["url"]], ["self_signed_certs", True, ["cert_path"]]]
+    assert settings.required_together(("username",)) == []
+
+
+def test_the_qbert_body_and_the_pmk_body_mapping_are_inverse():
+    assert settings.from_pmk_body(SEED_BODY) == SEED_OPTIONS
+    assert settings.pmk_body(SEED_OPTIONS) == SEED_BODY
+    assert wanted_fields(SEED_OPTIONS) == SEED_BODY
+
+
+# --- the rules between settings -----------------------------------------
+
+RULES = [
+    # (settings, the setting the error is about, every setting the message names)
+    ({"username": "u"}, "password", ["username", "password"]),
+    ({"password": "p"}, "username", ["username", "password"]),
+    ({"username": "", "password": "p"}, "username", ["username", "password"]),
+    ({"state": "present"}, "url", ["url", "state"]),
+    ({"state": "present", "url": ""}, "url", ["url", "state"]),
+    ({"self_signed_certs": True}, "cert_path", ["cert_path", "self_signed_certs"]),
+    ({"self_signed_certs": True, "cert_path": ""}, "cert_path", ["cert_path", "self_signed_certs"]),
+    ({"self_signed_certs": True, "cert_path": "/ca.crt", "ca_src": "/a", "ca_content": "x"}, "ca_content",
+     ["ca_src", "ca_content"]),
+    ({"ca_content": "x"}, "ca_content", ["ca_src", "ca_content", "self_signed_certs", "cert_path"]),
+    ({"ca_src": "/a", "cert_path": "/ca.crt"}, "ca_src", ["ca_src", "ca_content", "self_signed_certs", "cert_path"]),
+    ({"ca_src": "/a", "self_signed_certs": True, "cert_path": "https://x/ca.crt"}, "ca_src",
+     ["ca_src", "ca_content", "self_signed_certs", "cert_path"]),
+]
+
+
+@pytest.mark.parametrize(("given", "field", "named"), RULES)
+@pytest.mark.parametrize("name", [None, role_name], ids=["option", "role"])
+def test_each_rule_names_the_setting_and_every_setting_it_involves(given, field, named, name):
+    name = name or (lambda option: option)
+    with pytest.raises(RegistrySettingError) as raised:
+        settings.check_settings(given, name)
+    assert raised.value.field == name(field)
+    assert str(raised.value).startswith(f"{name(field)}: ")
+    for option in named:
+        assert name(option) in raised.value.problem
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        {},
+        {"state": "absent"},
+        {"state": "absent", "url": "", "self_signed_certs": False},
+        {"username": "", "password": ""},
+        {"username": "u", "password": "p"},
+        {"self_signed_certs": False, "cert_path": "https://x/ca.crt"},
+        {"self_signed_certs": True, "cert_path": "/ca.crt", "ca_src": "", "ca_content": "x"},
+        {"state": "present", "url": "m:5000", "self_signed_certs": True, "cert_path": "https://x/ca.crt"},
+    ],
+)
+def test_settings_that_keep_the_rules_pass(given):
+    assert set(settings.check_settings(given)) == set(given)
+
+
+def test_the_role_message_for_username_without_password():
+    with pytest.raises(RegistrySettingError) as raised:
+        settings.check_settings({"username": "u", "password": ""}, role_name)
+    assert str(raised.value) == (
+        "containerd_mirror_password: containerd_mirror_username and containerd_mirror_password must be given together"
+    )
+
+
+# --- each setting --------------------------------------------------------
+
+BAD_VALUES = [
+    # (option, value, fragment of the message); the rules between settings hold
+    ("url", "ftp://mirror", "scheme 'ftp'"),
+    ("url", 5, "must be a string, got int"),
+    ("repo_path", "a//b", "empty path segment"),
+    ("username", "a:b", "':'"),
+    ("password", "pw\nX: 1", "control characters"),
+    ("skip_tls", "yes", "must be a boolean, got str"),
+    ("self_signed_certs", 1, "must be a boolean, got int"),
+    ("cert_path", "ca.crt", "must be an http(s) URL or an absolute path"),
+    ("cert_path", "HTTPS://x/ca.crt", "lowercase"),
+    ("cert_path", "ftp://x/ca.crt", "scheme"),
+    ("cert_path", "/my ca.crt", "whitespace"),
+    ("cert_path", '/ca".crt', "quotes"),
+    ("ca_file", "", "must be an absolute path"),
+    ("ca_file", "ca.crt", "must be an absolute path"),
+    ("config_path", "~/certs.d", "~/certs.d must be an absolute path on the node (~ and $VARS are not expanded)"),
+    ("containerd_config", "config.toml", "must be an absolute path"),
+    ("nodeletd", "$HOME/nodeletd", "$HOME/nodeletd must be an absolute path"),
+    ("nodeletd", "/opt/x\\y", "backslashes"),
+    ("state", "gone", "'gone' is not one of present, absent"),
+    ("ca_content", ["x"], "must be a string"),
+]
+
+
+KEEPING_THE_RULES = {"username": "u", "password": "p", "self_signed_certs": True, "cert_path": "/ca.crt"}
+
+
+@pytest.mark.parametrize(("option", "value", "fragment"), BAD_VALUES)
+def test_a_bad_value_is_named(option, value, fragment):
+    with pytest.raises(RegistrySettingError) as raised:
+        settings.check_settings(dict(KEEPING_THE_RULES, **{option: value}), role_name)
+    assert raised.value.field == role_name(option)
+    assert fragment in raised.value.problem
+
+
+def test_values_are_normalised_and_blank_strings_stay_unset():
+    checked = settings.check_settings({"url": "HTTP://Mirror:80/", "repo_path": "/infra/k8s/", "username": "",
+                                       "cert_path": "", "registries": ["docker.io"], "fallbacks": None})
+    assert checked == {"url": "http://Mirror:80", "repo_path": "infra/k8s", "username": "", "cert_path": "",
+                       "registries": ["docker.io"], "fallbacks": None}
+
+
+@pytest.mark.parametrize(("given", "field"), [({"colour": "blue"}, "containerd_mirror_colour"),
+                                              (["url"], "containerd_mirror_settings")])
+def test_the_settings_are_a_mapping_of_known_names(given, field):
+    with pytest.raises(RegistrySettingError) as raised:
+        settings.check_settings(given, role_name)
+    assert raised.value.field == field
+
+
+def test_a_bad_password_is_never_echoed():
+    with pytest.raises(RegistrySettingError) as raised:
+        settings.check_settings({"username": "u", "password": "top\x00secret"})
+    assert "secret" not in str(raised.value)
+
+
+# --- a PMK cluster body --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({}, {}),
+        ({"uuid": "c1", "name": "prod", "customRegistryUrl": "10.0.0.1:5000"}, {"url": "https://10.0.0.1:5000"}),
+        ({"customRegistryPath": "/infra/k8s/"}, {"repo_path": "infra/k8s"}),
+        ({"customRegistryRepoPath": None, "customRegistryPath": "infra"}, {"repo_path": "infra"}),
+        ({"customRegistryRepoPath": "a", "customRegistryPath": "b"}, {"repo_path": "a"}),
+        ({"customRegistryRepoPath": None}, {"repo_path": ""}),
+        ({"customRegistryUsername": None, "customRegistrySkipTls": None}, {"username": "", "skip_tls": False}),
+        ({"customRegistrySkipTls": "false", "customRegistrySelfSignedCerts": "True"},
+         {"skip_tls": False, "self_signed_certs": True}),
+        ({"customRegistrySkipTls": 1}, {"skip_tls": True}),
+        ({"customRegistryCertPath": "https://example.com/cacert"}, {"cert_path": "https://example.com/cacert"}),
+    ],
+)
+def test_a_pmk_body_gives_the_settings_it_holds(body, expected):
+    assert settings.from_pmk_body(body) == expected
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "fragment"),
+    [
+        ({"customRegistryUrll": "https://m"}, "customRegistryUrll", "is not a PMK registry field"),
+        ({"customregistryurl": "https://m"}, "customregistryurl", "is not a PMK registry field"),
+        ({"customRegistryUrl": "ftp://m"}, "customRegistryUrl", "scheme"),
+        ({"customRegistryUrl": 5}, "customRegistryUrl", "must be a string, got int"),
+        ({"customRegistryPath": "a//b"}, "customRegistryPath", "empty path segment"),
+        ({"customRegistrySkipTls": "yes"}, "customRegistrySkipTls", "must be a boolean, got str"),
+        ({"customRegistrySelfSignedCerts": 2}, "customRegistrySelfSignedCerts", "must be a boolean, got int"),
+        ({"customRegistryPassword": 1234}, "customRegistryPassword", "must be a string, got int"),
+        ({"customRegistryCertPath": "ca.crt"}, "customRegistryCertPath", "absolute path"),
+        ("customRegistryUrl", "body", "must be a mapping"),
+    ],
+)
+def test_a_bad_pmk_body_names_the_field(body, field, fragment):
+    with pytest.raises(RegistrySettingError) as raised:
+        settings.from_pmk_body(body)
+    assert raised.value.field == field
+    assert fragment in raised.value.problem
+
+
+def test_a_bad_pmk_password_is_never_echoed():
+    with pytest.raises(RegistrySettingError) as raised:
+        settings.from_pmk_body({"customRegistryPassword": "top\x00secret"})
+    assert "secret" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(None, False), (True, True), ("TRUE", True), (" false ", False), ("", False), (0, False), (1, True),
+     ("yes", None), (2, None), ([], None)],
+)
+def test_pmk_bool(value, expected):
+    assert settings.pmk_bool(value) is expected
+
+
+# --- the filters ------------------------------------------------------------
+
+
+def test_from_pmk_cluster_gives_the_role_variables():
+    body = dict(SEED_BODY, customRegistryPath=SEED_BODY["customRegistryRepoPath"])
+    del body["customRegistryRepoPath"]
+    assert FILTERS["from_pmk_cluster"](body) == {role_name(option): value for option, value in SEED_OPTIONS.items()}
+    assert FILTERS["from_pmk_cluster"](body, "") == SEED_OPTIONS
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"customRegistryUrl": "https://m", "customRegistrySkipTLS": True},
+         "from_pmk_cluster: customRegistrySkipTLS: is not a PMK registry field"),
+        ({"customRegistryUrl": "https://m", "customRegistrySkipTls": "sometimes"},
+         "from_pmk_cluster: customRegistrySkipTls: must be a boolean, got str"),
+    ],
+)
+def test_from_pmk_cluster_is_strict(body, message):
+    with pytest.raises(AnsibleFilterError, match="^" + message):
+        FILTERS["from_pmk_cluster"](body)
+
+
+def role_settings(**overrides):
+    given = {"state": "present", "url": "https://10.101.101.100:443", "repo_path": "infra/k8s", "username": "",
+             "password": "", "skip_tls": False, "self_signed_certs": False, "cert_path": "", "ca_src": "",
+             "ca_content": "", "ca_file": None, "registries": ["docker.io"], "fallbacks": None,
+             "config_path": "/etc/containerd/certs.d", "containerd_config": "/etc/containerd/config.toml",
+             "nodeletd": "/opt/pf9/nodelet/nodeletd"}
+    given.update(overrides)
+    return given
+
+
+def test_mirror_settings_returns_the_settings_normalised():
+    checked = FILTERS["mirror_settings"](role_settings(url="10.101.101.100:443/", repo_path="/infra/k8s/"))
+    assert checked == role_settings()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"url": ""},
+         "containerd_mirror_url: containerd_mirror_url is required when containerd_mirror_state is present"),
+        ({"registries": ["docker.io", "a/b"]}, "containerd_mirror_registries[1]: "),
+        ({"fallbacks": {"docker.io": ["ftp://x"]}}, "containerd_mirror_fallbacks[docker.io][0]: "),
+        ({"ca_src": "/nonexistent/ca.crt", "self_signed_certs": True, "cert_path": "/ca.crt"},
+         "containerd_mirror_ca_src: /nonexistent/ca.crt is not a file on the controller"),
+    ],
+)
+def test_mirror_settings_names_the_role_variable(overrides, message):
+    with pytest.raises(AnsibleFilterError) as raised:
+        FILTERS["mirror_settings"](role_settings(**overrides))
+    assert str(raised.value).startswith(f"mirror_settings: {message}")
+
+
+def test_mirror_settings_takes_a_ca_src_that_is_a_file_and_renders_nothing_for_absent(tmp_path):
+    ca = tmp_path / "ca.crt"
+    ca.write_text("x")
+    assert FILTERS["mirror_settings"](role_settings(ca_src=str(ca), self_signed_certs=True, cert_path="/ca.crt",
+                                                    ca_file="/ca.crt"))["ca_src"] == str(ca)
+    # absent: no URL needed and no rendering, so a registry list it would refuse passes
+    assert check_mirror_settings(role_settings(state="absent", url="", registries=["a/b"]))["state"] == "absent"
