@@ -3,7 +3,7 @@
 """Set one key of one table in a TOML file, keeping every other byte of the file as it is.
 
 Controller-side, pure Python with no Ansible imports, on tomlkit's public API
-(tomlkit 0.13 to 0.15). The key goes where the table is: replaced in place,
+(the releases requirements.txt allows). The key goes where the table is: replaced in place,
 added to an inline table, added to an explicit [table] after its last key, or
 added next to the dotted keys that define the table. A table that has none of
 these gets a [header] of its own at the end of the file (append_section).
@@ -163,7 +163,7 @@ def set_key(document, path, key, value, newline="\n"):
         _add_line(table, key, value, newline)
     elif isinstance(node, Table):  # defined by dotted keys, or only through sub-tables
         node[key] = value
-        item = node.item(key)
+        item = node.value.item(key)
         if not item.trivia.indent:
             item.trivia.indent = _first_indent(node) or DEFAULT_INDENT
         if item.trivia.trail == "\n":

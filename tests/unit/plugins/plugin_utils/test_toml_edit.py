@@ -75,7 +75,7 @@ def test_the_key_goes_where_its_table_is_and_nothing_else_moves(layout):
     assert tomllib.loads(wanted) == with_key(data)
 
 
-# Inline tables: tomlkit writes the line again (its spacing varies between releases), the rest stays.
+# Inline tables: tomlkit writes the table's line again in its own spacing; every other line stays.
 INLINE = {
     "in-an-inline-table": '# c\n[a."b.c"]\n  d = { x = 1 }  # d\n[z]\n',
     "in-an-inline-ancestor": '# c\n[a]\n  "b.c" = { y = 1 }  # d\n[z]\n',
