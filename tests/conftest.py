@@ -1,4 +1,5 @@
-"""Make the collection importable as ansible_collections.kubenode.registry_mirror, and tests/fakes as fakes.
+"""Make the collection importable as ansible_collections.kubenode.registry_mirror, tests/fakes as fakes
+and bench/playbook_runner.py as playbook_runner.
 
 ansible-test runs from a tree at ansible_collections/kubenode/registry_mirror
 already; a git checkout is linked into .cache/collections, as scripts/venv.sh does.
@@ -29,8 +30,9 @@ def _collections_dir():
 
 
 COLLECTIONS_DIR = _collections_dir()
-# The collection, and tests/ itself for the stand-in servers in tests/fakes.
-for path in (COLLECTIONS_DIR, ROOT / "tests"):
+# The collection, tests/ itself for the stand-in servers in tests/fakes, and bench/ for the
+# ansible-playbook runner that tests/playbook shares with the benchmark.
+for path in (COLLECTIONS_DIR, ROOT / "tests", ROOT / "bench"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 os.environ["ANSIBLE_COLLECTIONS_PATH"] = str(COLLECTIONS_DIR)

@@ -3,40 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
-from dataclasses import dataclass
-from pathlib import Path
 
+import playbook_runner  # bench/playbook_runner.py, shared with the benchmark (tests/conftest.py)
 import pytest
 import yaml
-
-ANSIBLE_BIN = Path(sys.executable).parent
-
-
-@dataclass
-class PlaybookRun:
-    rc: int
-    stdout: str
-    stderr: str
-    results: dict | None  # the json callback's document, or None for the default callback
-
-    def task_results(self, name, host="localhost"):
-        """Return the result of the task called name (in a role: "role : name") on host, the last one."""
-        found = [
-            task["hosts"][host]
-            for play in self.results["plays"]
-            for task in play["tasks"]
-            if task["task"]["name"].rpartition(" : ")[2] == name and host in task["hosts"]
-        ]
-        if not found:
-            raise AssertionError(f"no result for task {name!r} on {host}")
-        return found[-1]
-
-    @property
-    def stats(self):
-        return self.results["stats"]
 
 
 @pytest.fixture
@@ -45,7 +16,7 @@ def run_playbook(tmp_path):
 
     tasks: a list of task dicts (wrapped into one play) or a list of plays;
     or playbook: the path of an existing playbook.
-    Returns a PlaybookRun; json_output=False keeps the default callback (for -vvv checks).
+    Returns a playbook_runner.PlaybookRun; json_output=False keeps the default callback (for -vvv checks).
     """
     home = tmp_path / "ansible-home"
     home.mkdir(exist_ok=True)
@@ -59,8 +30,7 @@ def run_playbook(tmp_path):
                 plays = [{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]
             playbook = tmp_path / f"playbook-{next(counter)}.yml"
             playbook.write_text(yaml.safe_dump(plays, sort_keys=False))
-        command = [
-            str(ANSIBLE_BIN / "ansible-playbook"),
+        arguments = [
             "-i", "localhost,",
             "-c", "local",
             "-e", f"ansible_python_interpreter={sys.executable}",
@@ -68,24 +38,14 @@ def run_playbook(tmp_path):
             *args,
         ]
         if extra_vars:
-            command += ["-e", json.dumps(extra_vars)]
+            arguments += ["-e", json.dumps(extra_vars)]
         if check:
-            command.append("--check")
+            arguments.append("--check")
         if diff:
-            command.append("--diff")
+            arguments.append("--diff")
         if verbosity:
-            command.append("-" + "v" * verbosity)
-        environment = dict(
-            os.environ,
-            ANSIBLE_HOME=str(home),
-            ANSIBLE_LOCAL_TEMP=str(home / "tmp"),
-            ANSIBLE_NOCOLOR="1",
-            ANSIBLE_RETRY_FILES_ENABLED="0",
-            ANSIBLE_STDOUT_CALLBACK="ansible.posix.json" if json_output else "default",
-            **(env or {}),
-        )
-        done = subprocess.run(command, capture_output=True, text=True, env=environment, cwd=tmp_path, check=False)
-        results = json.loads(done.stdout) if json_output and done.stdout.strip().startswith("{") else None
-        return PlaybookRun(done.returncode, done.stdout, done.stderr, results)
+            arguments.append("-" + "v" * verbosity)
+        environment = playbook_runner.ansible_environment(home, json_output, **(env or {}))
+        return playbook_runner.run_playbook(arguments, environment, tmp_path, json_output)
 
     return run
