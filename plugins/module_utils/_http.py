@@ -173,6 +173,16 @@ def credentials_error(field, hint=""):
     return RegistrySettingError(field, f"must not contain credentials (user:password@ before the host){hint}")
 
 
+def tls_context(verify=True, cadata=None):
+    """The ssl context of an https request: verified against the system trust store, or against cadata
+    (PEM text) when given; verify=False checks neither the certificate nor the host name."""
+    context = ssl.create_default_context(cadata=cadata)
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 def _origin(parts):
     scheme = parts.scheme.lower()
     return scheme, (parts.hostname or "").lower(), parts.port or (443 if scheme == "https" else 80)

@@ -1,6 +1,6 @@
 # Copyright (c) 2026 kubenode maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The one way this collection reads, writes, renames and removes files on a node.
+"""The one way this collection reads, writes, renames and removes files on a node, and checks who can read one.
 
 Every failure is a FileOperationError whose message names the path the user
 gave (never a temporary file) and the operation, with the reason in words:
@@ -14,6 +14,7 @@ import errno
 import grp
 import os
 import pwd
+import stat
 import sys
 import tempfile
 from contextlib import contextmanager
@@ -122,11 +123,11 @@ def _module_failures(module, operation, path, hide=()):
         module.fail_json = original
 
 
-def read_file(path):
-    """Return the bytes of the file at path, None when there is none."""
+def load_file_if_exists(path, max_bytes=None):
+    """Return the bytes of the file at path (at most max_bytes + 1 of them when given), None when there is none."""
     try:
         with open(path, "rb") as handle:
-            return handle.read()
+            return handle.read() if max_bytes is None else handle.read(max_bytes + 1)
     except FileNotFoundError:
         return None
     except OSError as error:
@@ -144,7 +145,7 @@ def exists(path):
         raise _fail("read", path, error) from None
 
 
-def make_directories(directory, mode=DIRECTORY_MODE):
+def ensure_directory(directory, mode=DIRECTORY_MODE):
     """Create directory and any missing parent, each with mode (containerd and pf9 must enter them).
 
     Return the directories created, outermost first.
@@ -168,12 +169,30 @@ def make_directories(directory, mode=DIRECTORY_MODE):
     return created
 
 
-def write_file(module, path, content):
-    """Atomically replace path with content (bytes).
+def file_arguments(module, path, default_mode=None, from_task=True):
+    """The mode, owner, group, SELinux context and attributes path is to have.
+
+    from_task: the task's own file options (add_file_common_args), mode default_mode when the task
+    sets none; otherwise mode default_mode and nothing else (a file that is not the task's own).
+    """
+    params = dict(module.params) if from_task else {}
+    if params.get("mode") is None:
+        params["mode"] = default_mode
+    return module.load_file_common_arguments(params, path=path)
+
+
+def set_attributes(module, file_args, changed=False, diff=None):
+    """Give file_args["path"] the attributes of file_args (file_arguments()); return whether anything changed."""
+    with _module_failures(module, "set the mode, owner or group of", file_args["path"]):
+        return module.set_fs_attributes_if_different(file_args, changed, diff)
+
+
+def write_file(module, path, content, file_args=None):
+    """Atomically replace path with content (bytes), then give it file_args (file_arguments()) when given.
 
     The temporary file lives beside the target so the final rename is atomic,
-    and a umask of 077 keeps the file unreadable to others until the caller
-    applies the requested attributes: our files can hold credentials.
+    and a umask of 077 keeps the file unreadable to others until its attributes
+    are applied: our files can hold credentials. It is removed whatever happens.
     """
     try:
         fd, tmp_path = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
@@ -196,6 +215,8 @@ def write_file(module, path, content):
     finally:
         if os.path.lexists(tmp_path):
             os.unlink(tmp_path)
+    if file_args is not None:
+        set_attributes(module, file_args)
 
 
 def rename(source, target):
@@ -215,13 +236,6 @@ def remove(path):
         raise _fail("remove", path, error) from None
 
 
-def chmod(path, mode):
-    try:
-        os.chmod(path, mode)
-    except OSError as error:
-        raise _fail("chmod", path, error) from None
-
-
 def backup(module, path):
     """Return the timestamped copy module.backup_local made of path."""
     try:
@@ -232,13 +246,6 @@ def backup(module, path):
     except Exception as error:  # ansible-core 2.19 raises a bare Exception, the OSError as its cause
         cause = error.__cause__ if isinstance(error.__cause__, OSError) else error
         raise _fail("back up", path, cause) from None
-
-
-def set_attributes(module, path, changed=False):
-    """Apply the task's mode, owner, group, ... to path; return whether anything changed."""
-    file_args = module.load_file_common_arguments(module.params, path=path)
-    with _module_failures(module, "set the mode, owner or group of", path):
-        return module.set_fs_attributes_if_different(file_args, changed)
 
 
 def check_owner_group(owner, group, path):
@@ -256,3 +263,109 @@ def check_owner_group(owner, group, path):
             grp.getgrnam(group)
         except KeyError:
             raise FileOperationError("chgrp", path, f"group: group {group!r} does not exist on this node") from None
+
+
+# --- who can read a file -------------------------------------------------
+
+
+def _user_name(uid):
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def _group_name(gid):
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
+
+
+def _allowed(info, uid, gids, bit):
+    """Apply the owner/group/other classes as the kernel does: the first class that matches decides."""
+    if uid == info.st_uid:
+        return bool(info.st_mode & (bit << 6))
+    if info.st_gid in gids:
+        return bool(info.st_mode & (bit << 3))
+    return bool(info.st_mode & bit)
+
+
+def _describe_stat(info):
+    return f"mode {stat.S_IMODE(info.st_mode):04o}, owner {_user_name(info.st_uid)}:{_group_name(info.st_gid)}"
+
+
+def _ancestors(path):
+    """Directories from / down to path's parent."""
+    directories = []
+    directory = os.path.dirname(path)
+    while True:
+        directories.append(directory)
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            break
+        directory = parent
+    return list(reversed(directories))
+
+
+def _account(user):
+    """Return (uid, gids) of user; raise KeyError when the node has no such user."""
+    account = pwd.getpwnam(user)
+    return account.pw_uid, set(os.getgrouplist(account.pw_name, account.pw_gid))
+
+
+def enterable_by(path, user):
+    """Return (True, reason) when user can enter every directory leading to path, else (False, reason).
+
+    Through symlinks too. Directories that do not exist yet count as enterable: ensure_directory
+    creates them 0755. Uses the permission bits and owners only (not POSIX ACLs or SELinux).
+    """
+    try:
+        user_id, gids = _account(user)
+    except KeyError:
+        return False, f"there is no user {user!r} on this node"
+    if user_id == 0:
+        return True, "root enters any directory"
+    path = os.path.abspath(path)
+    directories = _ancestors(path)
+    directories += [d for d in _ancestors(os.path.realpath(path)) if d not in directories]
+    for directory in directories:
+        try:
+            info = os.stat(directory)
+        except FileNotFoundError:
+            continue
+        except OSError as error:
+            return False, f"cannot inspect {directory}: {error.strerror}"
+        if not stat.S_ISDIR(info.st_mode):
+            return False, f"{directory} is not a directory"
+        if not _allowed(info, user_id, gids, stat.S_IXOTH):
+            why = f"({_describe_stat(info)}): it needs the x bit for that user"
+            return False, f"{user!r} cannot enter directory {directory} {why}"
+    return True, f"{user!r} can enter the directories leading to {path}"
+
+
+def readable_by(path, user):
+    """Return (True, reason) when user can read the file at path, else (False, reason).
+
+    Uses the permission bits and owners only (not POSIX ACLs or SELinux), as the kernel
+    applies them to user and its groups, on the file and on every directory leading to it
+    (see enterable_by).
+    """
+    ok, reason = enterable_by(path, user)
+    if not ok:
+        return ok, reason
+    user_id, gids = _account(user)
+    if user_id == 0:
+        return True, "root reads any file"
+    path = os.path.abspath(path)
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return False, f"{path} does not exist"
+    except OSError as error:
+        return False, f"cannot inspect {path}: {error.strerror}"
+    if not stat.S_ISREG(info.st_mode):
+        return False, f"{path} is not a regular file"
+    if not _allowed(info, user_id, gids, stat.S_IROTH):
+        return False, f"{user!r} cannot read {path} ({_describe_stat(info)})"
+    return True, f"{user!r} can read {path} ({_describe_stat(info)})"

@@ -18,8 +18,8 @@ description:
   - Everything is checked before anything is written; when a check fails, the node is left as it was.
   - With O(content) or O(url), the file is written, atomically, only when its text differs, and
     O(mode), O(owner) and O(group) are applied. With neither, the file is only checked, never changed.
-  - The certificates are read with the Python standard library only; nothing needs to be installed on
-    the node.
+  - The certificates are read with the Python standard library (C(ssl)) only; nothing needs to be installed
+    on the node.
 author:
   - kubenode maintainers (@kubenode)
 extends_documentation_fragment:
@@ -77,10 +77,13 @@ options:
   readable_by:
     description:
       - Name of a user that must be able to read O(path), for example C(pf9).
-      - Checked with the permission bits and owners of the file (as they will be once written) and of every
-        directory leading to it; POSIX ACLs and SELinux are not taken into account.
-      - When the user cannot read it, the module fails, naming the file or directory in the way, and writes
-        nothing.
+      - Checked with the permission bits and owners of every directory leading to the file, before anything is
+        written, then of the file itself as it is once written, with its O(mode), O(owner) and O(group); POSIX
+        ACLs and SELinux are not taken into account.
+      - When the user cannot read it, the module fails, naming the file or directory in the way; a file it
+        wrote is put back as it was (or removed, with the directories it created).
+      - In check mode, the file is checked as it is now; when the module would change it and the user cannot
+        read it now, a warning says so instead of a failure.
     type: str
   warn_days:
     description:
@@ -163,126 +166,81 @@ content:
   sample: "-----BEGIN CERTIFICATE-----\nMIIB...\n-----END CERTIFICATE-----\n"
 """
 
-import datetime
-import grp
 import os
-import pwd
-import re
-import stat
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.urls import make_context
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils import _http
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._ca import (
+    CaError,
+    CaFields,
+    check_readable,
+    get_ca,
+    summary,
+)
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._io import (
     FileOperationError,
-    describe,
-    make_directories,
+    ensure_directory,
+    enterable_by,
+    file_arguments,
+    readable_by,
+    remove,
+    set_attributes,
     write_file,
 )
-from ansible_collections.kubenode.registry_mirror.plugins.module_utils._pem import (
-    UTC,
-    PemError,
-    check_validity,
-    days_left,
-    format_time,
-    read_certificates,
-    readable_by,
-    soonest_expiring,
-)
-from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import (
-    RegistrySettingError,
-    fetch_url_scheme,
-)
 
-MAX_BYTES = 1024 * 1024  # a CA bundle is a few kilobytes; refuse anything absurd
-USER_AGENT = "kubenode.registry_mirror-ca_certificate"
-_OCTAL_MODE = re.compile(r"0?[0-7]{3,4}")
+FIELDS = CaFields("path", "content", "url", "readable_by")
 
 
-def _decode(data, source):
-    if b"\x00" in data:
-        raise PemError(f"{source}: not PEM: binary data (a DER certificate? convert it with openssl x509 -inform der)")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise PemError(f"{source}: not PEM: the text is not UTF-8") from None
+def _undo(module, path, before, old_stat, created):
+    """Put the node back as it was before this run wrote path: the old file, or no file and no new directory."""
+    if before is None:
+        remove(path)
+        for directory in reversed(created):
+            os.rmdir(directory)
+        return
+    write_file(module, path, before)
+    os.chown(path, old_stat.st_uid, old_stat.st_gid)
+    os.chmod(path, old_stat.st_mode & 0o7777)
 
 
-def _read_file(path):
-    """Return the file's bytes (at most one byte past the cap), or None when it does not exist."""
-    try:
-        with open(path, "rb") as handle:
-            return handle.read(MAX_BYTES + 1)
-    except FileNotFoundError:
-        return None
-    except OSError as error:
-        raise FileOperationError("read", path, describe(error, path)) from None
+def _place(module, ca, file_args, attributes_diff):
+    """Write the CA when its text differs and give it its attributes; return whether anything changed.
 
-
-def _fetch(module, url):
-    """The bytes url answers with HTTP 200: at most MAX_BYTES, all within timeout seconds."""
-    path, timeout = module.params["path"], module.params["timeout"]
-    context = make_context(validate_certs=module.params["validate_certs"]) if url.lower().startswith("https") else None
-    try:
-        response = _http.request(
-            "GET",
-            url,
-            timeout=timeout,
-            max_bytes=MAX_BYTES,
-            headers={"User-Agent": USER_AGENT},
-            context=context,
-            redirects=_http.ANY_ORIGIN,
-        )
-    except _http.HttpTooLarge:
-        module.fail_json(msg=f"url: {url} sent more than {MAX_BYTES} bytes; that is not a CA certificate", path=path)
-    except _http.HttpTimeout as error:
-        module.fail_json(
-            msg=f"url: fetching {url} failed: no complete answer within {timeout} seconds ({error.reason})", path=path
-        )
-    except _http.HttpRedirectError as error:
-        module.fail_json(msg=f"url: fetching {url} failed: {error.reason}", path=path, status=error.status)
-    except _http.HttpError as error:
-        module.fail_json(msg=f"url: fetching {url} failed: {error.reason}", path=path)
-    if response.status != 200:
-        module.fail_json(
-            msg=f"url: fetching {url} failed: HTTP {response.status} ({response.reason})".replace(" ()", ""),
-            path=path,
-            status=response.status,
-        )
-    return response.body
-
-
-def _planned_mode(module, current_stat):
-    """Permission bits the file will have once the module is done."""
-    mode = module.params["mode"]
-    if isinstance(mode, int):
-        return mode
-    mode = str(mode)
-    if _OCTAL_MODE.fullmatch(mode):
-        return int(mode, 8)
-    # a symbolic mode applies to the file as atomic_move leaves it: the old file's mode, or mkstemp's 0600
-    base = current_stat if current_stat is not None else os.stat_result((stat.S_IFREG | 0o600,) + (0,) * 9)
-    try:
-        return module._symbolic_mode_to_octal(base, mode)
-    except ValueError as error:
-        module.fail_json(msg=f"mode: {error}", path=module.params["path"])
-
-
-def _planned_id(module, option, current):
-    """uid or gid the file will have once the module is done."""
-    value = module.params[option]
-    if value is None:
-        return current
-    try:
-        return int(value)
-    except ValueError:
-        pass
-    try:
-        return pwd.getpwnam(value).pw_uid if option == "owner" else grp.getgrnam(value).gr_gid
-    except KeyError:
-        module.fail_json(msg=f"{option}: there is no {'user' if option == 'owner' else 'group'} {value!r} on this node",
-                         path=module.params["path"])
+    With readable_by, the directories are checked first, and the file once written: when the user
+    cannot read it, it is put back as it was and the module fails.
+    """
+    params, path = module.params, module.params["path"]
+    user = params["readable_by"]
+    if user is not None:
+        ok, reason = enterable_by(path, user)
+        if not ok:
+            raise CaError(f"readable_by: {reason}")
+    new_bytes = ca.text.encode("utf-8")
+    content_changed = ca.before != new_bytes
+    if module.check_mode:
+        changed = content_changed
+        if ca.before is not None:
+            changed = set_attributes(module, file_args, changed, attributes_diff)
+            ok, reason = readable_by(path, user) if user is not None else (True, "")
+            if not ok and not changed:
+                raise CaError(f"readable_by: {reason}")
+            if not ok:
+                module.warn(f"readable_by: {reason} now; check mode changes nothing, so the file is checked "
+                            "as it is, and a real run checks it once written")
+        return changed
+    old_stat = os.stat(path) if ca.before is not None else None
+    created = ensure_directory(os.path.dirname(path))
+    if content_changed:
+        write_file(module, path, new_bytes)
+    changed = set_attributes(module, file_args, content_changed or bool(created), attributes_diff)
+    if user is not None:
+        try:
+            check_readable(path, user, "readable_by")
+        except CaError as error:
+            _undo(module, path, ca.before, old_stat, created)
+            raise CaError(f"{error}; the file was put back as it was") from None
+    return changed
 
 
 def main():
@@ -311,94 +269,33 @@ def main():
     if params["timeout"] <= 0:
         module.fail_json(msg="timeout: must be positive", path=path)
 
-    if os.path.lexists(path) and not os.path.isfile(path):
-        module.fail_json(msg=f"path: {path} exists and is not a regular file", path=path)
-    try:
-        before = _read_file(path)
-    except FileOperationError as error:
-        module.fail_json(msg=f"path: {error}", path=path)
-    if before is not None and len(before) > MAX_BYTES and params["content"] is None and params["url"] is None:
-        module.fail_json(msg=f"path: {path} is larger than {MAX_BYTES} bytes; that is not a CA certificate", path=path)
-
-    try:
-        if params["content"] is not None:
-            source = "content"
-            text = params["content"]
-        elif params["url"] is not None:
-            url = fetch_url_scheme(params["url"])
-            source = f"url: {url}"
-            text = _decode(_fetch(module, url), source)
-        else:
-            source = f"path: {path}"
-            if before is None:
-                module.fail_json(
-                    msg=f"path: {path} does not exist; give content or url to place the CA certificate", path=path
-                )
-            text = _decode(before, source)
-        if text.strip() and not text.endswith("\n"):
-            text += "\n"
-        try:
-            certificates = read_certificates(text)
-        except PemError as error:
-            raise PemError(f"{source}: {error}") from None
-    except (PemError, RegistrySettingError) as error:
-        module.fail_json(msg=str(error), path=path)
-
-    now = datetime.datetime.now(UTC)
-    errors, warnings = check_validity(certificates, now, params["warn_days"])
-    if errors:
-        module.fail_json(msg=f"{source}: " + "; ".join(errors), path=path)
-    for warning in warnings:
-        module.warn(f"{source}: {warning}")
-
     # Without content or url the file is the user's own: check it, never change it.
     placing = params["content"] is not None or params["url"] is not None
-    current_stat = os.stat(path) if before is not None else None
-    if params["readable_by"] is not None:
-        if placing:
-            mode = _planned_mode(module, current_stat)
-            uid = _planned_id(module, "owner", current_stat.st_uid if current_stat else os.geteuid())
-            gid = _planned_id(module, "group", current_stat.st_gid if current_stat else os.getegid())
-        else:
-            mode, uid, gid = stat.S_IMODE(current_stat.st_mode), current_stat.st_uid, current_stat.st_gid
-        ok, reason = readable_by(path, params["readable_by"], mode=mode, uid=uid, gid=gid)
-        if not ok:
-            module.fail_json(msg=f"readable_by: {reason}", path=path)
-
-    new_bytes = text.encode("utf-8")
-    content_changed = placing and before != new_bytes
-    if content_changed and not module.check_mode:
-        try:
-            make_directories(os.path.dirname(path))  # 0755: pf9 must reach the CA
-        except FileOperationError as error:
-            module.fail_json(msg=f"path: {error}", path=path)
-        write_file(module, path, new_bytes)
-    changed = content_changed
     attributes_diff = {"before": {}, "after": {}}
-    if placing and os.path.exists(path):  # in check mode, a file not written yet has no attributes to set
-        file_args = module.load_file_common_arguments(params, path=path)
-        changed = module.set_fs_attributes_if_different(file_args, changed, attributes_diff)
+    try:
+        ca = get_ca(path, params["content"], params["url"], params["validate_certs"], params["timeout"],
+                    params["warn_days"], fields=FIELDS)
+        for warning in ca.warnings:
+            module.warn(warning)
+        if placing:
+            changed = _place(module, ca, file_arguments(module, path), attributes_diff)
+        else:
+            changed = False
+            if params["readable_by"] is not None:
+                check_readable(path, params["readable_by"], "readable_by")
+    except CaError as error:
+        status = {} if error.status is None else {"status": error.status}
+        module.fail_json(msg=str(error), path=path, **status)
+    except FileOperationError as error:
+        module.fail_json(msg=f"path: {error}", path=path)
 
-    soonest = soonest_expiring(certificates)
-    result = dict(
-        changed=changed,
-        path=path,
-        not_before=format_time(soonest.not_before),
-        not_after=format_time(soonest.not_after),
-        days_left=days_left(soonest, now),
-        certificates=len(certificates),
-        content=text,
-    )
+    result = dict(changed=changed, path=path, content=ca.text, **summary(ca))
     if module._diff:
         diffs = []
-        if content_changed:
-            diffs.append(dict(
-                before_header=path,
-                after_header=path,
-                before="" if before is None else before.decode("utf-8", errors="replace"),
-                after=text,
-            ))
-        if before is not None and (attributes_diff["before"] or attributes_diff["after"]):
+        if placing and ca.before != ca.text.encode("utf-8"):
+            before = "" if ca.before is None else ca.before.decode("utf-8", errors="replace")
+            diffs.append(dict(before_header=path, after_header=path, before=before, after=ca.text))
+        if ca.before is not None and (attributes_diff["before"] or attributes_diff["after"]):
             diffs.append(attributes_diff)
         result["diff"] = diffs
     module.exit_json(**result)

@@ -325,24 +325,16 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_fi
     is_managed,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._io import (
-    DIRECTORY_MODE,
     FileOperationError,
     backup,
-    chmod,
-    make_directories,
-    read_file,
+    ensure_directory,
+    file_arguments,
+    load_file_if_exists,
     write_file,
 )
 
 NEW_FILE_MODE = 0o644
 HOSTS_FILE_MODE = 0o600  # a migrated hosts.toml may carry credentials
-
-
-def _read(module, path):
-    try:
-        return read_file(path)
-    except FileOperationError as error:
-        module.fail_json(msg=f"{error}; nothing was written")
 
 
 def _migrated(module, config_path, config_file):
@@ -354,12 +346,13 @@ def _migrated(module, config_path, config_file):
             module.fail_json(msg=f"_hosts_files: {registry!r} is not a registry directory name")
         path = os.path.join(config_path, registry, HOSTS_FILE_NAME)
         content = hosts_file["content"].encode("utf-8")
-        existing = _read(module, path)
+        existing = load_file_if_exists(path)
         if existing is None:
             status = "created"
         elif existing == content:
             status = "unchanged"
-        elif is_managed(existing.decode("utf-8", errors="replace")) and _read(module, path + KEPT_ASIDE_SUFFIX) is None:
+        elif (is_managed(existing.decode("utf-8", errors="replace"))
+              and load_file_if_exists(path + KEPT_ASIDE_SUFFIX) is None):
             # The mirror's own file serves this registry already: keep the legacy settings where
             # containerd_hosts keeps what it replaced, so that state=absent brings them back.
             status = "kept_aside"
@@ -406,7 +399,11 @@ def main():
         module.fail_json(msg=f"config_path: {config_path!r} must be an absolute path")
     legacy_removed = module.params["_legacy_removed"]
 
-    before = _read(module, path)
+    try:
+        before = load_file_if_exists(path)
+        migrated = _migrated(module, config_path, path)
+    except FileOperationError as error:
+        module.fail_json(msg=f"{error}; nothing was written")
     expected = module.params["_read_sha256"]
     if expected is not None:
         current = "" if before is None else hashlib.sha256(before).hexdigest()
@@ -414,7 +411,6 @@ def main():
             module.fail_json(
                 msg=f"{path}: changed on the node since it was read; nothing was written, run the task again"
             )
-    migrated = _migrated(module, config_path, path)
     after = content.encode("utf-8")
     created = [(entry, data) for entry, data in migrated if entry["status"] in ("created", "kept_aside")]
     result = dict(
@@ -430,21 +426,20 @@ def main():
     written = []
     try:
         for entry, data in created:
-            if make_directories(os.path.dirname(entry["path"]), DIRECTORY_MODE):
+            if ensure_directory(os.path.dirname(entry["path"])):
                 written.append(os.path.dirname(entry["path"]))
-            write_file(module, entry["path"], data)
+            write_file(module, entry["path"], data, file_arguments(module, entry["path"], HOSTS_FILE_MODE, False))
             written.append(entry["path"])
-            chmod(entry["path"], HOSTS_FILE_MODE)
         if before != after:
             target = os.path.realpath(path)  # a symlinked config.toml stays a symlink; its target is updated
-            if make_directories(os.path.dirname(target), DIRECTORY_MODE):
+            if ensure_directory(os.path.dirname(target)):
                 written.append(os.path.dirname(target))
             if before is not None and (module.params["backup"] or legacy_removed):
                 result["backup_file"] = backup(module, target)
-            write_file(module, target, after)
+            # An existing file keeps its mode and owner; containerd's config is world-readable.
+            file_args = None if before is not None else file_arguments(module, target, NEW_FILE_MODE, False)
+            write_file(module, target, after, file_args)
             written.append(target)
-            if before is None:
-                chmod(target, NEW_FILE_MODE)  # write_file creates it 0600; containerd's config is world-readable
     except FileOperationError as error:
         done = f"Written before the failure: {', '.join(written)}." if written else "Nothing was written."
         result.update(changed=bool(written), msg=f"{error}. {done}")

@@ -281,9 +281,10 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._io impor
     FileOperationError,
     backup,
     check_owner_group,
+    ensure_directory,
     exists,
-    make_directories,
-    read_file,
+    file_arguments,
+    load_file_if_exists,
     remove,
     rename,
     set_attributes,
@@ -316,7 +317,7 @@ def _plan(module, registry, content):
     path = os.path.join(module.params["config_path"], registry, HOSTS_FILE_NAME)
     kept = kept_aside_path(path)
     try:
-        before = read_file(path)
+        before = load_file_if_exists(path)
         kept_exists = exists(kept)
     except FileOperationError as error:
         if module.params["state"] == "present" or error.errno != errno.ENOTDIR:
@@ -354,20 +355,20 @@ def _write(module, plan):
     entry = {"path": path}
     if plan["kept_exists"]:
         entry["kept_aside"] = plan["kept"]
+    file_args = file_arguments(module, path, DEFAULT_MODE)
     if before == content:
-        attributes_changed = set_attributes(module, path)
+        attributes_changed = set_attributes(module, file_args)
         entry["status"] = "updated" if attributes_changed else "unchanged"
         return entry, None, attributes_changed
     entry["status"] = "created" if before is None else "updated"
     if not module.check_mode:
         # 0755: a CA placed beside hosts.toml must stay readable by pf9
-        if make_directories(os.path.dirname(path)):
+        if ensure_directory(os.path.dirname(path)):
             plan["touched"] = True
         if before is not None and module.params["backup"]:
             entry["backup_file"] = backup(module, path)
-        write_file(module, path, content)
+        write_file(module, path, content, file_args)
         plan["touched"] = True
-        set_attributes(module, path)
     return entry, _texts(path, before, content), True
 
 
@@ -382,7 +383,7 @@ def _adopt(module, plan):
         rename(path, kept)  # the same file: its mode, owner and content stay as they were
         plan["touched"] = True
         try:
-            write_file(module, path, content)
+            write_file(module, path, content, file_arguments(module, path, DEFAULT_MODE))
         except FileOperationError:
             try:  # put theirs back: the node pulls as it did before
                 rename(kept, path)
@@ -390,7 +391,6 @@ def _adopt(module, plan):
             except FileOperationError:
                 pass
             raise
-        set_attributes(module, path)
     entry = {"path": path, "status": "adopted", "kept_aside": kept}
     return entry, _texts(path, plan["before"], content), True
 
@@ -415,7 +415,7 @@ def _restore(module, plan):
     """Put the kept-aside file back in place of ours (or of no file)."""
     path, kept, before = plan["path"], plan["kept"], plan["before"]
     entry = {"path": path, "status": "restored", "kept_aside": kept}
-    restored = read_file(kept)
+    restored = load_file_if_exists(kept)
     if not module.check_mode:
         if before is not None and module.params["backup"]:
             entry["backup_file"] = backup(module, path)
@@ -471,8 +471,6 @@ def main():
     hosts_files = module.params["_hosts_files"]
     if hosts_files is None:
         module.fail_json(msg="containerd_hosts must run through its action plugin, which renders the files")
-    if module.params["mode"] is None:
-        module.params["mode"] = DEFAULT_MODE
     config_path = module.params["config_path"]
     if not os.path.isabs(config_path):
         module.fail_json(msg=f"config_path: {config_path!r} must be an absolute path")

@@ -1,11 +1,10 @@
-"""_pem: PEM certificates read in pure Python, checked against what the openssl CLI says about them."""
+"""_pem: PEM certificates read with the ssl module, checked against what the openssl CLI says about them."""
 
 from __future__ import annotations
 
 import base64
 import datetime
-import os
-import pwd
+import ssl
 import subprocess
 
 import pytest
@@ -175,6 +174,45 @@ def test_der_parser_reads_what_openssl_wrote(pki):
     assert certificate.common_name == "kubenode expiring CA"
 
 
+def _v1_certificate(pki, name, signer=None):
+    """A version 1 certificate (no extensions), self-signed or signed by pki.ca."""
+    if not (pki.directory / f"{name}.pem").exists():
+        fake.openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                     "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}", cwd=pki.directory)
+        signing = ("-CA", "ca.pem", "-CAkey", "ca.key", "-set_serial", "7") if signer else ("-signkey", f"{name}.key")
+        fake.openssl("x509", "-req", "-in", f"{name}.csr", *signing, "-days", "5", "-out", f"{name}.pem",
+                     cwd=pki.directory)
+    return pki.directory / f"{name}.pem"
+
+
+def _listed_by_get_ca_certs(path):
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.load_verify_locations(cadata=path.read_text())
+    return len(context.get_ca_certs())
+
+
+@pytest.mark.parametrize(("name", "signer", "listed"), [
+    ("ca", None, 1),  # CA:TRUE
+    ("server", None, 0),  # CA:FALSE: a server certificate trusted as itself
+    ("v1-self-signed", None, 1),  # OpenSSL counts a self-signed v1 certificate as a CA
+    ("v1-signed", "ca", 0),  # a v1 certificate signed by another is not one
+])
+def test_what_get_ca_certs_lists_and_every_certificate_is_read(pki, name, signer, listed):
+    """get_ca_certs() leaves out the certificates OpenSSL does not count as CAs; they are read all the same."""
+    path = getattr(pki, name) if name in ("ca", "server") else _v1_certificate(pki, name, signer)
+    assert _listed_by_get_ca_certs(path) == listed
+    (certificate,) = _pem.read_certificates(path.read_text())
+    assert (certificate.not_before, certificate.not_after) == (openssl_date(path, "start"), openssl_date(path, "end"))
+    expected_name = {"ca": fake.CA_NAME, "server": "127.0.0.1"}.get(name, name)
+    assert certificate.common_name == expected_name
+
+
+def test_a_bundle_larger_than_the_limit_is_refused(pki):
+    text = pki.ca.read_text()
+    with pytest.raises(_pem.PemError, match=f"larger than {_pem.MAX_BYTES} bytes"):
+        _pem.read_certificates(text * (_pem.MAX_BYTES // len(text) + 1))
+
+
 # --- expiry --------------------------------------------------------------
 
 
@@ -204,74 +242,6 @@ def test_not_yet_valid_is_a_warning(pki):
     before_start = openssl_date(pki.ca, "start") - datetime.timedelta(hours=1)
     errors, warnings = _pem.check_validity(certificates, before_start, 1)
     assert errors == [] and "is not valid before" in warnings[0]
-
-
-# --- who can read a file -------------------------------------------------
-
-
-needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="creates files owned by root for user nobody")
-
-
-def _nobody():
-    try:
-        return pwd.getpwnam("nobody").pw_name
-    except KeyError:
-        pytest.skip("no user nobody")
-
-
-@needs_root
-def test_readable_by(open_dir):
-    nobody = _nobody()
-    public, private = open_dir / "public.crt", open_dir / "private.crt"
-    public.write_text("x")
-    public.chmod(0o644)
-    private.write_text("x")
-    private.chmod(0o600)
-    closed = open_dir / "closed"
-    closed.mkdir(mode=0o700)
-    hidden = closed / "ca.crt"
-    hidden.write_text("x")
-    hidden.chmod(0o644)
-
-    assert _pem.readable_by(str(public), nobody)[0] is True
-    ok, reason = _pem.readable_by(str(private), nobody)
-    assert ok is False and f"cannot read {private} (mode 0600, owner root:root)" in reason
-    ok, reason = _pem.readable_by(str(hidden), nobody)
-    assert ok is False and f"cannot enter directory {closed} (mode 0700" in reason
-    assert _pem.readable_by(str(private), "root") == (True, "root reads any file")
-    assert _pem.readable_by(str(public), "no-such-user-kubenode")[0] is False
-
-    # the attributes the file will have once written stand in for the current ones
-    assert _pem.readable_by(str(private), nobody, mode=0o644)[0] is True
-    assert _pem.readable_by(str(public), nobody, mode=0o600)[0] is False
-    assert _pem.readable_by(str(private), nobody, mode=0o600, uid=pwd.getpwnam(nobody).pw_uid)[0] is True
-    # a file (and directories) not written yet
-    assert _pem.readable_by(str(open_dir / "new" / "dir" / "ca.crt"), nobody, mode=0o644)[0] is True
-    ok, reason = _pem.readable_by(str(open_dir / "missing.crt"), nobody)
-    assert ok is False and "does not exist" in reason
-
-    # a symlink into the closed directory: the target's directories count
-    link = open_dir / "link.crt"
-    link.symlink_to(hidden)
-    ok, reason = _pem.readable_by(str(link), nobody)
-    assert ok is False and str(closed) in reason
-
-
-@needs_root
-def test_readable_through_group(open_dir):
-    nobody = _nobody()
-    account = pwd.getpwnam(nobody)
-    shared = open_dir / "group.crt"
-    shared.write_text("x")
-    shared.chmod(0o640)
-    os.chown(shared, 0, account.pw_gid)
-    assert _pem.readable_by(str(shared), nobody)[0] is True
-    os.chown(shared, 0, 0)
-    assert _pem.readable_by(str(shared), nobody)[0] is False
-    # the owner class decides for the owner even when "other" could read
-    shared.chmod(0o044)
-    os.chown(shared, account.pw_uid, 0)
-    assert _pem.readable_by(str(shared), nobody)[0] is False
 
 
 def test_openssl_agrees_that_the_material_is_what_we_think(pki):

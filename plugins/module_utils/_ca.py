@@ -1,0 +1,162 @@
+# Copyright (c) 2026 kubenode maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The registry mirror's CA certificate on a node: got from text, a URL or its file, and checked.
+
+One definition of every check, for the modules that use a CA: ca_certificate,
+containerd_hosts (the CA its hosts.toml files name) and registry_preflight. Each
+names the options in its own words (CaFields). Nothing here writes: the callers
+write only once every check has passed. No Ansible imports.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from collections import namedtuple
+
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils import _http
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._io import (
+    FileOperationError,
+    load_file_if_exists,
+    readable_by,
+)
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._pem import (
+    MAX_BYTES,
+    UTC,
+    PemError,
+    check_validity,
+    days_left,
+    format_time,
+    read_certificates,
+    soonest_expiring,
+)
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import (
+    RegistrySettingError,
+    fetch_url_scheme,
+)
+
+USER_AGENT = "kubenode.registry_mirror"
+DEFAULT_TIMEOUT = 10
+DEFAULT_WARN_DAYS = 30
+CA_FILE_MODE = 0o644  # a CA is public, and PMK's pf9 user must read it
+
+CaFields = namedtuple("CaFields", ["path", "content", "url", "readable_by"])
+"""The names a module gives its CA options, for the messages."""
+
+# The options of containerd_hosts and registry_preflight that get the CA (ca_file is their own option).
+ARGUMENT_SPEC = dict(
+    ca_content=dict(type="str"),
+    ca_url=dict(type="str"),
+    ca_validate_certs=dict(type="bool", default=True),
+)
+CA_FIELDS = CaFields("ca_file", "ca_content", "ca_url", "ca_readable_by")
+
+Ca = namedtuple("Ca", ["text", "source", "certificates", "warnings", "before"])
+"""A CA that passed every check: its PEM text, where it came from (for messages), its certificates,
+the warnings to show, and the bytes of its file (None when there is none, or no file was named)."""
+
+
+class CaError(Exception):
+    """A CA that must not be used. str() names the option and says what is wrong; status is an HTTP status."""
+
+    def __init__(self, message, status=None):
+        super().__init__(message)
+        self.status = status
+
+
+def _decode(data, source):
+    if b"\x00" in data:
+        raise CaError(f"{source}: not PEM: binary data (a DER certificate? convert it with openssl x509 -inform der)")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CaError(f"{source}: not PEM: the text is not UTF-8") from None
+
+
+def fetch(url, validate_certs=True, timeout=DEFAULT_TIMEOUT, field="url"):
+    """The bytes url answers with HTTP 200: at most MAX_BYTES, all within timeout seconds."""
+    try:
+        url = fetch_url_scheme(url, field)
+    except RegistrySettingError as error:
+        raise CaError(str(error)) from None
+    context = _http.tls_context(verify=validate_certs) if url.lower().startswith("https") else None
+    try:
+        response = _http.request("GET", url, timeout=timeout, max_bytes=MAX_BYTES, headers={"User-Agent": USER_AGENT},
+                                 context=context, redirects=_http.ANY_ORIGIN)
+    except _http.HttpTooLarge:
+        raise CaError(f"{field}: {url} sent more than {MAX_BYTES} bytes; that is not a CA certificate") from None
+    except _http.HttpTimeout as error:
+        raise CaError(
+            f"{field}: fetching {url} failed: no complete answer within {timeout} seconds ({error.reason})"
+        ) from None
+    except _http.HttpRedirectError as error:
+        raise CaError(f"{field}: fetching {url} failed: {error.reason}", status=error.status) from None
+    except _http.HttpError as error:
+        raise CaError(f"{field}: fetching {url} failed: {error.reason}") from None
+    if response.status != 200:
+        raise CaError(
+            f"{field}: fetching {url} failed: HTTP {response.status} ({response.reason})".replace(" ()", ""),
+            status=response.status,
+        )
+    return response.body
+
+
+def read_file(path, field="path"):
+    """The bytes of the CA file at path (None when there is none); refuse what is not a regular file."""
+    if os.path.lexists(path) and not os.path.isfile(path):
+        raise CaError(f"{field}: {path} exists and is not a regular file")
+    try:
+        return load_file_if_exists(path, MAX_BYTES)
+    except FileOperationError as error:
+        raise CaError(f"{field}: {error}") from None
+
+
+def get_ca(path=None, content=None, url=None, validate_certs=True, timeout=DEFAULT_TIMEOUT,
+           warn_days=DEFAULT_WARN_DAYS, fields=CA_FIELDS, now=None):
+    """Get the CA's PEM text from content, from url, or else from the file at path, and check it.
+
+    Return a Ca; raise CaError, naming the option, for a CA that cannot be read, is not a PEM bundle
+    of X.509 certificates or holds an expired one. A final newline is added to text that lacks one.
+    Nothing is written.
+    """
+    before = None if path is None else read_file(path, fields.path)
+    if content is not None:
+        source, text = fields.content, content
+    elif url is not None:
+        source = f"{fields.url}: {url}"
+        text = _decode(fetch(url, validate_certs, timeout, fields.url), source)
+    else:
+        source = f"{fields.path}: {path}"
+        if before is None:
+            raise CaError(f"{source} does not exist; give {fields.content} or {fields.url} to place the CA certificate")
+        if len(before) > MAX_BYTES:
+            raise CaError(f"{source} is larger than {MAX_BYTES} bytes; that is not a CA certificate")
+        text = _decode(before, source)
+    if text.strip() and not text.endswith("\n"):
+        text += "\n"
+    try:
+        certificates = read_certificates(text)
+    except PemError as error:
+        raise CaError(f"{source}: {error}") from None
+    errors, warnings = check_validity(certificates, now or datetime.datetime.now(UTC), warn_days)
+    if errors:
+        raise CaError(f"{source}: " + "; ".join(errors))
+    return Ca(text, source, certificates, [f"{source}: {warning}" for warning in warnings], before)
+
+
+def check_readable(path, user, field):
+    """Raise CaError unless user can read the file at path."""
+    ok, reason = readable_by(path, user)
+    if not ok:
+        raise CaError(f"{field}: {reason}")
+
+
+def summary(ca, now=None):
+    """What a module returns about a CA: the soonest-expiring certificate's validity and how many there are."""
+    soonest = soonest_expiring(ca.certificates)
+    return dict(
+        not_before=format_time(soonest.not_before),
+        not_after=format_time(soonest.not_after),
+        days_left=days_left(soonest, now or datetime.datetime.now(UTC)),
+        certificates=len(ca.certificates),
+    )
