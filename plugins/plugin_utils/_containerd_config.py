@@ -40,9 +40,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._containe
     NEW_FILE_VERSIONS,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import RegistrySettingError
-from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_toml import (  # noqa: F401
-    MissingDependencyError,  # imported from here by the containerd_config action plugin
-)
+from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils import _hosts_toml
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._legacy_registry import (
     plan_migration,
     remove_legacy,
@@ -61,8 +59,9 @@ from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._toml_edi
 )
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._toml_mask import mask_toml
 
-# The containerd_config action plugin catches this name; the one error type is RegistrySettingError.
+# The containerd_config action plugin imports these two from here (their homes: _registry_url, _hosts_toml).
 ContainerdConfigError = RegistrySettingError
+MissingDependencyError = _hosts_toml.MissingDependencyError
 
 KEY = "config_path"
 

@@ -188,4 +188,3 @@ def append_section(text, path, key, value, top=None):
     for name, setting in (top or {}).items():
         text += f"{_assignment(name, setting)}{newline}{newline}"
     return f"{text}[{dotted_key(path)}]{newline}{DEFAULT_INDENT}{_assignment(key, value)}{newline}"
-

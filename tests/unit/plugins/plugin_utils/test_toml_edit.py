@@ -17,6 +17,7 @@ PATH = ("a", "b.c", "d")
 HEADER = '[a."b.c".d]'
 LINE = 'k = "v"'
 
+
 def with_key(data):
     """The parsed settings with PATH.k = "v" added: what the edited text must read as."""
     node = data
