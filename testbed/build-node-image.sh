@@ -5,42 +5,34 @@
 # pf9 and the PMK agent stand-ins from testbed/node/, and sshd for the
 # operator's account ops (no setfacl, as on a minimal Debian node; see
 # testbed/README.md).
-# <tag> is a hash of this script and testbed/node/*, so an unchanged image is
-# reused in a second or so. Prints the image name on stdout (last line).
+# <tag> is a hash of this script, image-lib.sh and testbed/node/*, so an
+# unchanged image is reused in a second or so. Prints the image name on stdout
+# (last line).
 # Needs root (debootstrap, chroot).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 export CONTAINERS_CONF="$HERE/containers.conf"
+# shellcheck source=testbed/image-lib.sh
+source "$HERE/image-lib.sh"
 NAME=localhost/kubenode-node
 
-TAG=$(cd "$HERE" && sha256sum build-node-image.sh node/* | sha256sum | cut -c1-12)
-IMAGE="$NAME:$TAG"
-
-if podman image exists "$IMAGE"; then
-  podman tag "$IMAGE" "$NAME:latest"   # :latest may point at another build
-  echo "$IMAGE"
-  exit 0
-fi
+IMAGE="$NAME:$(image_tag "$HERE" build-node-image.sh image-lib.sh node/*)"
+if image_cached "$IMAGE"; then exit 0; fi
 
 # The Debian mirror the host's apt uses; TESTBED_DEBIAN_MIRROR overrides.
 MIRROR=${TESTBED_DEBIAN_MIRROR:-$(python3 "$HERE/debian-mirror")}
 
-ROOT=$(mktemp -d /tmp/kubenode-node-rootfs.XXXXXX)
-LOG=$ROOT.log
-trap 'rm -rf --one-file-system "$ROOT" "$LOG"' EXIT
-chmod 755 "$ROOT"   # mktemp makes it 0700; apt's _apt user must traverse it
-
-# Runs a noisy command with its output in $LOG; shows the tail only on failure.
-quiet() { "$@" >>"$LOG" 2>&1 || { tail -n 30 "$LOG" >&2; return 1; }; }
+image_workdir kubenode-node-rootfs
+ROOT=$WORK
 in_root() { chroot "$ROOT" /usr/bin/env DEBIAN_FRONTEND=noninteractive "$@"; }
 
-echo "build-node-image: debootstrap from $MIRROR" >&2
+image_log "debootstrap from $MIRROR"
 quiet debootstrap --variant=minbase --include=systemd,systemd-sysv,python3,dbus,sudo \
   bookworm "$ROOT" "$MIRROR"
 
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
-echo "build-node-image: installing containerd and openssh-server" >&2
+image_log "installing containerd and openssh-server"
 quiet in_root apt-get update
 quiet in_root apt-get install -y --no-install-recommends \
   containerd ca-certificates procps iproute2 openssh-server
@@ -110,10 +102,5 @@ done
 in_root apt-get clean
 rm -rf "$ROOT"/var/lib/apt/lists/* "$ROOT"/var/cache/apt/*.bin "$ROOT"/etc/resolv.conf
 
-echo "build-node-image: importing $IMAGE" >&2
-tar -C "$ROOT" -c . | podman import --quiet --change 'CMD=["/sbin/init"]' - "$IMAGE" >/dev/null
-podman tag "$IMAGE" "$NAME:latest"
-# Drop older builds; podman refuses (ignored) while a container still uses one.
-podman images --format '{{.Repository}}:{{.Tag}}' "$NAME" | grep -vxF -e "$IMAGE" -e "$NAME:latest" |
-  xargs -r podman rmi >/dev/null 2>&1 || true
-echo "$IMAGE"
+image_import "$ROOT" "$IMAGE" '["/sbin/init"]'
+image_publish "$IMAGE"
