@@ -1,30 +1,82 @@
 #!/usr/bin/env bash
-# Builds the node image localhost/kubenode-node:<tag> (+ :latest) without pulling
-# from any registry: Debian bookworm via debootstrap, systemd as PID 1,
-# containerd 1.6 from Debian with the stock Platform9 (PMK) config.toml, user
-# pf9 and the PMK agent stand-ins from testbed/node/, and sshd for the
-# operator's account ops (no setfacl, as on a minimal Debian node; see
-# testbed/README.md).
-# <tag> is a hash of this script, image-lib.sh and testbed/node/*, so an
-# unchanged image is reused in a second or so. Prints the image name on stdout
-# (last line).
-# Needs root (debootstrap, chroot).
+# Builds a node image without pulling from any registry and prints its name on
+# stdout (last line). Usage: build-node-image.sh [1.6|1.7|2.1], the containerd
+# release in the node (default 1.6):
+#   1.6  localhost/kubenode-node:<tag> (+ :latest): Debian bookworm via
+#        debootstrap, systemd as PID 1, containerd 1.6 from Debian with the stock
+#        Platform9 (PMK) config.toml, user pf9 and the PMK agent stand-ins from
+#        testbed/node/, and sshd for the operator's account ops (no setfacl, as on
+#        a minimal Debian node; see testbed/README.md).
+#   1.7  localhost/kubenode-node-1.7:<tag> (+ :latest): the 1.6 image with trixie's
+#   2.1  localhost/kubenode-node-2.1:<tag> (+ :latest): or forky's containerd package
+#        installed over it, in one layer. Everything else stays as in 1.6: bookworm's
+#        systemd (newer ones do not boot as PID 1 on this host's cgroup v1) and the
+#        stock PMK config.toml, which containerd 2.x migrates from version 2 on load.
+# <tag> is a hash of the inputs (these scripts, testbed/node/*; for 1.7 and 2.1
+# the 1.6 image too), so an unchanged image is reused in a second or so.
+# TESTBED_NODE_IMAGE overrides the name (localhost/kubenode-node; 1.7 and 2.1 add
+# -1.7, -2.1). Needs root (debootstrap, chroot).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 export CONTAINERS_CONF="$HERE/containers.conf"
 # shellcheck source=testbed/image-lib.sh
 source "$HERE/image-lib.sh"
-NAME=localhost/kubenode-node
+NAME=${TESTBED_NODE_IMAGE:-localhost/kubenode-node}   # a scratch name builds apart from the shared images
+VERSION=${1:-1.6}
+case $VERSION in   # the Debian suite whose containerd package a newer image gets
+  1.6) ;;
+  1.7) SUITE=trixie ;;
+  2.1) SUITE=forky ;;
+  *) echo "usage: $0 [1.6|1.7|2.1]" >&2; exit 2 ;;
+esac
+
+# The Debian mirror the host's apt uses; TESTBED_DEBIAN_MIRROR overrides.
+debian_mirror() { echo "${TESTBED_DEBIAN_MIRROR:-$(python3 "$HERE/debian-mirror")}"; }
+
+# 1.7 and 2.1: the 1.6 image with the containerd package of $SUITE, checked from
+# the archive's signature down to the .deb (fetch-deb), installed by dpkg in one layer.
+if [[ $VERSION != 1.6 ]]; then
+  BASE=$(bash "$HERE/build-node-image.sh" 1.6 | tail -n 1)
+  IMAGE="$NAME-$VERSION:$({ echo "$BASE $VERSION"; cd "$HERE" && sha256sum build-node-image.sh image-lib.sh fetch-deb; } |
+    sha256sum | cut -c1-12)"
+  if image_cached "$IMAGE"; then exit 0; fi
+  image_workdir "kubenode-node-$VERSION"
+  MIRROR=$(debian_mirror)
+  image_log "fetching $SUITE's containerd $VERSION.* from $MIRROR"
+  DEB=$(python3 "$HERE/fetch-deb" "$MIRROR" "$SUITE" containerd "$VERSION." "$WORK/containerd.deb")
+  read -r POOL_PATH DEB_VERSION DEB_SHA256 <<<"$DEB"
+  image_log "installing $POOL_PATH (SHA256 $DEB_SHA256) over $BASE"
+  install -m 0644 "$HERE/node/config.toml" "$WORK/config.toml"
+  # The 1.6 build's checks again after the upgrade: dpkg keeps the stock config.toml
+  # (a changed conffile), the unit keeps Restart=always and stays disabled at boot.
+  cat >"$WORK/Containerfile" <<EOF
+FROM $BASE
+RUN set -e; \\
+    echo '$DEB_SHA256  /mnt/build/containerd.deb' | sha256sum --check --quiet; \\
+    dpkg -i --force-confold /mnt/build/containerd.deb; \\
+    cmp /mnt/build/config.toml /etc/containerd/config.toml || \\
+      { echo 'the package replaced the stock config.toml' >&2; exit 1; }; \\
+    grep -qx 'Restart=always' /lib/systemd/system/containerd.service || \\
+      { echo "the package's containerd.service lacks Restart=always" >&2; exit 1; }; \\
+    systemctl disable containerd.service; \\
+    if [ "\$(systemctl is-enabled containerd.service)" = enabled ]; then \\
+      echo 'containerd.service is enabled at boot' >&2; exit 1; fi; \\
+    containerd --version | grep -q ' $VERSION\\.' || \\
+      { echo "containerd --version: \$(containerd --version)" >&2; exit 1; }
+EOF
+  quiet podman build --pull=never --no-cache --network none --volume "$WORK:/mnt/build:ro" \
+    --label "kubenode.containerd.deb=$POOL_PATH" --label "kubenode.containerd.version=$DEB_VERSION" \
+    --label "kubenode.containerd.sha256=$DEB_SHA256" --file "$WORK/Containerfile" --tag "$IMAGE" "$WORK"
+  image_publish "$IMAGE"
+  exit 0
+fi
 
 IMAGE="$NAME:$(image_tag "$HERE" build-node-image.sh image-lib.sh node/*)"
 if image_cached "$IMAGE"; then exit 0; fi
-
-# The Debian mirror the host's apt uses; TESTBED_DEBIAN_MIRROR overrides.
-MIRROR=${TESTBED_DEBIAN_MIRROR:-$(python3 "$HERE/debian-mirror")}
-
 image_workdir kubenode-node-rootfs
 ROOT=$WORK
+MIRROR=$(debian_mirror)
 in_root() { chroot "$ROOT" /usr/bin/env DEBIAN_FRONTEND=noninteractive "$@"; }
 
 image_log "debootstrap from $MIRROR"

@@ -7,6 +7,7 @@ set -euo pipefail
 PACKAGES=(
   podman runc          # node containers (runc: crun fails here, see containers.conf)
   debootstrap          # builds the node image without pulling from any registry
+  gpgv debian-archive-keyring   # fetch-deb: checks other suites' signatures (node images 1.7, 2.1)
   docker-registry      # the mirror registry (distribution 2.8) running on the host
   apache2-utils        # htpasswd -B for the registry's basic auth
   openssl curl ca-certificates python3   # certs, health checks, CA HTTP server
