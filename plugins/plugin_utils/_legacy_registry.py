@@ -22,6 +22,9 @@ What the legacy CRI resolver did, and what each piece becomes:
   (the server) of ``<host>/hosts.toml``. A configs host without a mirrors
   entry of its own gets a file of its own, which also lists the ``*``
   endpoints, as the legacy resolver tried those for it first.
+
+A legacy setting that cannot be migrated raises RegistrySettingError, its
+message starting with the setting's TOML key, never with a secret.
 """
 
 from __future__ import annotations
@@ -74,10 +77,6 @@ TLS_KEYS = ("ca_file", "cert_file", "key_file", "insecure_skip_verify")
 AUTH_KEYS = ("username", "password", "auth", "identitytoken")
 _QUOTES = re.compile(r"[\"'\\]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-# A legacy setting that cannot be migrated raises RegistrySettingError: its message starts with the
-# setting's TOML key, never with a secret.
 
 
 def restated(error, field=None, suffix=""):
