@@ -8,11 +8,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from ansible.errors import AnsibleFilterError
 
+from ansible_collections.kubenode.registry_mirror.plugins.filter.registry_mirror import FilterModule
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import MARKER, is_managed
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_toml import (
     RegistrySettingError,
     basic_auth,
+    check_mirror_settings,
     mirror_endpoint,
     normalize_repo_path,
     normalize_url,
@@ -21,6 +24,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_to
     render_hosts_toml,
 )
 
+FILTERS = FilterModule().filters()
 SEED_FILE = Path(__file__).parents[2] / "fixtures" / "seed-hosts.yml"
 SEED_AUTH = "Basic d1h1YmhhbTpwZjck"
 SEED_USER, SEED_PASSWORD = base64.b64decode(SEED_AUTH.split()[1]).decode().split(":", 1)
@@ -234,3 +238,77 @@ def test_hosts_files_settings_are_strict(settings, field):
     with pytest.raises(RegistrySettingError) as raised:
         render_hosts_files_from(settings)
     assert raised.value.field == field
+
+
+# --- the filters ------------------------------------------------------------
+
+
+def role_name(option):
+    return f"containerd_mirror_{option}"
+
+
+def test_from_pmk_cluster_gives_the_role_variables():
+    body = {"customRegistryUrl": SEED_ARGS["url"], "customRegistryPath": SEED_ARGS["repo_path"],  # the seed's spelling
+            "customRegistryUsername": SEED_USER, "customRegistryPassword": SEED_PASSWORD,
+            "customRegistrySkipTls": "false", "customRegistrySelfSignedCerts": True,
+            "customRegistryCertPath": SEED_ARGS["ca_file"]}
+    options = {"url": SEED_ARGS["url"], "repo_path": SEED_ARGS["repo_path"], "username": SEED_USER,
+               "password": SEED_PASSWORD, "skip_tls": False, "self_signed_certs": True,
+               "cert_path": SEED_ARGS["ca_file"]}
+    assert FILTERS["from_pmk_cluster"](body) == {role_name(option): value for option, value in options.items()}
+    assert FILTERS["from_pmk_cluster"](body, "") == options
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"customRegistryUrl": "https://m", "customRegistrySkipTLS": True},
+         "from_pmk_cluster: customRegistrySkipTLS: is not a PMK registry field"),
+        ({"customRegistryUrl": "https://m", "customRegistrySkipTls": "sometimes"},
+         "from_pmk_cluster: customRegistrySkipTls: must be a boolean, got str"),
+    ],
+)
+def test_from_pmk_cluster_is_strict(body, message):
+    with pytest.raises(AnsibleFilterError, match="^" + message):
+        FILTERS["from_pmk_cluster"](body)
+
+
+def role_settings(**overrides):
+    given = {"state": "present", "url": "https://10.101.101.100:443", "repo_path": "infra/k8s", "username": "",
+             "password": "", "skip_tls": False, "self_signed_certs": False, "cert_path": "", "ca_src": "",
+             "ca_content": "", "ca_file": None, "registries": ["docker.io"], "fallbacks": None,
+             "config_path": "/etc/containerd/certs.d", "containerd_config": "/etc/containerd/config.toml",
+             "nodeletd": "/opt/pf9/nodelet/nodeletd"}
+    given.update(overrides)
+    return given
+
+
+def test_mirror_settings_returns_the_settings_normalised():
+    checked = FILTERS["mirror_settings"](role_settings(url="10.101.101.100:443/", repo_path="/infra/k8s/"))
+    assert checked == role_settings()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"url": ""},
+         "containerd_mirror_url: containerd_mirror_url is required when containerd_mirror_state is present"),
+        ({"registries": ["docker.io", "a/b"]}, "containerd_mirror_registries[1]: "),
+        ({"fallbacks": {"docker.io": ["ftp://x"]}}, "containerd_mirror_fallbacks[docker.io][0]: "),
+        ({"ca_src": "/nonexistent/ca.crt", "self_signed_certs": True, "cert_path": "/ca.crt"},
+         "containerd_mirror_ca_src: /nonexistent/ca.crt is not a file on the controller"),
+    ],
+)
+def test_mirror_settings_names_the_role_variable(overrides, message):
+    with pytest.raises(AnsibleFilterError) as raised:
+        FILTERS["mirror_settings"](role_settings(**overrides))
+    assert str(raised.value).startswith(f"mirror_settings: {message}")
+
+
+def test_mirror_settings_takes_a_ca_src_that_is_a_file_and_renders_nothing_for_absent(tmp_path):
+    ca = tmp_path / "ca.crt"
+    ca.write_text("x")
+    assert FILTERS["mirror_settings"](role_settings(ca_src=str(ca), self_signed_certs=True, cert_path="/ca.crt",
+                                                    ca_file="/ca.crt"))["ca_src"] == str(ca)
+    # absent: no URL needed and no rendering, so a registry list it would refuse passes
+    assert check_mirror_settings(role_settings(state="absent", url="", registries=["a/b"]))["state"] == "absent"
