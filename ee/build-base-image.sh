@@ -17,7 +17,7 @@ export CONTAINERS_CONF=${CONTAINERS_CONF:-$HERE/../testbed/containers.conf}
 source "$HERE/../testbed/image-lib.sh"
 NAME=localhost/kubenode-ee-base
 
-IMAGE="$NAME:$(image_tag "$HERE" build-base-image.sh ee-pkgmgr ../testbed/image-lib.sh)"
+IMAGE="$NAME:$(image_tag "$HERE"/{build-base-image.sh,ee-pkgmgr} "$HERE/../testbed/image-lib.sh")"
 if image_cached "$IMAGE"; then exit 0; fi
 
 # The Debian mirror the host's apt uses; EE_DEBIAN_MIRROR overrides.

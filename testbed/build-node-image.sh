@@ -38,8 +38,7 @@ debian_mirror() { echo "${TESTBED_DEBIAN_MIRROR:-$(python3 "$HERE/debian-mirror"
 # the archive's signature down to the .deb (fetch-deb), installed by dpkg in one layer.
 if [[ $VERSION != 1.6 ]]; then
   BASE=$(bash "$HERE/build-node-image.sh" 1.6 | tail -n 1)
-  IMAGE="$NAME-$VERSION:$({ echo "$BASE $VERSION"; cd "$HERE" && sha256sum build-node-image.sh image-lib.sh fetch-deb; } |
-    sha256sum | cut -c1-12)"
+  IMAGE="$NAME-$VERSION:$(image_tag "$HERE"/{build-node-image.sh,image-lib.sh,fetch-deb} <(echo "$BASE $VERSION"))"
   if image_cached "$IMAGE"; then exit 0; fi
   image_workdir "kubenode-node-$VERSION"
   MIRROR=$(debian_mirror)
@@ -72,7 +71,7 @@ EOF
   exit 0
 fi
 
-IMAGE="$NAME:$(image_tag "$HERE" build-node-image.sh image-lib.sh node/*)"
+IMAGE="$NAME:$(image_tag "$HERE"/{build-node-image.sh,image-lib.sh} "$HERE"/node/*)"
 if image_cached "$IMAGE"; then exit 0; fi
 image_workdir kubenode-node-rootfs
 ROOT=$WORK

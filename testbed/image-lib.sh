@@ -7,8 +7,12 @@
 IMAGE_LOG_PREFIX=$(basename "$0" .sh)
 image_log() { echo "$IMAGE_LOG_PREFIX: $*" >&2; }
 
-# image_tag DIR FILE...: 12 hex digits of a hash of the files (names relative to DIR).
-image_tag() { (cd "$1" && shift && sha256sum "$@") | sha256sum | cut -c1-12; }
+# image_tag FILE...: 12 hex digits of a hash of the files' contents and base names
+# (not their directories: the same checkout elsewhere gives the same tag).
+image_tag() {
+  local file
+  for file; do echo "${file##*/} $(sha256sum <"$file")"; done | sha256sum | cut -c1-12
+}
 
 # image_reuse IMAGE: if IMAGE exists, points NAME:latest at it (it may point at
 # another build) and prints it.
