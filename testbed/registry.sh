@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
-# The test bed's registry mirror, running on the HOST (nodes use --network host):
+# The test bed's registry mirrors, running on the HOST (nodes use --network host):
 #   - docker-registry (distribution 2.8) with TLS (own CA) and basic auth on
 #     127.0.0.1:$TESTBED_REGISTRY_PORT, holding test images under infra/k8s/
 #   - a plain HTTP server publishing the CA at http://127.0.0.1:$TESTBED_CA_PORT/ca.crt
+#   - a second docker-registry on 127.0.0.1:$TESTBED_MTLS_PORT that requires a client
+#     certificate (no basic auth; its own CA signs its server and client certificates),
+#     holding the test images under one project per upstream (dockerhub-proxy/, quay-proxy/...)
 #
 # Usage: registry.sh start | stop [--purge] | status | env
 #   start   idempotent: (re)starts what is not healthy, pushes missing test images
-#   stop    stops both servers, keeps the state dir; --purge removes it too
-#   status  exit 0 when both servers answer
+#   stop    stops the servers, keeps the state dir; --purge removes it too
+#   status  exit 0 when all servers answer
 #   env     prints shell-sourceable TESTBED_* settings: eval "$(registry.sh env)"
 #
 # Environment (defaults):
 #   TESTBED_STATE=/tmp/kubenode-testbed   TESTBED_REGISTRY_PORT=15443   TESTBED_CA_PORT=15080
 #   TESTBED_REGISTRY_USER=mirror-user     TESTBED_REGISTRY_PASSWORD='s3cr3t:pässwörd'
 #   (the password holds a colon and non-ASCII characters on purpose)
+#   TESTBED_MTLS_PORT=15444
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -27,6 +31,13 @@ REG_PASS=${TESTBED_REGISTRY_PASSWORD:-s3cr3t:pässwörd}
 REG_HOST=127.0.0.1:$REG_PORT
 REPO_PATH=infra/k8s
 CA_FILE=$STATE/ca/ca.crt   # the ca/ dir holds only ca.crt: served over HTTP and used as podman --cert-dir
+MTLS_HOST=127.0.0.1:${TESTBED_MTLS_PORT:-15444}
+MTLS_DIR=$STATE/mtls
+# The client's files, named as podman's --cert-dir (and Docker's certs.d) wants them.
+MTLS_CERTS=$MTLS_DIR/certs
+MTLS_CA_FILE=$MTLS_CERTS/ca.crt
+MTLS_CLIENT_CERT=$MTLS_CERTS/client.cert
+MTLS_CLIENT_KEY=$MTLS_CERTS/client.key
 
 # Mirror repository (under $REPO_PATH) -> the public reference it stands in for.
 IMAGES=(
@@ -36,7 +47,20 @@ IMAGES=(
   "pause:3.9                 registry.k8s.io/pause:3.9"
   "platform9/tiny:1          platform9.io/platform9/tiny:1"
 )
-
+# Upstream registry -> its project on the mTLS registry (as with a proxy-cache project per
+# upstream in Harbor). Each of MTLS_IMAGES is stored as <project>/<path without the host>.
+MTLS_PROJECTS=(
+  "docker.io        dockerhub-proxy"
+  "quay.io          quay-proxy"
+  "gcr.io           gcr-proxy"
+  "registry.k8s.io  k8s-proxy"
+  "platform9.io     platform9-proxy"
+  "ghcr.io          ghcr-proxy"   # not one of PMK's five: a registry only a wildcard covers
+)
+MTLS_IMAGES=(
+  docker.io/library/tiny:1 quay.io/coreos/tiny:1 gcr.io/google-containers/tiny:1
+  registry.k8s.io/pause:3.9 platform9.io/platform9/tiny:1 ghcr.io/kubenode/tiny:1
+)
 log() { echo "registry.sh: $*" >&2; }
 shq() { printf "'%s'" "${1//\'/\'\\\'\'}"; }   # single-quote for sh
 
@@ -46,12 +70,17 @@ alive_pid() {
   pid=$(cat "$STATE/$1.pid" 2>/dev/null) && kill -0 "$pid" 2>/dev/null && echo "$pid"
 }
 
-# HTTP status of GET /v2/ with our credentials (000: no answer)
-registry_code() {
-  curl -s -o /dev/null -w '%{http_code}' --max-time 5 --cacert "$CA_FILE" \
-    -u "$REG_USER:$REG_PASS" "https://$REG_HOST/v2/" || true
-}
+# curl and podman push, authenticated to each registry
+registry_curl() { curl --cacert "$CA_FILE" -u "$REG_USER:$REG_PASS" "$@"; }
+registry_push() { podman push --quiet --cert-dir "$STATE/ca" --creds "$REG_USER:$REG_PASS" "$@"; }
+mtls_curl() { curl --cacert "$MTLS_CA_FILE" --cert "$MTLS_CLIENT_CERT" --key "$MTLS_CLIENT_KEY" "$@"; }
+mtls_push() { podman push --quiet --cert-dir "$MTLS_CERTS" "$@"; }
+
+# http_code CURL HOST: HTTP status of GET /v2/ (000: no answer)
+http_code() { "$1" -s -o /dev/null -w '%{http_code}' --max-time 5 "https://$2/v2/" || true; }
+registry_code() { http_code registry_curl "$REG_HOST"; }
 registry_ok() { [[ -f $CA_FILE && $(registry_code) == 200 ]]; }
+mtls_ok() { [[ -f $MTLS_CLIENT_KEY && $(http_code mtls_curl "$MTLS_HOST") == 200 ]]; }
 ca_http_ok() {
   [[ -f $CA_FILE ]] && curl -sf --max-time 5 "http://127.0.0.1:$CA_PORT/ca.crt" | cmp -s - "$CA_FILE"
 }
@@ -73,61 +102,100 @@ start_bg() {
   return 1
 }
 
+# make_ca DIR CN: DIR/ca.key and DIR/ca.crt
+make_ca() {
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=$2" \
+    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
+    -keyout "$1/ca.key" -out "$1/ca.crt" 2>/dev/null
+  chmod 0600 "$1/ca.key"
+}
+
+# make_cert CA_DIR CERT KEY CN EXTENSION...: a key (0600) and a certificate CA_DIR's CA signs.
+make_cert() {
+  local ca=$1 cert=$2 key=$3 cn=$4; shift 4
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=$cn" -keyout "$key" -out "${cert%.*}.csr" 2>/dev/null
+  chmod 0600 "$key"
+  printf '%s\n' "$@" 'basicConstraints=CA:FALSE' >"${cert%.*}.ext"
+  openssl x509 -req -days 825 -in "${cert%.*}.csr" -CA "$ca/ca.crt" -CAkey "$ca/ca.key" \
+    -CAcreateserial -CAserial "$ca/ca.srl" -extfile "${cert%.*}.ext" -out "$cert" 2>/dev/null
+}
+SERVER_EXTENSIONS=('subjectAltName=IP:127.0.0.1,DNS:localhost' extendedKeyUsage=serverAuth)
+
 make_pki() {
   [[ -f $CA_FILE && -f $STATE/pki/server.crt ]] && return 0
   log "creating CA and server certificate in $STATE/pki"
   mkdir -p "$STATE/pki" "$STATE/ca"
-  local p=$STATE/pki
-  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=kubenode test bed CA" \
-    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
-    -keyout "$p/ca.key" -out "$p/ca.crt" 2>/dev/null
-  openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
-    -keyout "$p/server.key" -out "$p/server.csr" 2>/dev/null
-  printf '%s\n' 'subjectAltName=IP:127.0.0.1,DNS:localhost' 'extendedKeyUsage=serverAuth' \
-    'basicConstraints=CA:FALSE' >"$p/server.ext"
-  openssl x509 -req -days 825 -in "$p/server.csr" -CA "$p/ca.crt" -CAkey "$p/ca.key" \
-    -CAcreateserial -CAserial "$p/ca.srl" -extfile "$p/server.ext" -out "$p/server.crt" 2>/dev/null
-  cp "$p/ca.crt" "$CA_FILE"
+  make_ca "$STATE/pki" "kubenode test bed CA"
+  make_cert "$STATE/pki" "$STATE/pki/server.crt" "$STATE/pki/server.key" 127.0.0.1 "${SERVER_EXTENSIONS[@]}"
+  cp "$STATE/pki/ca.crt" "$CA_FILE"
 }
 
-write_registry_config() {
-  # Re-written on every (re)start so changed credentials or ports take effect.
-  htpasswd -B -b -c "$STATE/htpasswd" "$REG_USER" "$REG_PASS" 2>/dev/null
-  cat >"$STATE/config.yml" <<EOF
+# The mTLS registry's CA and server certificate (in pki/), and the nodes' client
+# certificate with that CA (in certs/).
+make_mtls_pki() {
+  [[ -f $MTLS_CA_FILE && -f $MTLS_CLIENT_KEY ]] && return 0
+  log "creating the mTLS registry's CA, server and client certificates in $MTLS_DIR"
+  mkdir -p "$MTLS_DIR/pki" "$MTLS_CERTS"
+  make_ca "$MTLS_DIR/pki" "kubenode test bed mTLS CA"
+  make_cert "$MTLS_DIR/pki" "$MTLS_DIR/pki/server.crt" "$MTLS_DIR/pki/server.key" 127.0.0.1 \
+    "${SERVER_EXTENSIONS[@]}"
+  make_cert "$MTLS_DIR/pki" "$MTLS_CLIENT_CERT" "$MTLS_CLIENT_KEY" "kubenode test bed node" \
+    extendedKeyUsage=clientAuth
+  rm -f "$MTLS_CERTS"/client.csr "$MTLS_CERTS"/client.ext   # podman --cert-dir reads this dir
+  cp "$MTLS_DIR/pki/ca.crt" "$MTLS_CA_FILE"
+}
+
+# registry_config ADDR DIR: what both registries' config.yml share (data and pki/ in DIR).
+registry_config() {
+  cat <<EOF
 version: 0.1
 log:
   level: info
 storage:
   filesystem:
-    rootdirectory: $STATE/data
+    rootdirectory: $2/data
   delete:
     enabled: true
 http:
-  addr: $REG_HOST
+  addr: $1
   tls:
-    certificate: $STATE/pki/server.crt
-    key: $STATE/pki/server.key
-auth:
-  htpasswd:
-    realm: kubenode-testbed
-    path: $STATE/htpasswd
+    certificate: $2/pki/server.crt
+    key: $2/pki/server.key
 EOF
 }
 
-# True if the mirror already has REPO:TAG (under $REPO_PATH).
-has_image() {
-  local repo=${1%:*} tag=${1##*:}
-  [[ $(curl -s -o /dev/null -w '%{http_code}' -I --cacert "$CA_FILE" -u "$REG_USER:$REG_PASS" \
-    -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
-    -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
-    "https://$REG_HOST/v2/$REPO_PATH/$repo/manifests/$tag") == 200 ]]
+write_registry_config() {
+  # Re-written on every (re)start so changed credentials or ports take effect.
+  htpasswd -B -b -c "$STATE/htpasswd" "$REG_USER" "$REG_PASS" 2>/dev/null
+  {
+    registry_config "$REG_HOST" "$STATE"
+    printf '%s\n' 'auth:' '  htpasswd:' '    realm: kubenode-testbed' "    path: $STATE/htpasswd"
+  } >"$STATE/config.yml"
 }
 
+write_mtls_config() {
+  {
+    registry_config "$MTLS_HOST" "$MTLS_DIR"
+    printf '%s\n' '    clientcas:' "      - $MTLS_DIR/pki/ca.crt"
+  } >"$MTLS_DIR/config.yml"
+}
+
+# has_image CURL HOST REPO:TAG: true if the registry has that manifest.
+has_image() {
+  local repo=${3%:*} tag=${3##*:}
+  [[ $("$1" -s -o /dev/null -w '%{http_code}' -I \
+    -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+    -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+    "https://$2/v2/$repo/manifests/$tag") == 200 ]]
+}
+
+# push_images CURL PUSH HOST REPO:TAG...: pushes the test image as each REPO:TAG the
+# registry does not have yet.
 push_images() {
-  local entry mirror_ref rootfs
-  for entry in "${IMAGES[@]}"; do
-    read -r mirror_ref _ <<<"$entry"
-    has_image "$mirror_ref" && continue
+  local curl=$1 push=$2 host=$3 ref rootfs
+  shift 3
+  for ref; do
+    has_image "$curl" "$host" "$ref" && continue
     if ! podman image exists localhost/kubenode-tiny:1; then
       # A one-file image, built locally (no registry pulls possible here).
       rootfs=$(mktemp -d /tmp/kubenode-tiny.XXXXXX)
@@ -135,13 +203,24 @@ push_images() {
       tar -C "$rootfs" -c . | podman import --quiet - localhost/kubenode-tiny:1 >/dev/null
       rm -rf "$rootfs"
     fi
-    log "pushing $REPO_PATH/$mirror_ref"
-    podman push --quiet --cert-dir "$STATE/ca" --creds "$REG_USER:$REG_PASS" \
-      localhost/kubenode-tiny:1 "docker://$REG_HOST/$REPO_PATH/$mirror_ref"
+    log "pushing $host/$ref"
+    "$push" localhost/kubenode-tiny:1 "docker://$host/$ref"
   done
 }
 
+# mtls_repo PUBLIC_REF: where the mTLS registry holds it, <project>/<path>.
+mtls_repo() {
+  local entry upstream project
+  for entry in "${MTLS_PROJECTS[@]}"; do
+    read -r upstream project <<<"$entry"
+    if [[ $1 == "$upstream"/* ]]; then echo "$project/${1#*/}"; return 0; fi
+  done
+  log "no project on the mTLS registry for $1"
+  return 1
+}
+
 cmd_start() {
+  local entry ref repos=()
   mkdir -p "$STATE"
   exec 9>"$STATE/lock"; flock 9   # concurrent test runs: one starts, the others wait
   make_pki
@@ -154,12 +233,23 @@ cmd_start() {
     log "starting CA server on http://127.0.0.1:$CA_PORT/ca.crt"
     start_bg ca-http ca_http_ok python3 -m http.server "$CA_PORT" --bind 127.0.0.1 --directory "$STATE/ca"
   fi
-  push_images
+  for entry in "${IMAGES[@]}"; do read -r ref _ <<<"$entry"; repos+=("$REPO_PATH/$ref"); done
+  push_images registry_curl registry_push "$REG_HOST" "${repos[@]}"
+
+  make_mtls_pki
+  if ! mtls_ok; then
+    log "starting the mTLS docker-registry on $MTLS_HOST"
+    write_mtls_config
+    start_bg mtls-registry mtls_ok docker-registry serve "$MTLS_DIR/config.yml"
+  fi
+  repos=()
+  for ref in "${MTLS_IMAGES[@]}"; do repos+=("$(mtls_repo "$ref")"); done
+  push_images mtls_curl mtls_push "$MTLS_HOST" "${repos[@]}"
 }
 
 cmd_stop() {
   local name pid
-  for name in registry ca-http; do
+  for name in registry ca-http mtls-registry; do
     if pid=$(alive_pid "$name"); then
       kill "$pid"
       for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -177,12 +267,14 @@ cmd_status() {
     *) echo "registry: down"; rc=1 ;;
   esac
   if ca_http_ok; then echo "ca-http: up on http://127.0.0.1:$CA_PORT/ca.crt"; else echo "ca-http: down"; rc=1; fi
+  if mtls_ok; then echo "mtls-registry: up on https://$MTLS_HOST"; else echo "mtls-registry: down"; rc=1; fi
   return $rc
 }
 
 cmd_env() {
-  local entry ref public=()
+  local entry ref project public=() projects=()
   for entry in "${IMAGES[@]}"; do read -r _ ref <<<"$entry"; public+=("$ref"); done
+  for entry in "${MTLS_PROJECTS[@]}"; do read -r ref project <<<"$entry"; projects+=("$ref=$project"); done
   echo "TESTBED_REGISTRY_URL=$(shq "https://$REG_HOST")"
   echo "TESTBED_REGISTRY_HOST=$(shq "$REG_HOST")"   # also the certs.d directory name
   echo "TESTBED_REPO_PATH=$(shq "$REPO_PATH")"
@@ -191,6 +283,15 @@ cmd_env() {
   echo "TESTBED_CA_FILE=$(shq "$CA_FILE")"
   echo "TESTBED_CA_URL=$(shq "http://127.0.0.1:$CA_PORT/ca.crt")"
   echo "TESTBED_IMAGES=$(shq "${public[*]}")"
+  echo "TESTBED_REGISTRY_LOG=$(shq "$STATE/registry.log")"   # its requests; rewritten at each (re)start
+  echo "TESTBED_MTLS_URL=$(shq "https://$MTLS_HOST")"
+  echo "TESTBED_MTLS_HOST=$(shq "$MTLS_HOST")"
+  echo "TESTBED_MTLS_CA_FILE=$(shq "$MTLS_CA_FILE")"
+  echo "TESTBED_MTLS_CLIENT_CERT=$(shq "$MTLS_CLIENT_CERT")"
+  echo "TESTBED_MTLS_CLIENT_KEY=$(shq "$MTLS_CLIENT_KEY")"
+  echo "TESTBED_MTLS_PROJECTS=$(shq "${projects[*]}")"   # upstream=project ...
+  echo "TESTBED_MTLS_IMAGES=$(shq "${MTLS_IMAGES[*]}")"
+  echo "TESTBED_MTLS_LOG=$(shq "$STATE/mtls-registry.log")"   # its requests and TLS handshake errors
 }
 
 case ${1:-} in
