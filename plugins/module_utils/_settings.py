@@ -43,7 +43,7 @@ def check_node_path(value, field):
     require_str(value, field)
     if not value.startswith("/"):
         raise RegistrySettingError(
-            field, f"{value} must be an absolute path on the node (~ and $VARS are not expanded)"
+            field, f"{value!r} must be an absolute path on the node (~ and $VARS are not expanded)"
         )
     if any(c in value for c in "\"\\") or any(ord(c) < 32 or ord(c) == 127 for c in value):
         raise RegistrySettingError(field, "must not contain quotes, backslashes or control characters")

@@ -78,11 +78,11 @@ def test_applies_then_changes_nothing(run_playbook, tmp_path):
         ({"containerd_mirror_restart_strategy": "reboot"}, "containerd_mirror_restart_strategy"),
         ({"containerd_mirror_preflight": "sometimes"}, "containerd_mirror_preflight"),
         ({"containerd_mirror_config_path": "~/certs.d"},
-         "containerd_mirror_config_path: ~/certs.d must be an absolute"),
+         "containerd_mirror_config_path: '~/certs.d' must be an absolute"),
         ({"containerd_mirror_containerd_config": "config.toml"},
-         "containerd_mirror_containerd_config: config.toml must be an absolute"),
+         "containerd_mirror_containerd_config: 'config.toml' must be an absolute"),
         ({"containerd_mirror_nodeletd": "$HOME/nodeletd"},
-         "containerd_mirror_nodeletd: $HOME/nodeletd must be an absolute"),
+         "containerd_mirror_nodeletd: '$HOME/nodeletd' must be an absolute"),
     ],
 )
 def test_bad_settings_fail_clearly_and_touch_nothing(run_playbook, tmp_path, overrides, message):
