@@ -140,6 +140,15 @@ def test_playbook_names_a_bad_pmk_field_and_never_shows_the_password(run_playboo
     assert not (tmp_path / "certs.d").exists()
 
 
+def test_playbook_reads_no_pmk_body_without_customregistryurl(run_playbook, tmp_path):
+    """As before from_pmk_cluster: without customRegistryUrl the role's variables are used, other fields unread."""
+    options = dict(role_vars(tmp_path), customRegistryUsernam="misspelt", customRegistryRepoPath="other/path")
+    run = run_playbook(None, playbook=ROOT / "playbooks" / "configure-mirror.yml", extra_vars=options)
+    assert run.rc == 0, run.stdout
+    written = tomllib.loads((tmp_path / "certs.d" / "docker.io" / "hosts.toml").read_text())
+    assert list(written["host"])[0] == "https://10.101.101.100:443/v2/infra/k8s"
+
+
 CONFIG_FIXTURES = ROOT / "tests" / "unit" / "fixtures" / "containerd_config"
 # What the PMK agent package ships (pmk-node-facts.md), as the test bed nodes have it.
 STOCK_PMK_CONFIG = ROOT / "testbed" / "node" / "config.toml"
