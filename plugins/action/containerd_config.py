@@ -1,6 +1,10 @@
 # Copyright (c) 2026 kubenode maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Read the node's containerd config.toml, edit it on the controller, write it with one module call.
+"""Read the node's containerd config.toml, edit it on the controller, write it: two module runs, one when unchanged.
+
+The read (the module's internal read mode) also tells whether node_restart's pending
+marker exists and which containerd the node runs, so that the role needs no other call
+to know whether a restart is owed.
 
 The edit sets config_path and, unless legacy_mirrors=refuse, moves the legacy
 registry mirrors/configs entries to hosts.toml files that the same module call
@@ -50,50 +54,27 @@ def _diffs(path, text, new_text, migrated, written):
     return diffs
 
 
-# What stat says about a path it cannot look at, in the words the node-side modules use (module_utils/_io.py).
-_STAT_REASONS = {
-    "Not a directory": "a component of the path is not a directory",
-    "File name too long": "file name too long (at most 255 bytes a name, 4095 a path)",
-    "Permission denied": "permission denied",
-}
-
-
-def _unreadable(path, slurped, found):
-    """Why slurp could not read path, from what stat saw there (slurp's own message is not always useful)."""
-    if found.get("failed"):
-        reason = str(found.get("msg", "unknown error"))
-        return _STAT_REASONS.get(reason, reason.lower())
-    info = found["stat"]
-    if info.get("isdir"):
-        return f"{path} is a directory"
-    if not info.get("readable", True):
-        return f"permission denied (owner {info.get('pw_name')}, mode {info.get('mode')})"
-    return str(slurped.get("msg", "unknown error"))
+# The action's own option, besides the module's: the node_restart marker the read reports on.
+_ACTION_SPEC = dict(ARGUMENT_SPEC, pending_marker=dict(type="str"))
 
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
 
-    def _read(self, path, task_vars):
-        """Return the node's file as bytes, or None when it does not exist."""
-        slurped = self._execute_module(
-            module_name="ansible.builtin.slurp", module_args={"src": path}, task_vars=task_vars
-        )
-        if not slurped.get("failed"):
-            return base64.b64decode(slurped["content"])
-        # slurp fails for a missing file as for an unreadable one; stat tells them apart.
-        found = self._execute_module(
-            module_name="ansible.builtin.stat",
-            module_args={"path": path, "get_checksum": False, "get_mime": False, "get_attributes": False},
-            task_vars=task_vars,
-        )
-        if not found.get("failed") and not found["stat"]["exists"]:
-            return None
-        raise AnsibleActionFail(f"cannot read {path}: {_unreadable(path, slurped, found)}; nothing was written")
+    def _read(self, path, pending_marker, task_vars):
+        """One module run: the node's file (bytes, None when there is none), the marker, containerd's version."""
+        module_args = {"path": path, "_read": True}
+        if pending_marker is not None:
+            module_args["pending_marker"] = pending_marker
+        read = self._execute_module(module_name=_MODULE, module_args=module_args, task_vars=task_vars)
+        if read.get("failed"):
+            raise AnsibleActionFail(read.get("msg", f"cannot read {path}"))
+        content = None if read["content"] is None else base64.b64decode(read["content"])
+        return content, {"pending_restart": read["pending_restart"], "containerd_version": read["containerd_version"]}
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
-        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
+        args = self.validate_argument_spec(argument_spec=_ACTION_SPEC)[1]
         path = args["path"]
         if not os.path.isabs(path):  # type str, not path: taken literally, no ~ or $VAR expansion here
             raise AnsibleActionFail(
@@ -101,7 +82,7 @@ class ActionModule(ActionBase):
             )
 
         try:
-            before = self._read(path, task_vars)
+            before, node = self._read(path, args["pending_marker"], task_vars)
             try:
                 text = None if before is None else before.decode("utf-8")
             except UnicodeDecodeError as error:
@@ -116,7 +97,7 @@ class ActionModule(ActionBase):
             except (ContainerdConfigError, MissingDependencyError) as error:
                 raise AnsibleActionFail(str(error)) from None
 
-            result.update({name: info[name] for name in _RETURNED}, path=path, changed=False)
+            result.update({name: info[name] for name in _RETURNED}, path=path, changed=False, **node)
             result.update(migrated=[], legacy_removed=False)
             if info["warnings"]:
                 result["warnings"] = list(info["warnings"])

@@ -11,11 +11,13 @@ from ansible.errors import AnsibleActionFail
 from ansible.module_utils.basic import FILE_COMMON_ARGUMENTS
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._ca import HOSTS_ARGUMENT_SPEC
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import (
     ARGUMENT_SPEC,
     REQUIRED_IF,
     REQUIRED_TOGETHER,
 )
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._http import credentials_error, url_credentials
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_toml import (
     MissingDependencyError,
     RegistrySettingError,
@@ -27,7 +29,8 @@ from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_to
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._toml_mask import mask_diff
 
 _MODULE = "kubenode.registry_mirror.containerd_hosts"
-_NODE_ARGS = ("config_path", "state", "backup", "foreign_files", *FILE_COMMON_ARGUMENTS)
+_NODE_ARGS = ("config_path", "state", "backup", "foreign_files", "ca_file", *HOSTS_ARGUMENT_SPEC,
+              *FILE_COMMON_ARGUMENTS)
 _NO_LOG_PLACEHOLDER = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
 
 
@@ -77,11 +80,14 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         args = self.validate_argument_spec(
-            argument_spec=dict(ARGUMENT_SPEC, **FILE_COMMON_ARGUMENTS),
+            argument_spec=dict(ARGUMENT_SPEC, **HOSTS_ARGUMENT_SPEC, **FILE_COMMON_ARGUMENTS),
             required_together=REQUIRED_TOGETHER,
             required_if=REQUIRED_IF,
+            mutually_exclusive=[["ca_content", "ca_url"]],
         )[1]
         _check_node_path(args["config_path"], "config_path")
+        if url_credentials(args["ca_url"]):
+            raise AnsibleActionFail(str(credentials_error("ca_url", "; a CA certificate is public")))
         try:
             hosts_files, authorization = _hosts_files(args)
         except (RegistrySettingError, MissingDependencyError) as error:
@@ -93,16 +99,18 @@ class ActionModule(ActionBase):
             module_args["_authorization"] = authorization
         done = self._execute_module(module_name=_MODULE, module_args=module_args, task_vars=task_vars)
         texts = done.pop("_texts", None)  # raw file texts: never returned as they are
+        ca_diff = done.pop("_ca_diff", None)  # a CA is public: shown as it is
         done.pop("diff", None)
         result.update(done)
-        if self._task.diff and texts:
-            result["diff"] = _diffs(texts)
+        if self._task.diff and (texts or ca_diff):
+            result["diff"] = ([ca_diff] if ca_diff else []) + _diffs(texts or [])
 
         # The module's own invocation lists the rendered files; show what the user asked instead.
         shown = {
             name: value
             for name, value in args.items()
-            if (name in ARGUMENT_SPEC or name in FILE_COMMON_ARGUMENTS) and value is not None
+            if (name in ARGUMENT_SPEC or name in HOSTS_ARGUMENT_SPEC or name in FILE_COMMON_ARGUMENTS)
+            and value is not None
         }
         if "password" in shown:
             shown["password"] = _NO_LOG_PLACEHOLDER

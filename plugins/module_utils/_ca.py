@@ -43,12 +43,15 @@ CA_FILE_MODE = 0o644  # a CA is public, and PMK's pf9 user must read it
 CaFields = namedtuple("CaFields", ["path", "content", "url", "readable_by"])
 """The names a module gives its CA options, for the messages."""
 
-# The options of containerd_hosts and registry_preflight that get the CA (ca_file is their own option).
+# The options of containerd_hosts and registry_preflight that get the CA and check it (ca_file is their own).
 ARGUMENT_SPEC = dict(
     ca_content=dict(type="str"),
     ca_url=dict(type="str"),
     ca_validate_certs=dict(type="bool", default=True),
+    ca_readable_by=dict(type="str"),
 )
+# containerd_hosts's own: check the CA at ca_file without writing it.
+HOSTS_ARGUMENT_SPEC = dict(ARGUMENT_SPEC, ca_check=dict(type="bool", default=False))
 CA_FIELDS = CaFields("ca_file", "ca_content", "ca_url", "ca_readable_by")
 
 Ca = namedtuple("Ca", ["text", "source", "certificates", "warnings", "before"])
@@ -128,7 +131,7 @@ def get_ca(path=None, content=None, url=None, validate_certs=True, timeout=DEFAU
     else:
         source = f"{fields.path}: {path}"
         if before is None:
-            raise CaError(f"{source} does not exist; give {fields.content} or {fields.url} to place the CA certificate")
+            raise CaError(f"{source} does not exist; give {fields.content} or {fields.url} to get the CA certificate")
         if len(before) > MAX_BYTES:
             raise CaError(f"{source} is larger than {MAX_BYTES} bytes; that is not a CA certificate")
         text = _decode(before, source)

@@ -17,6 +17,7 @@ status_check_timestamp later than the restart counts.
 from __future__ import annotations
 
 import json
+import re
 
 # Condition names, in the order they are reported.
 PHASES_STATUS = "phases_status"
@@ -153,3 +154,16 @@ def timeout_message(results, kube_status, restarted_at, timeout):
     if KUBE_STATUS in results:
         message += f". {describe_kube_status(kube_status, restarted_at)}"
     return message + ". The rollout stops here: look at this node (journalctl -u pf9-nodeletd) before the next."
+
+
+_CONTAINERD_VERSION = re.compile(r"(?<!\S)v?(\d+\.\d+\.\d+(?:[-+~][0-9A-Za-z.+~-]+)?)(?=\s|$)")
+
+
+def containerd_version(version_output):
+    """Return the version `containerd --version` prints ("1.7.2", "2.0.0-rc.1"), None when there is none.
+
+    Distributions print it differently: "containerd github.com/containerd/containerd v1.7.2 <commit>",
+    "containerd containerd.io 1.6.21 <commit>", "containerd github.com/containerd/containerd 1.6.12-0ubuntu1".
+    """
+    match = _CONTAINERD_VERSION.search(version_output or "")
+    return match.group(1) if match else None

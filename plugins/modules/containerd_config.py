@@ -144,6 +144,18 @@ options:
     choices: [migrate, refuse]
     default: migrate
     version_added: 1.1.0
+  pending_marker:
+    description:
+      - Path on the node of M(kubenode.registry_mirror.node_restart)'s
+        O(kubenode.registry_mirror.node_restart#module:pending_marker). The module reports whether this file
+        exists (RV(pending_restart)), so one call tells whether a restart is owed.
+      - Taken literally and must be absolute.
+    type: str
+  _read:
+    description:
+      - Internal, set by the action plugin; return the file, RV(pending_restart) and RV(containerd_version). Do not set.
+    type: bool
+    default: false
   _content:
     description:
       - Internal, set by the action plugin; the new text of the file. Do not set.
@@ -311,10 +323,25 @@ legacy_removed:
   returned: always
   type: bool
   sample: true
+pending_restart:
+  description:
+    - Whether O(pending_marker) exists, that is, a restart by M(kubenode.registry_mirror.node_restart) is not yet
+      seen through. V(null) without O(pending_marker).
+  returned: always
+  type: bool
+  sample: false
+containerd_version:
+  description: The node's containerd version, from C(containerd --version); V(null) when containerd is not found.
+  returned: always
+  type: str
+  sample: 1.7.2
 """
 
+import base64
+import errno
 import hashlib
 import os
+import pwd
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -328,13 +355,58 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._io impor
     FileOperationError,
     backup,
     ensure_directory,
+    exists,
     file_arguments,
     load_file_if_exists,
     write_file,
 )
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._node_health import containerd_version
 
 NEW_FILE_MODE = 0o644
 HOSTS_FILE_MODE = 0o600  # a migrated hosts.toml may carry credentials
+
+
+# Why a config.toml cannot be read, in the words this module has always used.
+_READ_REASONS = {
+    errno.ENOTDIR: "a component of the path is not a directory",
+    errno.ENAMETOOLONG: "file name too long (at most 255 bytes a name, 4095 a path)",
+}
+
+
+def _unreadable(path, error):
+    if error.errno in _READ_REASONS:
+        return _READ_REASONS[error.errno]
+    if os.path.isdir(path):
+        return f"{path} is a directory"
+    if error.errno == errno.EACCES:
+        try:
+            info = os.stat(path)
+            return f"permission denied (owner {pwd.getpwuid(info.st_uid).pw_name}, mode {info.st_mode & 0o7777:04o})"
+        except (OSError, KeyError):
+            return "permission denied"
+    return error.reason
+
+
+def _read(module, path):
+    """One call for what the action plugin needs from the node: the file, the restart marker, containerd's version."""
+    marker = module.params["pending_marker"]
+    if marker is not None and not os.path.isabs(marker):
+        module.fail_json(msg=f"pending_marker: {marker!r} must be an absolute path")
+    try:
+        data = load_file_if_exists(path)
+    except FileOperationError as error:
+        module.fail_json(msg=f"cannot read {path}: {_unreadable(path, error)}; nothing was written")
+    version = None
+    binary = module.get_bin_path("containerd")
+    if binary:
+        rc, out, _err = module.run_command([binary, "--version"])
+        version = containerd_version(out) if rc == 0 else None
+    try:
+        pending = None if marker is None else exists(marker)
+    except FileOperationError as error:
+        module.fail_json(msg=f"pending_marker: {error}")
+    module.exit_json(changed=False, content=None if data is None else base64.b64encode(data).decode("ascii"),
+                     pending_restart=pending, containerd_version=version)
 
 
 def _migrated(module, config_path, config_file):
@@ -385,15 +457,19 @@ def main():
             ),
         ),
         _legacy_removed=dict(type="bool", default=False),
+        _read=dict(type="bool", default=False),
+        pending_marker=dict(type="str"),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
 
-    content = module.params["_content"]
-    if content is None:
-        module.fail_json(msg="containerd_config must run through its action plugin, which edits the file")
     path = module.params["path"]
     if not os.path.isabs(path):
         module.fail_json(msg=f"path: {path!r} must be an absolute path")
+    if module.params["_read"]:
+        _read(module, path)
+    content = module.params["_content"]
+    if content is None:
+        module.fail_json(msg="containerd_config must run through its action plugin, which edits the file")
     config_path = module.params["config_path"]
     if not os.path.isabs(config_path):
         module.fail_json(msg=f"config_path: {config_path!r} must be an absolute path")

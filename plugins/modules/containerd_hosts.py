@@ -19,6 +19,11 @@ description:
   - Every file starts with a comment line that marks it as managed by this collection; O(state=absent)
     removes only files carrying that mark.
   - A C(hosts.toml) this collection did not write is never lost, see O(foreign_files).
+  - The CA the files name (O(ca_file)) is checked in the same module run, with every check
+    M(kubenode.registry_mirror.ca_certificate) makes, and written there from O(ca_content) or O(ca_url) (mode
+    C(0644), missing directories C(0755)). Every check, of the CA and of the files, passes before anything is
+    written, so a bad CA fails the task with nothing changed. The CA is written before the C(hosts.toml) files
+    that name it.
 author:
   - kubenode maintainers (@kubenode)
 extends_documentation_fragment:
@@ -89,6 +94,40 @@ options:
     description:
       - Path on the node of the CA certificate that signed the mirror's certificate (C(ca = ...)).
       - Taken literally and must be absolute; C(~) and variables are not expanded (on the controller or the node).
+      - Required by O(ca_content), O(ca_url) and O(ca_check).
+    type: str
+  ca_content:
+    description:
+      - PEM text of the CA certificate (or a bundle) to write to O(ca_file), for example
+        RV(kubenode.registry_mirror.registry_preflight#module:ca_content). A final newline is added when missing.
+      - Mutually exclusive with O(ca_url).
+    type: str
+  ca_url:
+    description:
+      - C(http://) or C(https://) URL the node downloads the CA certificate from, to write to O(ca_file), as PMK's
+        C(customRegistryCertPath) can say; the rules of O(kubenode.registry_mirror.ca_certificate#module:url)
+        apply (HTTP 200, at most 1 MiB, within 10 seconds, no credentials in the URL).
+      - Mutually exclusive with O(ca_content).
+    type: str
+  ca_validate_certs:
+    description:
+      - Verify the TLS certificate of O(ca_url) against the node's trust store.
+    type: bool
+    default: true
+  ca_check:
+    description:
+      - Check the CA already at O(ca_file), which is then never changed - it exists, is a PEM bundle of X.509
+        certificates and none has expired (a warning when one expires within 30 days) - before anything is written.
+      - Implied by O(ca_content) and O(ca_url), whose CA is checked the same way before it is written.
+      - Without any of the three, O(ca_file) is only named in the files, so that the CA can be placed later.
+    type: bool
+    default: false
+  ca_readable_by:
+    description:
+      - Name of a user that must be able to read O(ca_file), for example C(pf9), checked before anything is
+        written with the permission bits and owners of the file and of every directory leading to it (the file
+        this module writes is C(0644), so for it the directories are what is checked).
+      - Only with O(ca_content), O(ca_url) or O(ca_check).
     type: str
   registries:
     description:
@@ -205,6 +244,32 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+ca:
+  description: The CA at O(ca_file), when it was checked (O(ca_content), O(ca_url) or O(ca_check)).
+  returned: with O(state=present) and a CA checked
+  type: dict
+  contains:
+    path:
+      description: The CA file.
+      type: str
+      sample: /etc/containerd/certs.d/10.101.101.100:443/ca.crt
+    status:
+      description:
+        - V(created), V(updated) (content or mode) or V(unchanged); V(checked) when only checked (O(ca_check)).
+      type: str
+      sample: created
+    not_after:
+      description: End of validity of the soonest-expiring certificate, ISO 8601 in UTC.
+      type: str
+      sample: "2027-11-28T10:00:00Z"
+    days_left:
+      description: Whole days until the soonest-expiring certificate expires.
+      type: int
+      sample: 364
+    certificates:
+      description: How many certificates the CA holds.
+      type: int
+      sample: 1
 files:
   description: One entry per hosts.toml considered.
   returned: always; when the task fails, for the files handled before the failure and the rest
@@ -258,6 +323,15 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._ca import (
+    CA_FIELDS,
+    CA_FILE_MODE,
+    HOSTS_ARGUMENT_SPEC,
+    CaError,
+    check_readable,
+    get_ca,
+    summary,
+)
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import (
     ADOPT,
     ARGUMENT_SPEC,
@@ -282,6 +356,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._io impor
     backup,
     check_owner_group,
     ensure_directory,
+    enterable_by,
     exists,
     file_arguments,
     load_file_if_exists,
@@ -439,6 +514,49 @@ def _nothing(module, plan):
     return {"path": plan["path"], "status": "unchanged"}, None, False
 
 
+def _checked_ca(module):
+    """The CA at ca_file (to write from ca_content or ca_url, or only to check), checked; None without one."""
+    params = module.params
+    placing = params["ca_content"] is not None or params["ca_url"] is not None
+    if params["state"] != "present" or not (placing or params["ca_check"]):
+        return None
+    path, user = params["ca_file"], params["ca_readable_by"]
+    if path is None:
+        raise CaError("ca_file: required with ca_content, ca_url or ca_check (where the CA is, or is to be written)")
+    ca = get_ca(path, params["ca_content"], params["ca_url"], params["ca_validate_certs"], fields=CA_FIELDS)
+    if user is not None and placing:  # written 0644: whoever can enter the directories can read it
+        ok, reason = enterable_by(path, user)
+        if not ok:
+            raise CaError(f"ca_readable_by: {reason}")
+    elif user is not None:
+        check_readable(path, user, "ca_readable_by")
+    return ca
+
+
+def _place_ca(module, ca):
+    """Write the CA when it came from ca_content or ca_url; return (ca result, diff or None, changed)."""
+    params, path = module.params, module.params["ca_file"]
+    entry = dict(path=path, status="checked", **summary(ca))
+    if params["ca_content"] is None and params["ca_url"] is None:
+        return entry, None, False
+    new_bytes = ca.text.encode("utf-8")
+    content_changed = ca.before != new_bytes
+    file_args = file_arguments(module, path, CA_FILE_MODE, from_task=False)
+    if module.check_mode:
+        changed = content_changed or (ca.before is not None and set_attributes(module, file_args))
+    else:
+        created = ensure_directory(os.path.dirname(path))
+        if content_changed:
+            write_file(module, path, new_bytes, file_args)
+        changed = set_attributes(module, file_args, content_changed or bool(created))
+    entry["status"] = "created" if ca.before is None else "updated" if changed else "unchanged"
+    diff = None
+    if content_changed:  # a CA is public: its text is shown
+        before = "" if ca.before is None else ca.before.decode("utf-8", errors="replace")
+        diff = {"before_header": path, "after_header": path, "before": before, "after": ca.text}
+    return entry, diff, changed
+
+
 _APPLY = {WRITE: _write, ADOPT: _adopt, REMOVE: _remove, RESTORE: _restore, KEEP: _keep, NOTHING: _nothing}
 
 
@@ -459,12 +577,14 @@ def _failure(error, plan, files, changed):
 def main():
     argument_spec = dict(
         ARGUMENT_SPEC,
+        **HOSTS_ARGUMENT_SPEC,
         _hosts_files=dict(type="list", elements="dict"),
         _authorization=dict(type="str", no_log=True),
     )
     module = AnsibleModule(
         argument_spec=argument_spec,
         required_together=REQUIRED_TOGETHER,
+        mutually_exclusive=[["ca_content", "ca_url"]],
         add_file_common_args=True,
         supports_check_mode=True,
     )
@@ -475,8 +595,12 @@ def main():
     if not os.path.isabs(config_path):
         module.fail_json(msg=f"config_path: {config_path!r} must be an absolute path")
 
-    # Look at every file first: a file that stops the task stops it before anything is written.
-    plans, problems = [], []
+    # Look at the CA and every file first: a problem stops the task before anything is written.
+    plans, problems, ca = [], [], None
+    try:
+        ca = _checked_ca(module)
+    except CaError as error:
+        problems.append(f"{error}.")
     for hosts_file in hosts_files:
         registry = hosts_file["directory"]
         if not registry or registry in (".", "..") or "/" in registry:
@@ -495,7 +619,18 @@ def main():
     if problems:
         module.fail_json(msg="Nothing was written. " + " ".join(problems), changed=False, files=[])
 
-    files, texts, changed = [], [], False
+    result, texts, changed = {}, [], False
+    if ca is not None:
+        for warning in ca.warnings:
+            module.warn(warning)
+        try:
+            result["ca"], ca_diff, changed = _place_ca(module, ca)
+        except FileOperationError as error:
+            module.fail_json(msg=f"ca_file: {error}. No hosts.toml was written.", changed=False, files=[])
+        if ca_diff is not None and module._diff:
+            result["_ca_diff"] = ca_diff  # the action plugin shows it as it is, before the masked hosts.toml diffs
+
+    files = []
     for index, plan in enumerate(plans):
         try:
             entry, text, file_changed = _APPLY[plan["action"]](module, plan)
@@ -503,7 +638,7 @@ def main():
             changed = changed or plan["touched"]
             files.append({"registry": plan["registry"], "path": plan["path"], "status": "failed", "msg": str(error)})
             files += [{"registry": p["registry"], "path": p["path"], "status": "skipped"} for p in plans[index + 1:]]
-            result = dict(msg=_failure(error, plan, files, changed), changed=changed, files=files)
+            result.update(msg=_failure(error, plan, files, changed), changed=changed, files=files)
             if module._diff:
                 result["_texts"] = texts
             module.fail_json(**result)
@@ -512,7 +647,7 @@ def main():
             texts.append(text)
         changed = changed or file_changed
 
-    result = dict(changed=changed, files=files)
+    result.update(changed=changed, files=files)
     if module._diff:
         result["_texts"] = texts  # the action plugin turns these into masked diffs
     module.exit_json(**result)

@@ -15,6 +15,11 @@ description:
     verify, or it refuses the credentials.
   - Only an HTTP 200 answer passes. Redirects are not followed, so the credentials go to O(url) only; a redirect
     fails the task, naming its status and its C(Location).
+  - With a CA (O(ca_content), O(ca_url) or O(ca_file)), first gets it and checks it as
+    M(kubenode.registry_mirror.ca_certificate) does (a PEM bundle of X.509 certificates, none expired, and
+    readable by O(ca_readable_by)), then verifies the mirror with it, and returns its text in RV(ca_content),
+    so that the CA is downloaded once per run and handed on to
+    M(kubenode.registry_mirror.containerd_hosts). Without O(url), only the CA is checked.
   - Read-only; it runs in check mode too.
   - The option names of the Platform9 (PMK) cluster API are accepted as aliases.
 author:
@@ -37,8 +42,8 @@ options:
       - A path is refused; the module calls C(<url>/v2/).
       - Credentials in the URL (C(user:password@host)) are refused, and never shown; use O(username) and
         O(password).
+      - Without it, only the CA is got and checked; then a CA option is required.
     type: str
-    required: true
     aliases: [customRegistryUrl]
   username:
     description:
@@ -60,19 +65,41 @@ options:
     description:
       - PEM text of the CA certificate(s) to verify the mirror with, for example
         RV(kubenode.registry_mirror.ca_certificate#module:content).
-      - Mutually exclusive with O(ca_file). With neither, the node's system trust store is used.
+      - Mutually exclusive with O(ca_file) and O(ca_url). With none of them, the node's system trust store is used.
     type: str
+  ca_url:
+    description:
+      - C(http://) or C(https://) URL the node downloads the CA certificate(s) from, as PMK's C(customRegistryCertPath)
+        can say; the same rules as O(kubenode.registry_mirror.ca_certificate#module:url) (at most 1 MiB, redirects
+        followed but never from https to http, no credentials in the URL). It is fetched within O(timeout) seconds.
+      - Mutually exclusive with O(ca_content) and O(ca_file).
+    type: str
+  ca_validate_certs:
+    description:
+      - Verify the TLS certificate of O(ca_url) against the node's trust store.
+    type: bool
+    default: true
   ca_file:
     description:
       - Path on the node of the CA certificate file to verify the mirror with (the C(ca) of C(hosts.toml)).
-      - Mutually exclusive with O(ca_content). With neither, the node's system trust store is used.
+      - Mutually exclusive with O(ca_content) and O(ca_url). With none of them, the node's system trust store is used.
     type: path
+  ca_readable_by:
+    description:
+      - Name of a user that must be able to read O(ca_file), for example C(pf9), checked with the permission bits and
+        owners of the file and of every directory leading to it.
+    type: str
   timeout:
     description:
       - Seconds the whole call may take, from connecting to the last byte of the answer. A mirror that answers
         slowly is given up on when the time is over.
     type: int
     default: 10
+  warn_days:
+    description:
+      - Warn when a certificate of the CA expires within this many days. An expired certificate is an error.
+    type: int
+    default: 30
 notes:
   - Proxy settings come from the node's environment (C(https_proxy), C(no_proxy)) of the module, which may
     differ from containerd's own environment.
@@ -113,6 +140,14 @@ url:
   returned: when O(url) is valid
   type: str
   sample: https://10.101.101.100:443/v2/
+ca_content:
+  description:
+    - The PEM text of the CA that was checked (a CA is public), with a final newline, to hand to
+      M(kubenode.registry_mirror.containerd_hosts) as its
+      O(kubenode.registry_mirror.containerd_hosts#module:ca_content).
+  returned: when a CA option was given and the CA passed its checks
+  type: str
+  sample: "-----BEGIN CERTIFICATE-----\nMIIB...\n-----END CERTIFICATE-----\n"
 """
 
 import os
@@ -121,7 +156,16 @@ import ssl
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils import _http
-from ansible_collections.kubenode.registry_mirror.plugins.module_utils._pem import PemError, read_certificates
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._ca import (
+    ARGUMENT_SPEC as CA_ARGUMENT_SPEC,
+)
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._ca import (
+    CA_FIELDS,
+    CaError,
+    check_readable,
+    get_ca,
+)
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import REQUIRED_TOGETHER
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import (
     RegistrySettingError,
     basic_auth,
@@ -141,38 +185,18 @@ class PreflightError(Exception):
         self.status = status
 
 
-def _tls_context(params):
+def _tls_context(params, ca):
     if params["skip_tls"]:
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        return context
-    if params["ca_content"] is not None:
-        try:
-            read_certificates(params["ca_content"])
-            return ssl.create_default_context(cadata=params["ca_content"])
-        except PemError as error:
-            raise PreflightError(f"ca_content: {error}") from None
-        except ssl.SSLError as error:
-            raise PreflightError(f"ca_content: OpenSSL cannot load it ({error})") from None
-    if params["ca_file"] is not None:
-        path = params["ca_file"]
-        try:
-            with open(path, encoding="utf-8") as handle:
-                read_certificates(handle.read())
-            return ssl.create_default_context(cafile=path)
-        except FileNotFoundError:
-            raise PreflightError(f"ca_file: {path} does not exist") from None
-        except (OSError, UnicodeDecodeError) as error:
-            raise PreflightError(f"ca_file: cannot read {path} ({error})") from None
-        except PemError as error:
-            raise PreflightError(f"ca_file: {path}: {error}") from None
-        except ssl.SSLError as error:
-            raise PreflightError(f"ca_file: OpenSSL cannot load {path} ({error})") from None
-    return ssl.create_default_context()
+        return _http.tls_context(verify=False)
+    if ca is None:
+        return _http.tls_context()
+    try:
+        return _http.tls_context(cadata=ca.text)
+    except ssl.SSLError as error:
+        raise PreflightError(f"{ca.source}: OpenSSL cannot load it ({error})") from None
 
 
-def _tls_message(url, error, params):
+def _tls_message(url, error, ca):
     reason = getattr(error, "verify_message", None) or getattr(error, "reason", None) or str(error)
     code = getattr(error, "verify_code", None)
     if code in _NAME_MISMATCH:
@@ -182,7 +206,7 @@ def _tls_message(url, error, params):
         )
     if code in _EXPIRED:
         return f"TLS verification of {url} failed: the mirror's certificate or its CA has expired ({reason})"
-    if params["ca_content"] is None and params["ca_file"] is None:
+    if ca is None:
         return (
             f"TLS verification of {url} failed: the CA does not match the mirror's certificate ({reason}); "
             "the system trust store was used: give the mirror's CA in ca_content or ca_file"
@@ -215,7 +239,7 @@ def _unreachable(url, reason):
     return f"the mirror at {url} is unreachable ({reason})"
 
 
-def preflight(params, url, username, authorization):
+def preflight(params, url, username, authorization, ca=None):
     """Call url once; return the status on HTTP 200, raise PreflightError otherwise."""
     headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
     if authorization is not None:
@@ -229,7 +253,7 @@ def preflight(params, url, username, authorization):
             max_bytes=MAX_BODY,
             truncate=True,  # only the status matters
             headers=headers,
-            context=_tls_context(params) if url.startswith("https://") else None,
+            context=_tls_context(params, ca) if url.startswith("https://") else None,
             redirects=_http.NO_REDIRECTS,  # the credentials go to url only
         )
     except _http.HttpRedirectError as error:
@@ -244,7 +268,7 @@ def preflight(params, url, username, authorization):
         ) from None
     except _http.HttpTlsError as error:
         if error.verify:
-            raise PreflightError(_tls_message(url, error.cause, params)) from None
+            raise PreflightError(_tls_message(url, error.cause, ca)) from None
         raise PreflightError(f"TLS handshake with {url} failed ({error.cause}); is it an https endpoint?") from None
     except _http.HttpProtocolError as error:
         what = f"{type(error.cause).__name__}: {error.cause}"
@@ -263,42 +287,74 @@ def preflight(params, url, username, authorization):
     return response.status
 
 
+def _checked_ca(module):
+    """The CA the options give, got and checked (None without one); fail the module when it is unusable."""
+    params = module.params
+    if params["ca_content"] is None and params["ca_url"] is None and params["ca_file"] is None:
+        return None
+    try:
+        ca = get_ca(params["ca_file"], params["ca_content"], params["ca_url"], params["ca_validate_certs"],
+                    params["timeout"], params["warn_days"], fields=CA_FIELDS)
+        if params["ca_readable_by"] is not None:
+            check_readable(params["ca_file"], params["ca_readable_by"], "ca_readable_by")
+    except CaError as error:
+        module.fail_json(msg=str(error), status=None)
+    for warning in ca.warnings:
+        module.warn(warning)
+    return ca
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            url=dict(type="str", required=True, aliases=["customRegistryUrl"]),
+            CA_ARGUMENT_SPEC,
+            url=dict(type="str", aliases=["customRegistryUrl"]),
             username=dict(type="str", aliases=["customRegistryUsername"]),
             password=dict(type="str", no_log=True, aliases=["customRegistryPassword"]),
             skip_tls=dict(type="bool", default=False, aliases=["customRegistrySkipTls"]),
-            ca_content=dict(type="str"),
             ca_file=dict(type="path"),
             timeout=dict(type="int", default=10),
+            warn_days=dict(type="int", default=30),
         ),
-        required_together=[["username", "password"]],
-        mutually_exclusive=[["ca_content", "ca_file"]],
+        required_together=REQUIRED_TOGETHER,
+        mutually_exclusive=[["ca_content", "ca_file", "ca_url"]],
+        required_by={"ca_readable_by": "ca_file"},
         supports_check_mode=True,
     )
     params = module.params
     _http.refuse_url_credentials(module, ["url"], hint="; use username and password", status=None)
+    _http.refuse_url_credentials(module, ["ca_url"], hint="; a CA certificate is public", status=None)
+    if params["timeout"] <= 0:
+        module.fail_json(msg="timeout: must be positive", status=None)
+    if params["warn_days"] < 0:
+        module.fail_json(msg="warn_days: must not be negative", status=None)
+    if params["ca_file"] is not None and not os.path.isabs(params["ca_file"]):
+        module.fail_json(msg=f"ca_file: {params['ca_file']!r} must be an absolute path", status=None)
+    if params["url"] is None:
+        if params["ca_content"] is None and params["ca_url"] is None and params["ca_file"] is None:
+            module.fail_json(msg="url: required, unless only a CA is checked (ca_content, ca_url or ca_file)",
+                             status=None)
+        ca = _checked_ca(module)
+        module.exit_json(changed=False, status=None, ca_content=ca.text)
     try:
         server = normalize_url(params["url"])[0]
     except RegistrySettingError as error:
         module.fail_json(msg=str(error), status=None)
     url = f"{server}/v2/"
-    if params["timeout"] <= 0:
-        module.fail_json(msg="timeout: must be positive", status=None, url=url)
-    if params["ca_file"] is not None and not os.path.isabs(params["ca_file"]):
-        module.fail_json(msg=f"ca_file: {params['ca_file']!r} must be an absolute path", status=None, url=url)
     username = params["username"]
     try:
         authorization = None if username is None else basic_auth(username, params["password"])
     except RegistrySettingError as error:
         module.fail_json(msg=str(error), status=None, url=url)
+    ca = _checked_ca(module)
     try:
-        status = preflight(params, url, username, authorization)
+        status = preflight(params, url, username, authorization, ca)
     except PreflightError as error:
         module.fail_json(msg=str(error), status=error.status, url=url)
-    module.exit_json(changed=False, status=status, url=url)
+    result = dict(changed=False, status=status, url=url)
+    if ca is not None:
+        result["ca_content"] = ca.text
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

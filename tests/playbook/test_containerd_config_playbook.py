@@ -6,6 +6,8 @@ import base64
 import hashlib
 import json
 import os
+import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -591,3 +593,27 @@ def test_node_paths_are_taken_literally(run_playbook, tmp_path):
         value = options[field]
         assert result["msg"].startswith(f"{field}: {value!r} must be an absolute path"), result["msg"]
     assert list(tmp_path.glob("*.toml")) == []
+
+
+def test_one_read_reports_the_restart_marker_and_containerd_version(run_playbook, tmp_path):
+    """The read that gets config.toml also says whether node_restart's marker exists and which containerd runs."""
+    path = placed(tmp_path, "v2-comments.toml")
+    marker = tmp_path / "restart-pending"
+    certs = {"config_path": str(tmp_path / "certs.d")}
+    first = run_playbook([config_task("apply", path, pending_marker=str(marker), **certs)])
+    marker.write_text("{}\n")
+    tasks = [config_task("again", path, pending_marker=str(marker), **certs), config_task("no marker", path, **certs)]
+    verbose = run_playbook(tasks, json_output=False, verbosity=3)
+    assert verbose.rc == 0, verbose.stdout
+    # one module run a task when nothing changes: the read
+    assert len(re.findall(r"EXEC /bin/sh -c '\S*python\S* \S+/AnsiballZ_containerd_config\.py", verbose.stdout)) == 2
+    result = run_playbook(tasks)
+    assert first.task_results("apply")["pending_restart"] is False
+    assert result.task_results("again")["pending_restart"] is True
+    assert result.task_results("again")["changed"] is False
+    assert result.task_results("no marker")["pending_restart"] is None
+    version = shutil.which("containerd") and subprocess.run(
+        ["containerd", "--version"], capture_output=True, text=True, check=False).stdout.split()[2].lstrip("v")
+    assert result.task_results("again")["containerd_version"] == (version or None)
+    relative = run_playbook([config_task("relative", path, pending_marker="marker")]).task_results("relative")
+    assert relative["failed"] is True and relative["msg"] == "pending_marker: 'marker' must be an absolute path"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from fakes import tls_registry as fake
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import (
     KEPT_ASIDE_SUFFIX,
@@ -559,3 +560,54 @@ def test_diff_of_a_password_change_alone_shows_a_change(run_playbook, tmp_path):
     again = run_playbook([hosts_task(certs, **options)], diff=True, json_output=False)
     assert "(changed)" not in again.stdout  # the header did not change this time
     assert "+skip_verify = true" in again.stdout
+
+
+def test_the_ca_is_checked_and_written_with_the_files(run_playbook, tmp_path, pki):
+    """ca_content and ca_url write ca_file (0644, directories 0755) in the same run; ca_check only checks it."""
+    certs = tmp_path / "certs.d"
+    ca_file = certs / "10.101.101.100:443" / "ca.crt"
+    with fake.FileServer({"ca.pem": pki.ca.read_bytes()}) as files:
+        first = run_playbook([hosts_task(certs, ca_file=str(ca_file), ca_url=f"{files.url}/ca.pem")], diff=True)
+        again = run_playbook([hosts_task(certs, ca_file=str(ca_file), ca_content=pki.ca.read_text())])
+    result = first.task_results(TASK)
+    assert result["changed"] is True and result["ca"]["status"] == "created", result
+    assert result["ca"]["certificates"] == 1 and result["ca"]["path"] == str(ca_file)
+    assert ca_file.read_bytes() == pki.ca.read_bytes()
+    assert stat.S_IMODE(ca_file.stat().st_mode) == 0o644 and stat.S_IMODE(ca_file.parent.stat().st_mode) == 0o755
+    assert result["diff"][0] == {"before_header": str(ca_file), "after_header": str(ca_file), "before": "",
+                                 "after": pki.ca.read_text()}  # a CA is public
+    assert tomllib.loads((certs / "docker.io" / "hosts.toml").read_text())["host"][
+        "https://10.101.101.100:443/v2/infra/k8s"]["ca"] == str(ca_file)
+    assert again.task_results(TASK)["changed"] is False
+    assert again.task_results(TASK)["ca"]["status"] == "unchanged"
+
+    ca_file.chmod(0o600)
+    checked = run_playbook([hosts_task(certs, ca_file=str(ca_file), ca_check=True, ca_readable_by="root")])
+    assert checked.task_results(TASK)["changed"] is False
+    assert checked.task_results(TASK)["ca"]["status"] == "checked"
+    assert stat.S_IMODE(ca_file.stat().st_mode) == 0o600  # only checked: the node's own file is left as it is
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"ca_check": True, "ca_file": "/nonexistent/reg-ca.crt"}, "ca_file: /nonexistent/reg-ca.crt does not exist"),
+        ({"ca_content": "not a certificate"}, "ca_content: not PEM"),
+        ({"ca_content": "expired"}, "ca_content: the certificate (CN=kubenode expired CA) expired"),
+        ({"ca_content": "key"}, "ca_content: the PEM block is a PRIVATE KEY"),
+        ({"ca_content": "ca", "ca_file": None}, "ca_file: required with ca_content, ca_url or ca_check"),
+        ({"ca_content": "ca", "ca_readable_by": "kubenode-no-such-user"},
+         "ca_readable_by: there is no user 'kubenode-no-such-user'"),
+    ],
+)
+def test_a_bad_ca_writes_nothing(run_playbook, tmp_path, pki, options, message):
+    certs = tmp_path / "certs.d"
+    texts = {"expired": pki.expired_ca.read_text(), "key": pki.ca_key.read_text(), "ca": pki.ca.read_text()}
+    options = dict({"ca_file": str(tmp_path / "ca.crt")}, **options)
+    if "ca_content" in options:
+        options["ca_content"] = texts.get(options["ca_content"], options["ca_content"])
+    result = run_playbook([hosts_task(certs, **options)]).task_results(TASK)
+    assert result["failed"] is True and result["changed"] is False
+    assert result["msg"].startswith(f"Nothing was written. {message}"), result["msg"]
+    assert "PRIVATE KEY-----" not in result["msg"]  # a key is never echoed
+    assert not certs.exists() and not (tmp_path / "ca.crt").exists()

@@ -165,3 +165,43 @@ def test_password_never_shown(run_playbook, registry, pki, verbosity):
 
 def test_basic_auth_is_utf8_base64():
     assert _registry_url.basic_auth(USER, PASSWORD) == AUTHORIZATION
+
+
+def test_the_ca_is_got_checked_and_handed_on(run_playbook, registry, pki, tmp_path):
+    """ca_url, ca_content or ca_file: the CA is checked as ca_certificate checks it, then used; its text comes back."""
+    creds = {"username": USER, "password": PASSWORD}
+    on_node = tmp_path / "reg-ca.crt"
+    on_node.write_bytes(pki.ca.read_bytes())
+    on_node.chmod(0o600)
+    with fake.FileServer({"ca.pem": pki.ca.read_bytes(), "other.pem": pki.other_ca.read_bytes()}) as files:
+        run = run_playbook([
+            task("url", url=registry.url, ca_url=f"{files.url}/ca.pem", **creds),
+            task("only the CA", ca_url=f"{files.url}/ca.pem"),
+            task("only the CA, on the node", ca_file=str(on_node), ca_readable_by="root"),
+            task("unrelated CA from a URL", url=registry.url, ca_url=f"{files.url}/other.pem", **creds),
+            task("expired", url=registry.url, ca_content=pki.expired_ca.read_text(), **creds),
+            task("unreadable", ca_file=str(on_node), ca_readable_by="kubenode-no-such-user"),
+            task("nothing to check"),
+            task("both", ca_url=f"{files.url}/ca.pem", ca_content=pki.ca.read_text()),
+        ])
+        downloads = [request.path for request in files.requests]
+    result = run.task_results
+    for name in ("url", "only the CA", "only the CA, on the node"):
+        assert result(name).get("failed", False) is False, (name, result(name).get("msg"))
+        assert result(name)["ca_content"] == pki.ca.read_text(), name
+    assert result("url")["status"] == 200
+    assert result("only the CA")["status"] is None and "url" not in result("only the CA")
+    assert downloads.count("/ca.pem") == 2  # once a task
+    # "url" only: the unrelated CA stops at the TLS handshake, and the CA alone calls no mirror
+    assert [r.path for r in registry.requests] == ["/v2/"]
+    failures = {
+        "unrelated CA from a URL": "the CA does not match the mirror's certificate",
+        "expired": "ca_content: the certificate (CN=kubenode expired CA) expired on ",
+        "unreadable": "ca_readable_by: there is no user 'kubenode-no-such-user'",
+        "nothing to check": "url: required, unless only a CA is checked",
+        "both": "mutually exclusive",
+    }
+    for name, message in failures.items():
+        assert result(name)["failed"] is True, name
+        assert message in result(name)["msg"], (name, result(name)["msg"])
+        assert "ca_content" not in result(name), name

@@ -145,3 +145,19 @@ def test_timeout_message_for_containerd_has_no_kube_status():
 def test_a_node_without_an_etcd_checker_is_not_held_back_by_it():
     results = health.evaluate(healthy_probes(etcd_rc=None), "pmk", RESTARTED_AT, RESTARTED_MONOTONIC)
     assert results["etcd"] == (True, "no etcd_raft_checker on this node (not a master)")
+
+
+@pytest.mark.parametrize(
+    ("output", "version"),
+    [
+        ("containerd github.com/containerd/containerd v1.7.2 0cae528dd6cb557f7201036e9f43420650207b58\n", "1.7.2"),
+        ("containerd containerd.io 1.6.21 3dce8eb055cbb6872793272b4f20ed16117344f8", "1.6.21"),
+        ("containerd github.com/containerd/containerd 1.6.12-0ubuntu1~22.04.3", "1.6.12-0ubuntu1~22.04.3"),
+        ("containerd github.com/containerd/containerd/v2 v2.0.0-rc.1 8e4e6f2", "2.0.0-rc.1"),
+        ("", None),
+        (None, None),
+        ("containerd: command not found", None),
+    ],
+)
+def test_containerd_version(output, version):
+    assert health.containerd_version(output) == version
