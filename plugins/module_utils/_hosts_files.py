@@ -8,6 +8,12 @@ node-side module both import it.
 
 from __future__ import annotations
 
+import re
+
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import (
+    RegistrySettingError,
+    require_str,
+)
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import (
     STATES,
     argument_spec,
@@ -125,3 +131,46 @@ def absent_action(file_owner, kept_aside_exists):
 
 # What a diff shows in place of a secret (the masking itself runs on the controller: plugin_utils/_toml_mask.py).
 SECRET_MASK = "********"
+
+
+# --- what each containerd release reads ---------------------------------------------------------------
+# The oldest containerd this collection writes for (PMK's nodes pin 1.6.6); hosts.toml came in 1.5.
+OLDEST_CONTAINERD = (1, 6)
+# hosts.toml keys that not every release from OLDEST_CONTAINERD on reads, with the first release that does.
+# dial_timeout: 2.1.0 (containerd#11106) and its 2.0 backport in 2.0.7 (containerd#12136), as both release
+# notes say; every 2.1 and later is newer than 2.0.7. An older containerd ignores the key without a word.
+KEYS_SINCE = {"dial_timeout": (2, 0, 7)}
+# A version as containerd --version or a package prints it: v2.1.4, 1.7.24~ds1-1 (Debian), 1.6.20-0ubuntu1.
+_CONTAINERD_VERSION = re.compile(r"v?([0-9]+)\.([0-9]+)(?:\.([0-9]+))?(?:[-+~][0-9A-Za-z.~+-]*)?")
+
+
+def containerd_release(version, field="containerd_version"):
+    """Return (major, minor, patch) of a containerd version text; None for None (unknown)."""
+    if version is None:
+        return None
+    require_str(version, field)
+    match = _CONTAINERD_VERSION.fullmatch(version.strip())
+    if not match:
+        raise RegistrySettingError(field, f"{version[:40]!r} is not a containerd version like 1.7.24 or 2.1.4")
+    release = tuple(int(part or 0) for part in match.groups())
+    if release[:2] < OLDEST_CONTAINERD:
+        raise RegistrySettingError(
+            field, f"containerd {version} is older than {'.'.join(map(str, OLDEST_CONTAINERD))}, the oldest supported"
+        )
+    return release
+
+
+def unread_keys(containerd_version, field="containerd_version"):
+    """Return {key: why} for the hosts.toml keys of KEYS_SINCE that containerd_version does not read.
+
+    None (unknown) is answered for the oldest release supported, so what is written is read everywhere.
+    """
+    release = containerd_release(containerd_version, field)
+    unread = {}
+    for key, since in KEYS_SINCE.items():
+        first = ".".join(map(str, since))
+        if release is None:
+            unread[key] = f"the containerd version is unknown, and releases before {first} do not read it"
+        elif release < since:
+            unread[key] = f"containerd {containerd_version} does not read it ({first} and later do)"
+    return unread

@@ -10,8 +10,9 @@ Each rule between settings is written once, in check_settings().
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import (
     RegistrySettingError,
@@ -28,6 +29,14 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry
 # The registries PMK routes through the custom registry (seed document).
 DEFAULT_REGISTRIES = ("platform9.io", "docker.io", "gcr.io", "quay.io", "registry.k8s.io")
 STATES = ("present", "absent")
+# What a mirror may do for containerd (hosts.toml capabilities), in the order they are written; by default
+# it pulls and resolves tags, as the seed's mirror does. push is for a registry, not a mirror, but allowed.
+CAPABILITIES = ("pull", "resolve", "push")
+DEFAULT_CAPABILITIES = ("pull", "resolve")
+# One part of a Go duration (time.ParseDuration, which containerd reads dial_timeout with): a decimal
+# number and its unit. A sign is refused: a timeout is positive.
+_DURATION_PART = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:ns|us|µs|μs|ms|s|m|h)")
+_DURATION = re.compile(rf"(?:{_DURATION_PART.pattern})+")
 
 
 def check_url(value, field="url"):
@@ -62,6 +71,32 @@ def check_cert_path(value, field="cert_path"):
     if not value.startswith("/"):
         raise RegistrySettingError(field, f"{value!r} must be an http(s) URL or an absolute path on the nodes")
     return check_node_path(value, field)
+
+
+def check_capabilities(value, field="capabilities"):
+    """Return the capabilities in containerd's order when value is a non-empty list of pull, resolve and push."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise RegistrySettingError(field, f"must be a list of {', '.join(CAPABILITIES)}, got {type_name(value)}")
+    for index, capability in enumerate(value):
+        if capability not in CAPABILITIES:
+            raise RegistrySettingError(f"{field}[{index}]", f"{capability!r} is not one of {', '.join(CAPABILITIES)}")
+        if capability in value[:index]:
+            raise RegistrySettingError(f"{field}[{index}]", f"{capability!r} is listed twice")
+    if not value:
+        raise RegistrySettingError(field, f"must list at least one of {', '.join(CAPABILITIES)}")
+    return [capability for capability in CAPABILITIES if capability in value]
+
+
+def check_duration(value, field="dial_timeout"):
+    """Return value when it is a positive Go duration containerd reads, e.g. 500ms, 3s or 1m30s."""
+    require_str(value, field)
+    if not _DURATION.fullmatch(value):
+        raise RegistrySettingError(
+            field, f"{value[:40]!r} is not a duration like 500ms, 3s or 1m30s (units ns, us, ms, s, m, h)"
+        )
+    if not any(c in "123456789" for c in value):
+        raise RegistrySettingError(field, f"{value!r} must be longer than zero")
+    return value
 
 
 def check_state(value, field="state"):
@@ -106,9 +141,24 @@ SETTINGS = (
     Setting("registries", "list", elements="str", default=DEFAULT_REGISTRIES),
     Setting("fallbacks", "dict"),
     Setting("config_path", "str", default="/etc/containerd/certs.d", check=check_node_path, blank_is_unset=False),
+    # registry -> its mirrors (plugin_utils/_registry_mirrors.py checks the shape when it reads them).
+    Setting("registry_mirrors", "dict", default={}),
+    Setting("upstream_fallback", "bool", default=True),
 )
 BY_OPTION = {setting.option: setting for setting in SETTINGS}
 PMK_SETTINGS = tuple(setting for setting in SETTINGS if setting.pmk)
+
+# The settings of one mirror in registry_mirrors: the PMK mirror's (without their PMK names), then what only
+# these mirrors have. A client certificate and key are node paths, as ca_file is.
+MIRROR_SETTINGS = (
+    *(replace(BY_OPTION[option], pmk=None, legacy_pmk=())
+      for option in ("url", "repo_path", "username", "password", "skip_tls", "ca_file")),
+    Setting("client_cert", "str", check=check_node_path, blank_is_unset=False),
+    Setting("client_key", "str", check=check_node_path, blank_is_unset=False),
+    Setting("capabilities", "list", elements="str", default=DEFAULT_CAPABILITIES, check=check_capabilities),
+    Setting("dial_timeout", "str", check=check_duration, blank_is_unset=False),
+)
+MIRROR_BY_OPTION = {setting.option: setting for setting in MIRROR_SETTINGS}
 
 # What check_settings() also takes: the rest of the containerd_mirror role's settings.
 ROLE_SETTINGS = (
@@ -122,9 +172,11 @@ _CHECKED = {setting.option: setting for setting in SETTINGS + ROLE_SETTINGS}
 
 # The rules between settings. The argument specs take them as Ansible's required_together and
 # required_if; check_settings() applies them to settings from anywhere else.
-TOGETHER_RULES = (("username", "password"),)
+TOGETHER_RULES = (("username", "password"), ("client_cert", "client_key"))
+# (setting, value, needed): when the setting has the value, one of needed is required. A rule names the first
+# of needed, and the others that the settings checked hold (a caller without registry_mirrors is not told of it).
 REQUIRED_IF_RULES = (
-    ("state", "present", ("url",)),
+    ("state", "present", ("url", "registry_mirrors")),
     ("self_signed_certs", True, ("cert_path",)),
 )
 EXCLUSIVE_RULES = (("ca_src", "ca_content"),)
@@ -154,8 +206,13 @@ def required_together(options):
 
 
 def required_if(options):
-    """Ansible's required_if for the rules among options."""
-    return [[key, value, list(needed)] for key, value, needed in REQUIRED_IF_RULES if {key, *needed} <= set(options)]
+    """Ansible's required_if for the rules among options (with is_one_of when more than one option is needed)."""
+    rules = []
+    for key, value, needed in REQUIRED_IF_RULES:
+        among = [option for option in needed if option in options]
+        if key in options and needed[0] in options:
+            rules.append([key, value, among] + ([True] if len(among) > 1 else []))
+    return rules
 
 
 def pmk_bool(value):
@@ -169,12 +226,13 @@ def pmk_bool(value):
     return None
 
 
-def check_value(option, value, field=None):
+def check_value(option, value, field=None, table=None):
     """Return one setting's value checked and normalised; None stays None, a blank string stays blank.
 
-    field is how an error names the setting (default: its option name).
+    field is how an error names the setting (default: its option name); table holds the setting (default:
+    the mirror and role settings; MIRROR_BY_OPTION for a mirror of registry_mirrors).
     """
-    setting = _CHECKED[option]
+    setting = (table or _CHECKED)[option]
     field = field or option
     if value is None:
         return None
@@ -198,7 +256,7 @@ def _shown(value):
 
 
 def _given(settings, option):
-    return settings.get(option) not in (None, "")
+    return settings.get(option) not in (None, "", {})
 
 
 def check_rules(settings, name=_own_name):
@@ -214,12 +272,10 @@ def check_rules(settings, name=_own_name):
             )
     for key, value, needed in REQUIRED_IF_RULES:
         actual = settings.get(key)
-        if actual == value and isinstance(actual, type(value)):
-            for option in needed:
-                if not _given(settings, option):
-                    raise RegistrySettingError(
-                        name(option), f"{name(option)} is required when {name(key)} is {_shown(value)}"
-                    )
+        named = [option for option in needed if option == needed[0] or option in settings]
+        if actual == value and isinstance(actual, type(value)) and not any(_given(settings, o) for o in named):
+            either = " or ".join(name(option) for option in named)
+            raise RegistrySettingError(name(named[0]), f"{either} is required when {name(key)} is {_shown(value)}")
     for group in EXCLUSIVE_RULES:
         given = [option for option in group if _given(settings, option)]
         if len(given) > 1:
@@ -253,6 +309,36 @@ def check_settings(settings, name=_own_name):
     return {
         option: check_value(option, settings[option], name(option)) for option in _CHECKED if option in settings
     }
+
+
+def check_mirror(mirror, field):
+    """Check one mirror of registry_mirrors; return its settings normalised, unset ones None or their default.
+
+    field names the mirror in errors, e.g. registry_mirrors["docker.io"][1]; a setting is field.option.
+    """
+    if not isinstance(mirror, Mapping):
+        raise RegistrySettingError(
+            field, f"must be a mapping of a mirror's settings (url, ...), got {type_name(mirror)}"
+        )
+    unknown = sorted(str(key) for key in mirror if key not in MIRROR_BY_OPTION)
+    if unknown:
+        raise RegistrySettingError(
+            f"{field}.{unknown[0]}", f"is not a mirror setting; known: {', '.join(MIRROR_BY_OPTION)}"
+        )
+
+    def name(option):
+        return f"{field}.{option}"
+
+    if not _given(mirror, "url"):
+        raise RegistrySettingError(name("url"), "is required")
+    check_rules(mirror, name)
+    checked = {}
+    for setting in MIRROR_SETTINGS:
+        value = check_value(setting.option, mirror.get(setting.option), name(setting.option), MIRROR_BY_OPTION)
+        if value in (None, "") and setting.default is not None:
+            value = list(setting.default) if isinstance(setting.default, tuple) else setting.default
+        checked[setting.option] = None if value == "" else value
+    return checked
 
 
 def _is_pmk_name(key):

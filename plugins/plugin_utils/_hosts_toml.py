@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 try:
     import tomli_w
@@ -23,6 +22,7 @@ except ImportError:  # reported when rendering, so that documentation tools work
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import (
     DEFAULT_FALLBACKS,
     MARKER,
+    unread_keys,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import (
     RegistrySettingError,
@@ -32,67 +32,52 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry
     normalize_url,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import (
+    DEFAULT_CAPABILITIES,
     DEFAULT_REGISTRIES,
     check_settings,
+    check_value,
+)
+from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._registry_mirrors import (
+    DEFAULT_DIRECTORY,
+    ENTRY_KEYS,
+    check_directory_name,
+    endpoint_of,
+    make_mirror,
+    read_entry,
+    read_registry_mirrors,
+    same_registry,
+    unread_warnings,
 )
 
-# containerd's catch-all directory: applies to registries without their own.
-DEFAULT_DIRECTORY = "_default"
-CAPABILITIES = ("pull", "resolve")
+# What the seed's hosts may do: a fallback host pulls and resolves, as the PMK mirror does.
+CAPABILITIES = DEFAULT_CAPABILITIES
+
+# The public names, basic_auth, normalize_url and RegistrySettingError among them for the containerd_hosts
+# action plugin, which takes them from here.
+__all__ = [
+    "CAPABILITIES", "DEFAULT_DIRECTORY", "HOSTS_FILES_SETTINGS_KEYS", "HOSTS_TOML_SPEC_KEYS", "MissingDependencyError",
+    "RegistrySettingError", "basic_auth", "check_mirror_settings", "dump_hosts_toml", "hosts_directories",
+    "hosts_document", "mirror_endpoint", "mirrors_document", "normalize_repo_path", "normalize_url", "parse_mirror",
+    "registry_mirror_warnings", "render_hosts_files", "render_hosts_files_from", "render_hosts_toml",
+]
 
 
 class MissingDependencyError(RuntimeError):
     """A controller-side Python package is not installed."""
 
 
-@dataclass(frozen=True)
-class Mirror:
-    """A validated mirror: where it is and how a node talks to it."""
-
-    server: str  # scheme://host[:port]
-    directory: str  # host[:port], the mirror's own certs.d directory
-    endpoint: str  # the [host."..."] key containerd pulls from
-    override_path: bool
-    ca_file: str | None
-    skip_tls: bool
-    authorization: str | None
-
-    def host_table(self):
-        table = {"capabilities": list(CAPABILITIES)}
-        if self.ca_file:
-            table["ca"] = self.ca_file
-        if self.skip_tls:
-            table["skip_verify"] = True
-        if self.override_path:
-            table["override_path"] = True
-        if self.authorization:
-            table["header"] = {"authorization": self.authorization}
-        return table
-
-
 def mirror_endpoint(url, repo_path=None):
     """Return the host URL containerd pulls from, e.g. https://10.0.0.1:443/v2/infra/k8s."""
-    server = normalize_url(url)[0]
-    path = normalize_repo_path(repo_path)
-    return f"{server}/v2/{path}" if path else server
+    return endpoint_of(normalize_url(url)[0], normalize_repo_path(repo_path))
 
 
 def parse_mirror(url, repo_path=None, username=None, password=None, skip_tls=False, ca_file=None):
-    """Validate the mirror settings; return a Mirror."""
+    """Validate the PMK mirror's settings; return a Mirror."""
     settings = check_settings(
         dict(state="present", url=url, repo_path=repo_path, username=username, password=password,
              skip_tls=skip_tls, ca_file=ca_file)
     )
-    server, path = settings["url"], settings["repo_path"] or ""
-    return Mirror(
-        server=server,
-        directory=server.split("://", 1)[1],
-        endpoint=f"{server}/v2/{path}" if path else server,
-        override_path=bool(path),
-        ca_file=settings["ca_file"],
-        skip_tls=settings["skip_tls"] is True,
-        authorization=basic_auth(username, password) if username else None,
-    )
+    return make_mirror(settings)
 
 
 def _check_fallbacks(hosts, mirror, field):
@@ -109,8 +94,13 @@ def _check_fallbacks(hosts, mirror, field):
     return result
 
 
-def hosts_document(registry, mirror, fallbacks):
-    """Return the hosts.toml content for one registry as a dict, hosts in priority order."""
+def hosts_document(registry, mirror, fallbacks, upstream_fallback=True):
+    """Return the hosts.toml content for one registry served by the PMK mirror as a dict, hosts in priority order.
+
+    Without upstream_fallback (and so without fallbacks) it is mirrors_document's, the mirror's own directory aside.
+    """
+    if upstream_fallback is False and registry != mirror.directory:
+        return mirrors_document((mirror,), upstream_fallback=False)
     document = {}
     if registry == mirror.directory:
         document["server"] = mirror.server
@@ -120,6 +110,24 @@ def hosts_document(registry, mirror, fallbacks):
     for host in fallbacks:
         hosts[host] = {"capabilities": list(CAPABILITIES)}
     document["host"] = hosts
+    return document
+
+
+def mirrors_document(mirrors, upstream_fallback=True, unread=()):
+    """Return the hosts.toml content for a registry of registry_mirrors as a dict: its mirrors, in order.
+
+    containerd tries the [host] tables in order, then server. With upstream_fallback there is no server line:
+    containerd then ends with the registry itself, as it does without a file (docker.io's is
+    registry-1.docker.io), and for _default this is the only right choice, where a server line would send
+    every registry to one host. Without it the first mirror is the server too, so the last try is the first
+    mirror again, never the upstream; it stays a [host] as well, because containerd 1.x (go-toml v1) reads a
+    hosts.toml without a [host] table as broken and then pulls from the upstream.
+    """
+    document = {}
+    if upstream_fallback is False:
+        document["server"] = mirrors[0].endpoint
+        document.update(mirrors[0].host_table(unread))
+    document["host"] = {mirror.endpoint: mirror.host_table(unread) for mirror in mirrors}
     return document
 
 
@@ -135,45 +143,53 @@ def dump_hosts_toml(document):
     return text
 
 
-# The longest file name Linux file systems take (NAME_MAX): a host[:port] is a directory name.
-MAX_DIRECTORY_NAME = 255
-
-
-def _check_directory_name(directory, field):
-    if len(directory.encode("utf-8")) > MAX_DIRECTORY_NAME:
-        raise RegistrySettingError(
-            field,
-            f"{directory[:40]!r}... is {len(directory)} characters long, too long for its certs.d directory "
-            f"name (at most {MAX_DIRECTORY_NAME})",
-        )
-    return directory
-
-
 def _check_registry(registry, field):
     if registry == DEFAULT_DIRECTORY:
         return registry
-    return _check_directory_name(check_host_port(registry, field), field)
+    return check_directory_name(check_host_port(registry, field), field)
 
 
-def hosts_directories(mirror_directory, registries):
-    """Return the certs.d directories to manage: the mirror's own (when known) first, then each registry."""
+def _directory_plan(mirror_directory, registries, entries):
+    """Return [(directory, RegistryEntry or None for the PMK mirror)]: the mirror's own directory (when
+    known) first, then each registry, served by its registry_mirrors entry when it has one, then the
+    other entries."""
     if isinstance(registries, (str, bytes)) or not isinstance(registries, Sequence):
         raise RegistrySettingError("registries", "must be a list of registry host[:port] names")
-    directories = [] if mirror_directory is None else [_check_directory_name(mirror_directory, "url")]
+    plan = [] if mirror_directory is None else [(check_directory_name(mirror_directory, "url"), None)]
     for index, registry in enumerate(registries):
         _check_registry(registry, f"registries[{index}]")
         if registry == mirror_directory:
             raise RegistrySettingError(
                 f"registries[{index}]", f"{registry!r} is the mirror itself; its directory is always written"
             )
-        if registry in directories:
+        if any(registry == directory for directory, _entry in plan):
             raise RegistrySettingError(f"registries[{index}]", f"{registry!r} is listed twice")
-        directories.append(registry)
-    return directories
+        plan.append((registry, None))
+    for entry in entries:
+        spelt = [directory for directory, _entry in plan if same_registry(directory) == same_registry(entry.directory)]
+        if spelt and spelt[0] == mirror_directory:
+            raise RegistrySettingError(entry.field, "is the mirror of url itself; its directory is written from url")
+        if spelt and spelt[0] != entry.directory:
+            raise RegistrySettingError(
+                entry.field,
+                f"is the same registry as {spelt[0]!r} of registries; spell it {spelt[0]!r} to serve it here",
+            )
+        if spelt:
+            plan[[directory for directory, _entry in plan].index(entry.directory)] = (entry.directory, entry)
+        else:
+            plan.append((entry.directory, entry))
+    return plan
+
+
+def hosts_directories(mirror_directory, registries, registry_mirrors=None):
+    """Return every certs.d directory the settings manage: the mirror's own (when known) first, each registry,
+    then each other registry of registry_mirrors (* as _default). Ours by the marker and not in this list: stale."""
+    entries = read_registry_mirrors(registry_mirrors)
+    return [directory for directory, _entry in _directory_plan(mirror_directory, registries, entries)]
 
 
 def render_hosts_files(
-    url,
+    url=None,
     repo_path=None,
     username=None,
     password=None,
@@ -181,22 +197,49 @@ def render_hosts_files(
     ca_file=None,
     registries=DEFAULT_REGISTRIES,
     fallbacks=None,
+    registry_mirrors=None,
+    upstream_fallback=True,
+    containerd_version=None,
 ):
-    """Return [(directory, hosts.toml text)]: the mirror's own directory first, then each registry."""
-    mirror = parse_mirror(url, repo_path, username, password, skip_tls, ca_file)
-    directories = hosts_directories(mirror.directory, registries)
+    """Return [(directory, hosts.toml text)] in hosts_directories' order.
+
+    url and the settings after it are the PMK mirror's, for registries (with fallbacks); registry_mirrors
+    serves its registries itself, the PMK mirror's among them. Without registry_mirrors, url is required.
+    upstream_fallback false: no pull goes to an upstream (no server line naming it, no fallbacks).
+    containerd_version (None: unknown) leaves out what it does not read; see registry_mirror_warnings.
+    """
+    upstream_fallback = check_value("upstream_fallback", upstream_fallback) is not False
+    entries = read_registry_mirrors(registry_mirrors, upstream_fallback)
+    unread = unread_keys(containerd_version)
+    mirror = None
+    if url is not None or not entries:
+        mirror = parse_mirror(url, repo_path, username, password, skip_tls, ca_file)
+    plan = _directory_plan(mirror and mirror.directory, registries if mirror else (), entries)
+    served = [directory for directory, entry in plan[1:] if mirror and entry is None]
     if fallbacks is None:
-        fallbacks = {name: hosts for name, hosts in DEFAULT_FALLBACKS.items() if name in directories}
+        fallbacks = {name: hosts for name, hosts in DEFAULT_FALLBACKS.items() if name in served and upstream_fallback}
     if not isinstance(fallbacks, Mapping):
         raise RegistrySettingError("fallbacks", "must be a mapping of registry to a list of host URLs")
     for name in fallbacks:
-        if name not in directories[1:]:
-            raise RegistrySettingError("fallbacks", f"{name!r} is not one of the registries")
+        if name not in served:
+            why = "is served by registry_mirrors" if name in dict(plan) else "is not one of the registries"
+            raise RegistrySettingError("fallbacks", f"{name!r} {why}")
+        if fallbacks[name] and not upstream_fallback:
+            raise RegistrySettingError(f"fallbacks[{name}]", "must be empty when upstream_fallback is false")
     rendered = []
-    for directory in directories:
-        hosts = _check_fallbacks(fallbacks.get(directory, ()), mirror, f"fallbacks[{directory}]")
-        rendered.append((directory, dump_hosts_toml(hosts_document(directory, mirror, hosts))))
+    for directory, entry in plan:
+        if entry is not None:
+            document = mirrors_document(entry.mirrors, entry.upstream_fallback, unread)
+        else:
+            hosts = _check_fallbacks(fallbacks.get(directory, ()), mirror, f"fallbacks[{directory}]")
+            document = hosts_document(directory, mirror, hosts, upstream_fallback)
+        rendered.append((directory, dump_hosts_toml(document)))
     return rendered
+
+
+def registry_mirror_warnings(registry_mirrors=None, containerd_version=None):
+    """Return a warning for each mirror setting render_hosts_files leaves out for containerd_version."""
+    return unread_warnings(read_registry_mirrors(registry_mirrors), containerd_version)
 
 
 def _check_keys(mapping, known, field):
@@ -207,8 +250,10 @@ def _check_keys(mapping, known, field):
         raise RegistrySettingError(field, f"unknown keys {', '.join(unknown)}; known: {', '.join(known)}")
 
 
+# The PMK mirror's settings, for registries (the hosts_toml filter's spec holds these or mirrors).
+PMK_MIRROR_KEYS = ("url", "repo_path", "username", "password", "skip_tls", "ca_file", "fallbacks")
 HOSTS_FILES_SETTINGS_KEYS = (
-    "url", "repo_path", "username", "password", "skip_tls", "ca_file", "registries", "fallbacks",
+    *PMK_MIRROR_KEYS[:-1], "registries", "fallbacks", "registry_mirrors", "upstream_fallback", "containerd_version",
 )
 
 
@@ -219,26 +264,37 @@ def render_hosts_files_from(settings):
     """
     _check_keys(settings, HOSTS_FILES_SETTINGS_KEYS, "settings")
     given = {name: value for name, value in settings.items() if value is not None}
-    if "url" not in given:
-        raise RegistrySettingError("url", "is required")
     return [{"directory": directory, "content": text} for directory, text in render_hosts_files(**given)]
 
 
-HOSTS_TOML_SPEC_KEYS = (
-    "registry", "url", "repo_path", "username", "password", "skip_tls", "ca_file", "fallbacks",
-)
+HOSTS_TOML_SPEC_KEYS = ("registry", *PMK_MIRROR_KEYS, "mirrors", "upstream_fallback", "repo_path_for_all",
+                        "containerd_version")
 
 
 def render_hosts_toml(spec):
     """Render one registry's hosts.toml from a mapping (the hosts_toml filter).
 
-    Keys: registry and url (required), repo_path, username, password,
-    skip_tls, ca_file, fallbacks (a list; default: the seed's for that registry).
+    Keys: registry (required); the PMK mirror's url (required), repo_path, username, password, skip_tls,
+    ca_file and fallbacks (a list; default: the seed's for that registry), or a registry_mirrors entry's
+    mirrors and, for *, repo_path_for_all; upstream_fallback; containerd_version.
     """
     _check_keys(spec, HOSTS_TOML_SPEC_KEYS, "spec")
-    for required in ("registry", "url"):
+    if "registry" not in spec:
+        raise RegistrySettingError("registry", "is required")
+    upstream_fallback = check_value("upstream_fallback", spec.get("upstream_fallback")) is not False
+    unread = unread_keys(spec.get("containerd_version"))
+    if "mirrors" in spec:
+        pmk = [key for key in PMK_MIRROR_KEYS if key in spec]
+        if pmk:
+            raise RegistrySettingError(pmk[0], "is a setting of the PMK mirror (url); give url or mirrors, not both")
+        entry = read_entry(spec["registry"], {key: spec[key] for key in spec if key in ENTRY_KEYS}, field="",
+                           registry_field="registry")
+        return dump_hosts_toml(mirrors_document(entry.mirrors, entry.upstream_fallback, unread))
+    for required in ("url",):
         if required not in spec:
-            raise RegistrySettingError(required, "is required")
+            raise RegistrySettingError(required, "is required (or mirrors)")
+    if "repo_path_for_all" in spec:
+        raise RegistrySettingError("repo_path_for_all", "is only for mirrors under *")
     mirror = parse_mirror(
         spec["url"],
         spec.get("repo_path"),
@@ -250,8 +306,11 @@ def render_hosts_toml(spec):
     registry = _check_registry(spec["registry"], "registry")
     fallbacks = spec.get("fallbacks")
     if fallbacks is None:
-        fallbacks = () if registry == mirror.directory else DEFAULT_FALLBACKS.get(registry, ())
-    return dump_hosts_toml(hosts_document(registry, mirror, _check_fallbacks(fallbacks, mirror, "fallbacks")))
+        fallbacks = () if registry == mirror.directory or not upstream_fallback else DEFAULT_FALLBACKS.get(registry, ())
+    if fallbacks and not upstream_fallback:
+        raise RegistrySettingError("fallbacks", "must be empty when upstream_fallback is false")
+    hosts = _check_fallbacks(fallbacks, mirror, "fallbacks")
+    return dump_hosts_toml(hosts_document(registry, mirror, hosts, upstream_fallback))
 
 
 def check_mirror_settings(settings, prefix=""):
@@ -269,6 +328,7 @@ def check_mirror_settings(settings, prefix=""):
     if isinstance(ca_src, str) and ca_src and not os.path.isfile(ca_src):
         raise RegistrySettingError(name("ca_src"), f"{ca_src} is not a file on the controller")
     checked = check_settings(settings, name)
+    read_registry_mirrors(checked.get("registry_mirrors"), checked.get("upstream_fallback"), name("registry_mirrors"))
     if checked.get("state", "present") == "present":
         try:
             given = {key: checked[key] for key in HOSTS_FILES_SETTINGS_KEYS if checked.get(key) is not None}

@@ -1,0 +1,241 @@
+# Copyright (c) 2026 kubenode maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the mirror settings mean: a mirror host, and registry_mirrors read into one entry per registry.
+
+Controller-side, pure Python with no Ansible imports; plugin_utils/_hosts_toml.py writes the files from
+these. registry_mirrors maps a registry to its mirrors, tried in the order given:
+
+    registry_mirrors:
+      docker.io:                        # a list: the mirrors; upstream_fallback as set globally
+        - url: https://harbor.example
+          repo_path: dockerhub-proxy
+      quay.io:                          # a mapping: the mirrors, and this registry's own upstream_fallback
+        mirrors:
+          - {url: https://harbor.example, repo_path: quay-proxy}
+        upstream_fallback: false
+      "*":                              # containerd's _default directory: every registry without its own
+        mirrors:
+          - {url: https://cache.example, repo_path: all-upstreams}
+        repo_path_for_all: true         # a repo_path under * serves every registry from one path: say so
+
+A mirror's settings are _settings.MIRROR_SETTINGS. Each registry is given once: names are compared
+without case, and docker.io, index.docker.io and registry-1.docker.io are one (Docker Hub).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import unread_keys
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import (
+    RegistrySettingError,
+    basic_auth,
+    check_host_port,
+    type_name,
+)
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import (
+    DEFAULT_CAPABILITIES,
+    check_mirror,
+    check_value,
+)
+
+WILDCARD = "*"
+# containerd's catch-all directory: applies to registries without their own.
+DEFAULT_DIRECTORY = "_default"
+ENTRY_KEYS = ("mirrors", "upstream_fallback", "repo_path_for_all")
+# containerd's CRI reads index.docker.io as docker.io; registry-1.docker.io is Docker Hub's API host.
+DOCKER_HUB = "docker.io"
+DOCKER_HUB_NAMES = (DOCKER_HUB, "index.docker.io", "registry-1.docker.io")
+# The longest file name Linux file systems take (NAME_MAX): a host[:port] is a directory name.
+MAX_DIRECTORY_NAME = 255
+
+
+@dataclass(frozen=True)
+class Mirror:
+    """A validated mirror: where it is and how a node talks to it."""
+
+    server: str  # scheme://host[:port]
+    directory: str  # host[:port], the mirror's own certs.d directory
+    endpoint: str  # the [host."..."] key containerd pulls from
+    override_path: bool
+    ca_file: str | None
+    skip_tls: bool
+    authorization: str | None
+    client: tuple | None = None  # (certificate, key) paths on the node
+    capabilities: tuple = DEFAULT_CAPABILITIES
+    dial_timeout: str | None = None
+    field: str = "url"  # how errors and warnings name this mirror's settings
+
+    def host_table(self, unread=()):
+        """The mirror's hosts.toml settings; the keys in unread (see _hosts_files.unread_keys) left out."""
+        table = {"capabilities": list(self.capabilities)}
+        if self.ca_file:
+            table["ca"] = self.ca_file
+        if self.client:
+            table["client"] = [list(self.client)]  # a pair: containerd reads a lone string as cert and key in one
+        if self.skip_tls:
+            table["skip_verify"] = True
+        if self.override_path:
+            table["override_path"] = True
+        if self.dial_timeout and "dial_timeout" not in unread:
+            table["dial_timeout"] = self.dial_timeout
+        if self.authorization:
+            table["header"] = {"authorization": self.authorization}
+        return table
+
+
+def endpoint_of(server, repo_path):
+    """The host URL containerd pulls from: the server, with /v2/ and the repository path when there is one."""
+    return f"{server}/v2/{repo_path}" if repo_path else server
+
+
+def make_mirror(settings, field="url"):
+    """Return the Mirror of checked settings (from _settings.check_settings or check_mirror)."""
+    server, path = settings["url"], settings.get("repo_path") or ""
+    username = settings.get("username")
+    return Mirror(
+        server=server,
+        directory=server.split("://", 1)[1],
+        endpoint=endpoint_of(server, path),
+        override_path=bool(path),
+        ca_file=settings.get("ca_file"),
+        skip_tls=settings.get("skip_tls") is True,
+        authorization=basic_auth(username, settings["password"]) if username else None,
+        client=(settings["client_cert"], settings["client_key"]) if settings.get("client_cert") else None,
+        capabilities=tuple(settings.get("capabilities") or DEFAULT_CAPABILITIES),
+        dial_timeout=settings.get("dial_timeout"),
+        field=field,
+    )
+
+
+@dataclass(frozen=True)
+class RegistryEntry:
+    """One registry of registry_mirrors, checked."""
+
+    registry: str  # as given: * or host[:port]
+    directory: str  # its certs.d directory
+    mirrors: tuple  # Mirror, in the order containerd tries them
+    upstream_fallback: bool
+    field: str  # how errors name it, e.g. registry_mirrors["docker.io"]
+
+
+def check_directory_name(directory, field):
+    if len(directory.encode("utf-8")) > MAX_DIRECTORY_NAME:
+        raise RegistrySettingError(
+            field,
+            f"{directory[:40]!r}... is {len(directory)} characters long, too long for its certs.d directory "
+            f"name (at most {MAX_DIRECTORY_NAME})",
+        )
+    return directory
+
+
+def same_registry(directory):
+    """The name two spellings of one registry share: without case; Docker Hub's names as docker.io."""
+    name = directory.lower()
+    return DOCKER_HUB if name in DOCKER_HUB_NAMES else name
+
+
+def _quoted(key):
+    return json.dumps(key, ensure_ascii=False) if isinstance(key, str) else repr(key)
+
+
+def _registry_directory(registry, field):
+    if not isinstance(registry, str):
+        raise RegistrySettingError(field, f"a registry is a string (host[:port] or *), got {type_name(registry)}")
+    if registry == WILDCARD:
+        return DEFAULT_DIRECTORY
+    if registry == DEFAULT_DIRECTORY:
+        raise RegistrySettingError(field, f"write * for containerd's {DEFAULT_DIRECTORY} directory")
+    return check_directory_name(check_host_port(registry, field), field)
+
+
+def _check_bool(value, field):
+    if not isinstance(value, bool):
+        raise RegistrySettingError(field, f"must be a boolean, got {type_name(value)}")
+    return value
+
+
+def read_entry(registry, value, upstream_fallback=True, field="", registry_field=None):
+    """Return the RegistryEntry of one registry (a registry_mirrors key) and its value, a list or a mapping.
+
+    field names the value (e.g. registry_mirrors["docker.io"]; "" for the hosts_toml filter's own keys),
+    registry_field the registry (default: field). upstream_fallback is the default of a list or a mapping
+    without its own.
+    """
+    directory = _registry_directory(registry, registry_field or field)
+
+    def key_field(key):
+        return f"{field}.{key}" if field else key
+
+    mirrors_field, for_all = field or "mirrors", False
+    if isinstance(value, Mapping):
+        known = ENTRY_KEYS if registry == WILDCARD else ENTRY_KEYS[:2]
+        unknown = sorted(str(key) for key in value if key not in known)
+        if unknown:
+            problem = "is only for the * entry" if unknown[0] == "repo_path_for_all" else f"known: {', '.join(known)}"
+            raise RegistrySettingError(key_field(unknown[0]), f"is not a setting here; {problem}")
+        mirrors_field = key_field("mirrors")
+        if "mirrors" not in value:
+            raise RegistrySettingError(mirrors_field, "is required")
+        if value.get("upstream_fallback") is not None:
+            upstream_fallback = _check_bool(value["upstream_fallback"], key_field("upstream_fallback"))
+        for_all = _check_bool(value.get("repo_path_for_all", False), key_field("repo_path_for_all"))
+        value = value["mirrors"]
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise RegistrySettingError(
+            mirrors_field, f"must be a list of mirrors (mappings with url, ...), got {type_name(value)}"
+        )
+    if not value:
+        raise RegistrySettingError(
+            mirrors_field, "lists no mirror; a registry left out of registry_mirrors is pulled as it was before"
+        )
+    mirrors = []
+    for index, settings in enumerate(value):
+        mirror_field = f"{mirrors_field}[{index}]"
+        mirror = make_mirror(check_mirror(settings, mirror_field), mirror_field)
+        if any(mirror.endpoint == other.endpoint for other in mirrors):
+            raise RegistrySettingError(f"{mirror_field}.url", f"{mirror.endpoint} is listed twice")
+        if registry == WILDCARD and mirror.override_path and not for_all:
+            raise RegistrySettingError(
+                f"{mirror_field}.repo_path",
+                "under * serves every registry from this one path; set repo_path_for_all: true in the * entry "
+                "to mean it, or give each registry its own entry",
+            )
+        mirrors.append(mirror)
+    return RegistryEntry(registry, directory, tuple(mirrors), upstream_fallback, field)
+
+
+def read_registry_mirrors(registry_mirrors, upstream_fallback=True, field="registry_mirrors"):
+    """Return a RegistryEntry per registry of registry_mirrors, in the order given; () for None or {}.
+
+    upstream_fallback is the global setting (None: true), a registry's default.
+    """
+    upstream_fallback = check_value("upstream_fallback", upstream_fallback)
+    if registry_mirrors is None:
+        return ()
+    if not isinstance(registry_mirrors, Mapping):
+        raise RegistrySettingError(
+            field, f"must be a mapping of registry to its mirrors, got {type_name(registry_mirrors)}"
+        )
+    entries, seen = [], {}
+    for registry, value in registry_mirrors.items():
+        entry = read_entry(registry, value, upstream_fallback is not False, f"{field}[{_quoted(registry)}]")
+        first = seen.setdefault(same_registry(entry.directory), registry)
+        if first != registry:
+            raise RegistrySettingError(entry.field, f"is the same registry as {first!r}; give each registry once")
+        entries.append(entry)
+    return tuple(entries)
+
+
+def unread_warnings(entries, containerd_version=None):
+    """Return a warning for each setting of entries' mirrors that containerd_version does not read (left out)."""
+    unread = unread_keys(containerd_version)
+    return [
+        f"{mirror.field}.{key}: left out of hosts.toml: {why}"
+        for entry in entries
+        for mirror in entry.mirrors
+        for key, why in unread.items()
+        if getattr(mirror, key, None)
+    ]
