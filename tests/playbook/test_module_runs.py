@@ -118,7 +118,7 @@ def test_local_settings_one_module_run(run_playbook, tmp_path, pki):
         "containerd_mirror_preflight": False,
         "containerd_mirror_manage_config": False,
     }
-    for _ in range(2):
+    for _run in range(2):
         assert module_runs(run_playbook(play(settings), json_output=False, verbosity=3)) == ["containerd_hosts"]
 
 

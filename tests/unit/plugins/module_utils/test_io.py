@@ -80,5 +80,3 @@ def test_readable_through_group(open_dir):
     shared.chmod(0o044)
     os.chown(shared, account.pw_uid, 0)
     assert _io.readable_by(str(shared), nobody)[0] is False
-
-
