@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
+from ansible.utils.display import Display
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import from_pmk_body
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_toml import (
@@ -12,7 +13,9 @@ from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_to
     RegistrySettingError,
     basic_auth,
     check_mirror_settings,
+    hosts_toml_warnings,
     mirror_endpoint,
+    registry_mirror_warnings,
     render_hosts_files_from,
     render_hosts_toml,
 )
@@ -36,12 +39,21 @@ def _strict(function):
     return wrapper
 
 
+def _warn(filter_name, warnings):
+    for warning in warnings:
+        Display().warning(f"{filter_name}: {warning}")
+
+
 def hosts_toml(spec):
-    return render_hosts_toml(spec)
+    text = render_hosts_toml(spec)
+    _warn("hosts_toml", hosts_toml_warnings(spec))
+    return text
 
 
 def hosts_files(settings):
-    return render_hosts_files_from(settings)
+    files = render_hosts_files_from(settings)
+    _warn("hosts_files", registry_mirror_warnings(settings.get("registry_mirrors"), settings.get("containerd_version")))
+    return files
 
 
 def mirror_settings(settings, prefix=ROLE_PREFIX):

@@ -57,8 +57,9 @@ CAPABILITIES = DEFAULT_CAPABILITIES
 __all__ = [
     "CAPABILITIES", "DEFAULT_DIRECTORY", "HOSTS_FILES_SETTINGS_KEYS", "HOSTS_TOML_SPEC_KEYS", "MissingDependencyError",
     "RegistrySettingError", "basic_auth", "check_mirror_settings", "dump_hosts_toml", "hosts_directories",
-    "hosts_document", "mirror_endpoint", "mirrors_document", "normalize_repo_path", "normalize_url", "parse_mirror",
-    "registry_mirror_warnings", "render_hosts_files", "render_hosts_files_from", "render_hosts_toml",
+    "hosts_document", "hosts_toml_warnings", "mirror_endpoint", "mirrors_document", "normalize_repo_path",
+    "normalize_url", "parse_mirror", "registry_mirror_warnings", "render_hosts_files", "render_hosts_files_from",
+    "render_hosts_toml",
 ]
 
 
@@ -212,7 +213,7 @@ def render_hosts_files(
     entries = read_registry_mirrors(registry_mirrors, upstream_fallback)
     unread = unread_keys(containerd_version)
     mirror = None
-    if url is not None or not entries:
+    if url not in (None, "") or not entries:  # "" is unset, as the role's default
         mirror = parse_mirror(url, repo_path, username, password, skip_tls, ca_file)
     plan = _directory_plan(mirror and mirror.directory, registries if mirror else (), entries)
     served = [directory for directory, entry in plan[1:] if mirror and entry is None]
@@ -271,6 +272,12 @@ HOSTS_TOML_SPEC_KEYS = ("registry", *PMK_MIRROR_KEYS, "mirrors", "upstream_fallb
                         "containerd_version")
 
 
+def _spec_entry(spec):
+    """The registry_mirrors entry a hosts_toml spec with mirrors stands for; errors name the spec's keys."""
+    entry = {key: spec[key] for key in spec if key in ENTRY_KEYS}
+    return read_entry(spec["registry"], entry, field="", registry_field="registry")
+
+
 def render_hosts_toml(spec):
     """Render one registry's hosts.toml from a mapping (the hosts_toml filter).
 
@@ -287,8 +294,7 @@ def render_hosts_toml(spec):
         pmk = [key for key in PMK_MIRROR_KEYS if key in spec]
         if pmk:
             raise RegistrySettingError(pmk[0], "is a setting of the PMK mirror (url); give url or mirrors, not both")
-        entry = read_entry(spec["registry"], {key: spec[key] for key in spec if key in ENTRY_KEYS}, field="",
-                           registry_field="registry")
+        entry = _spec_entry(spec)
         return dump_hosts_toml(mirrors_document(entry.mirrors, entry.upstream_fallback, unread))
     for required in ("url",):
         if required not in spec:
@@ -311,6 +317,11 @@ def render_hosts_toml(spec):
         raise RegistrySettingError("fallbacks", "must be empty when upstream_fallback is false")
     hosts = _check_fallbacks(fallbacks, mirror, "fallbacks")
     return dump_hosts_toml(hosts_document(registry, mirror, hosts, upstream_fallback))
+
+
+def hosts_toml_warnings(spec):
+    """Return what render_hosts_toml(spec) leaves out for its containerd_version, as warnings."""
+    return unread_warnings((_spec_entry(spec),), spec.get("containerd_version")) if "mirrors" in spec else []
 
 
 def check_mirror_settings(settings, prefix=""):

@@ -11,6 +11,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_fi
     FOREIGN,
     KEEP,
     KEPT_ASIDE_SUFFIX,
+    KEYS_SINCE,
     MARKER,
     MIGRATED,
     MIGRATED_MARKER_PREFIX,
@@ -21,10 +22,13 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_fi
     RESTORE,
     WRITE,
     absent_action,
+    containerd_release,
     kept_aside_path,
     owner,
     present_action,
+    unread_keys,
 )
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import RegistrySettingError
 
 
 @pytest.mark.parametrize(
@@ -116,3 +120,39 @@ def test_node_paths_are_str_not_path():
                       "containerd_mirror_nodeletd", "containerd_mirror_cert_path"):
         assert options[node_path]["type"] == "str", node_path
     assert options["containerd_mirror_ca_src"]["type"] == "path"  # on the controller
+
+
+# --- what each containerd release reads -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("version", "release"),
+    [(None, None), ("1.6.20", (1, 6, 20)), ("v2.1.4", (2, 1, 4)), ("1.7.24~ds1-1", (1, 7, 24)),
+     ("1.6.20-0ubuntu1~22.04.1", (1, 6, 20)), ("2.2", (2, 2, 0)), (" 2.0.7\n", (2, 0, 7)), ("1.7.0-rc.1", (1, 7, 0))],
+)
+def test_containerd_release(version, release):
+    assert containerd_release(version) == release
+
+
+@pytest.mark.parametrize(
+    ("version", "fragment"),
+    [("latest", "is not a containerd version"), ("2", "is not a containerd version"), ("", "is not a containerd"),
+     ("containerd 1.7.24", "is not a containerd version"), ("1.5.9", "older than 1.6"), ("0.2.1", "older than 1.6"),
+     (1.7, "must be a string, got float")],
+)
+def test_a_bad_containerd_version_is_named(version, fragment):
+    with pytest.raises(RegistrySettingError) as raised:
+        containerd_release(version)
+    assert raised.value.field == "containerd_version"
+    assert fragment in raised.value.problem
+
+
+@pytest.mark.parametrize(
+    ("version", "unread"),
+    [("1.6.6", {"dial_timeout"}), ("1.7.24", {"dial_timeout"}), ("2.0.0", {"dial_timeout"}),
+     ("2.0.6", {"dial_timeout"}), ("2.0.7", set()), ("2.1.0", set()), ("2.1.9", set()), ("3.0.0", set()),
+     (None, {"dial_timeout"})],
+)
+def test_unread_keys(version, unread):
+    assert set(unread_keys(version)) == unread
+    assert set(KEYS_SINCE) >= unread

@@ -259,3 +259,104 @@ def test_a_bad_pmk_password_is_never_echoed():
 )
 def test_pmk_bool(value, expected):
     assert settings.pmk_bool(value) is expected
+
+
+# --- registry_mirrors: the rule with url, and one mirror's settings -------
+
+
+def test_url_or_registry_mirrors_is_required_when_present():
+    assert settings.check_settings({"state": "present", "registry_mirrors": {"docker.io": []}})
+    with pytest.raises(RegistrySettingError) as raised:
+        settings.check_settings({"state": "present", "url": "", "registry_mirrors": {}}, role_name)
+    assert str(raised.value) == (
+        "containerd_mirror_url: containerd_mirror_url or containerd_mirror_registry_mirrors is required when "
+        "containerd_mirror_state is present"
+    )
+
+
+def test_required_if_is_one_of_when_the_options_hold_registry_mirrors():
+    assert settings.required_if(("state", "url", "registry_mirrors")) == [
+        ["state", "present", ["url", "registry_mirrors"], True]]
+    assert settings.required_if(("state", "registry_mirrors")) == []  # url is the rule's own option
+    assert settings.required_together(("username", "password", "client_cert", "client_key")) == [
+        ["username", "password"], ["client_cert", "client_key"]]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(["pull"], ["pull"]), (["resolve", "pull"], ["pull", "resolve"]), (("push", "resolve", "pull"),
+                                                                        ["pull", "resolve", "push"])],
+)
+def test_capabilities_are_written_in_containerds_order(value, expected):
+    assert settings.check_capabilities(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "field", "fragment"),
+    [("pull", "capabilities", "must be a list"), ([], "capabilities", "at least one"),
+     (["pull", "Pull"], "capabilities[1]", "'Pull' is not one of"), (["push", "push"], "capabilities[1]", "twice"),
+     ([None], "capabilities[0]", "None is not one of")],
+)
+def test_bad_capabilities(value, field, fragment):
+    with pytest.raises(RegistrySettingError) as raised:
+        settings.check_capabilities(value)
+    assert raised.value.field == field
+    assert fragment in raised.value.problem
+
+
+@pytest.mark.parametrize("value", ["3s", "500ms", "1m30s", "1.5s", ".5s", "250us", "250µs", "1h", "10ns", "0.1s"])
+def test_durations_containerd_reads(value):
+    assert settings.check_duration(value) == value
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [("3", "is not a duration"), ("-3s", "is not a duration"), ("+3s", "is not a duration"),
+     ("3 s", "is not a duration"), ("3S", "is not a duration"), ("", "is not a duration"),
+     ("3sec", "is not a duration"),
+     ("0s", "longer than zero"), ("0.0ms", "longer than zero"), (3, "must be a string, got int")],
+)
+def test_bad_durations(value, fragment):
+    with pytest.raises(RegistrySettingError) as raised:
+        settings.check_duration(value)
+    assert raised.value.field == "dial_timeout"
+    assert fragment in raised.value.problem
+
+
+def test_a_mirror_is_normalised_with_its_defaults():
+    assert settings.check_mirror({"url": "harbor.example:443/", "repo_path": "/dockerhub-proxy/", "username": ""},
+                                 "m") == {
+        "url": "https://harbor.example:443", "repo_path": "dockerhub-proxy", "username": None, "password": None,
+        "skip_tls": False, "ca_file": None, "client_cert": None, "client_key": None,
+        "capabilities": ["pull", "resolve"], "dial_timeout": None}
+
+
+@pytest.mark.parametrize(
+    ("mirror", "field", "fragment"),
+    [
+        ({"url": "https://m", "client_key": "/k"}, "m.client_cert",
+         "m.client_cert and m.client_key must be given together"),
+        ({"url": "https://m", "client_cert": "/c"}, "m.client_key", "must be given together"),
+        ({"url": "https://m", "client_cert": "", "client_key": "/k"}, "m.client_cert", "must be given together"),
+        ({"url": "https://m", "client_cert": "c.pem", "client_key": "/k"}, "m.client_cert", "absolute path"),
+        ({"url": "https://m", "password": "p"}, "m.username", "must be given together"),
+        ({"url": "https://m", "cert_path": "/ca"}, "m.cert_path", "is not a mirror setting"),
+        ({"url": "https://m", "registries": []}, "m.registries", "is not a mirror setting"),
+        ({"repo_path": "x"}, "m.url", "is required"),
+        ({"url": ""}, "m.url", "is required"),
+        ("https://m", "m", "must be a mapping"),
+    ],
+)
+def test_a_bad_mirror_names_its_field(mirror, field, fragment):
+    with pytest.raises(RegistrySettingError) as raised:
+        settings.check_mirror(mirror, "m")
+    assert raised.value.field == field
+    assert fragment in raised.value.problem
+
+
+def test_the_new_settings_are_checked_by_type():
+    assert settings.check_settings({"registry_mirrors": {}, "upstream_fallback": False}) == {
+        "registry_mirrors": {}, "upstream_fallback": False}
+    with pytest.raises(RegistrySettingError) as raised:
+        settings.check_settings({"upstream_fallback": "false"}, role_name)
+    assert raised.value.field == "containerd_mirror_upstream_fallback"
