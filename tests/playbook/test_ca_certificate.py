@@ -237,3 +237,29 @@ def test_a_file_where_a_directory_goes_is_named(run_playbook, pki, tmp_path, con
     assert result["failed"]
     assert result["msg"] == f"path: cannot read {target}: {tmp_path / 'in-the-way'} is not a directory"
     assert "Errno" not in result["msg"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to own the files that user nobody cannot read")
+def test_a_written_file_the_user_cannot_read_is_put_back(run_playbook, pki, open_dir):
+    """readable_by is checked on the file as written, mode and owner applied; when it fails, the old file is back."""
+    target = open_dir / "ca.crt"
+    shutil.copy(pki.other_ca, target)
+    target.chmod(0o644)
+    closing = task("0600", target, content=pki.ca.read_text(), readable_by="nobody", mode="0600")
+    checked = run_playbook([closing], check=True).task_results("0600")
+    assert checked.get("failed", False) is False and checked["changed"] is True
+    assert not checked.get("warnings")  # check mode checks the file as it is, which nobody can read
+    result = run_playbook([closing]).task_results("0600")
+    assert result["failed"] is True
+    assert result["msg"] == (f"readable_by: 'nobody' cannot read {target} (mode 0600, owner root:root); "
+                             "the file was put back as it was")
+    assert target.read_bytes() == pki.other_ca.read_bytes() and mode_of(target) == 0o644
+
+    target.chmod(0o600)  # now nobody cannot read it, and check mode cannot tell what the new mode will do
+    opening = task("0644", target, content=pki.ca.read_text(), readable_by="nobody", mode="0644")
+    checked = run_playbook([opening], check=True).task_results("0644")
+    assert checked.get("failed", False) is False
+    assert any(warning.startswith(f"readable_by: 'nobody' cannot read {target} (mode 0600") and
+               "check mode changes nothing" in warning for warning in checked["warnings"]), checked.get("warnings")
+    assert run_playbook([opening]).task_results("0644")["changed"] is True
+    assert mode_of(target) == 0o644

@@ -421,3 +421,19 @@ def test_an_https_proxy_tunnel(pki, proxy_env):
 def test_an_unknown_policy_is_a_programming_error(server):
     with pytest.raises(ValueError):
         get(server.url, redirects="sometimes")
+
+
+@pytest.mark.parametrize(("verify", "ca"), [(True, False), (True, True), (False, False)])
+def test_tls_context(pki, verify, ca):
+    """The one way a module builds its TLS context: the trust store, a CA's text, or no verification at all."""
+    context = _http.tls_context(verify=verify, cadata=pki.ca.read_text() if ca else None)
+    assert context.verify_mode == (ssl.CERT_REQUIRED if verify else ssl.CERT_NONE)
+    assert context.check_hostname is verify
+    names = [dict(rdn[0] for rdn in cert["subject"]).get("commonName") for cert in context.get_ca_certs()]
+    assert (fake.CA_NAME in names) is ca
+    with fake.TlsRegistry(pki) as registry:
+        try:
+            status = _http.request("GET", f"{registry.url}/v2/", timeout=10, max_bytes=1024, context=context).status
+        except _http.HttpTlsError:
+            status = None
+    assert status == (200 if ca or not verify else None)  # the fake's CA is in no system trust store
