@@ -1,7 +1,7 @@
 """Fleet-scale cost of playbooks/configure-mirror.yml against the template-loop way, and its rollout time.
 
-The full run (about 47 minutes on 2 cores, 39 of them local; root and podman for the test bed), from the
-repository root::
+The full run (about 43 minutes on 2 cores: 39 for the local hosts, N=200's baseline alone about 24; then
+the test bed, as root with podman), from the repository root::
 
     source scripts/venv.sh && python bench/bench.py --testbed
 
@@ -72,11 +72,11 @@ LARGE_N = 50  # from this size on, --large-repeats runs per cell
 # A run of one side over the local fleet costs START + N x PER_HOST (N=50 and 200, 2026-11-28).
 LOCAL_START = 3.0
 LOCAL_PER_HOST = {"ours": 0.85, "baseline": 3.55}
-# The test bed (5 nodes, 2026-11-29): the nodes started fresh; each side's first apply + re-run; a rollout
-# batch's time beyond --slow-start (the agents' own restart and ours' work on the node).
-NODE_START = 12.0
-TESTBED_RUNS = {"ours": 59.0 + 37.0, "baseline": 62.0 + 79.0}
-ROLLOUT_BATCH_OVERHEAD = 14.0
+# The test bed (5 nodes, 2026-11-29, load about 3): the nodes started fresh; each side's first apply +
+# re-run; a rollout batch's time beyond --slow-start (the agents' own restart and ours' work on the node).
+NODE_START = 8.0
+TESTBED_RUNS = {"ours": 38.0 + 12.0, "baseline": 26.0 + 24.0}
+ROLLOUT_BATCH_OVERHEAD = 7.5
 
 
 def estimate_seconds(sizes, repeats_for, testbed, testbed_repeats, slow_start):

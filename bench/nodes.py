@@ -66,8 +66,12 @@ class Nodes:
         self.mirror_directory = cluster["customRegistryUrl"].split("://", 1)[1]
 
     def podman(self, *args, check=True, stdin=None):
-        return subprocess.run(["podman", *args], capture_output=True, text=True, check=check, env=self.env,
+        done = subprocess.run(["podman", *args], capture_output=True, text=True, check=False, env=self.env,
                               input=stdin)
+        if check and done.returncode != 0:
+            raise BenchError(f"test bed: podman {' '.join(args[:3])} ... exited {done.returncode}: "
+                             f"{done.stderr.strip()[-1000:]}")
+        return done
 
     def fresh(self, slow_start=None):
         """Start every node anew from the image, healthy, its event log empty, ops let in over SSH; with

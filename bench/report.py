@@ -365,8 +365,7 @@ def render(results, plots, notes=""):
     local_n = sorted({r["n"] for r in records if r["where"] == "local"})
     testbed_n = next((r["n"] for r in records if r["where"] == "testbed"), None)
     numbers = rollout_numbers(records)
-    profile_n = LOCAL_TARGET[0] if LOCAL_TARGET[0] in local_n else max(n for n in local_n if n <= 50) \
-        if any(n <= 50 for n in local_n) else local_n[0]
+    profile_n = max([n for n in local_n if n <= LOCAL_TARGET[0]] or local_n[:1])  # the target's N when measured
     context = {
         "results": results,
         "machine": results["machine"],

@@ -63,11 +63,13 @@ class Runner:
         self.loads.append(os.getloadavg()[0])
         done = run_playbook(["-i", inventory, "--forks", self.forks, *extra, playbook],
                             dict(self.env, KUBENODE_BENCH_MODULE_RUNS=str(counts)), ROOT)
-        if done.rc != 0 or done.results is None or not counts.exists():
+        if done.rc != 0 or done.results is None:
             log = self.save_log(label, done)
             problems = failures(done.results) if done.results else [done.stderr.strip()[-2000:]]
             raise BenchError(f"{label}: ansible-playbook exited {done.rc}; output in {log}\n"
                              + "\n".join(problems[:10]))
+        if not counts.exists():
+            raise BenchError(f"{label}: the callback module_runs (bench/callback_plugins) did not write {counts}")
         document = dict(done.results, module_runs=json.loads(counts.read_text()))
         return document, done.wall
 
