@@ -59,8 +59,8 @@ CASES = [
       + '[host."https://harbor.example/v2/quay-proxy"]\n' + PULL_RESOLVE + "override_path = true\n\n"
       + '[host."https://backup.example"]\n' + PULL_RESOLVE}),
     ("upstream_fallback false globally, with credentials at the root too",
-     dict(upstream_fallback=False, registry_mirrors={"docker.io": [harbor("dockerhub-proxy", username="u",
-                                                                           password="p")]}),
+     dict(upstream_fallback=False,
+          registry_mirrors={"docker.io": [harbor("dockerhub-proxy", username="u", password="p")]}),
      {"docker.io": MARK + 'server = "https://harbor.example/v2/dockerhub-proxy"\n' + PULL_RESOLVE
       + "override_path = true\n\n[header]\n" + AUTH + "\n"
       + '[host."https://harbor.example/v2/dockerhub-proxy"]\n' + PULL_RESOLVE + "override_path = true\n\n"
