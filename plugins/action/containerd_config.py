@@ -22,13 +22,13 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._containerd_config_spec import ARGUMENT_SPEC
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import RegistrySettingError
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._containerd_config import (
-    ContainerdConfigError,
-    MissingDependencyError,
     ensure_config_path,
     mask_secrets,
     remove_config_path,
 )
+from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_toml import MissingDependencyError
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._toml_mask import mask_diff
 
 _MODULE = "kubenode.registry_mirror.containerd_config"
@@ -54,9 +54,6 @@ def _diffs(path, text, new_text, migrated, written):
     return diffs
 
 
-# The action's own option, besides the module's: the node_restart marker the read reports on.
-_ACTION_SPEC = dict(ARGUMENT_SPEC, pending_marker=dict(type="str"))
-
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
@@ -74,7 +71,7 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
-        args = self.validate_argument_spec(argument_spec=_ACTION_SPEC)[1]
+        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
         path = args["path"]
         if not os.path.isabs(path):  # type str, not path: taken literally, no ~ or $VAR expansion here
             raise AnsibleActionFail(
@@ -94,7 +91,7 @@ class ActionModule(ActionBase):
                     )
                 else:
                     new_text, info = remove_config_path(text, args["config_path"], name=path)
-            except (ContainerdConfigError, MissingDependencyError) as error:
+            except (RegistrySettingError, MissingDependencyError) as error:
                 raise AnsibleActionFail(str(error)) from None
 
             result.update({name: info[name] for name in _RETURNED}, path=path, changed=False, **node)

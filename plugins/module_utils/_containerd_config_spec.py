@@ -22,4 +22,6 @@ ARGUMENT_SPEC = dict(
     version=dict(type="int", default=DEFAULT_VERSION, choices=list(NEW_FILE_VERSIONS)),
     backup=dict(type="bool", default=False),
     legacy_mirrors=dict(type="str", default=DEFAULT_LEGACY_MIRRORS, choices=list(LEGACY_MIRRORS)),
+    # node_restart's marker: the read reports whether it exists, so one run tells whether a restart is owed
+    pending_marker=dict(type="str"),
 )

@@ -458,7 +458,6 @@ def main():
         ),
         _legacy_removed=dict(type="bool", default=False),
         _read=dict(type="bool", default=False),
-        pending_marker=dict(type="str"),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
 

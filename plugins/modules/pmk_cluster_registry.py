@@ -274,7 +274,6 @@ request:
 import json
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback
-from ansible.module_utils.urls import make_context
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils import _http
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._pmk_cluster import (
@@ -321,7 +320,7 @@ class QbertClient:
         self.cluster_uuid = params["cluster_uuid"]
         self.timeout = params["timeout"]
         https = params["api_url"].lower().startswith("https://")
-        self.context = make_context(validate_certs=params["validate_certs"]) if https else None
+        self.context = _http.tls_context(verify=params["validate_certs"]) if https else None
 
     def fail(self, msg):
         self.module.fail_json(msg=msg)

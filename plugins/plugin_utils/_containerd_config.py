@@ -40,7 +40,6 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._containe
     NEW_FILE_VERSIONS,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import RegistrySettingError
-from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils import _hosts_toml
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._legacy_registry import (
     plan_migration,
     remove_legacy,
@@ -58,10 +57,6 @@ from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._toml_edi
     value_kind,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._toml_mask import mask_toml
-
-# The containerd_config action plugin imports these two from here (their homes: _registry_url, _hosts_toml).
-ContainerdConfigError = RegistrySettingError
-MissingDependencyError = _hosts_toml.MissingDependencyError
 
 KEY = "config_path"
 
