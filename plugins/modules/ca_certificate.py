@@ -26,19 +26,12 @@ extends_documentation_fragment:
   - ansible.builtin.files
   - ansible.builtin.action_common_attributes
   - action_common_attributes.files
+  - kubenode.registry_mirror.attributes.node_files
 attributes:
   check_mode:
-    support: full
     details: The text is fetched and checked in check mode too; nothing is written.
   diff_mode:
-    support: full
     details: The certificate text is shown; a CA certificate is public.
-  safe_file_operations:
-    support: full
-  vault:
-    support: none
-  platform:
-    platforms: posix
 options:
   path:
     description:

@@ -75,23 +75,8 @@ extends_documentation_fragment:
   # ansible.builtin.files fragment, whose file options (mode, owner, ...) this module does not take.
   - action_common_attributes.files
   - ansible.builtin.action_common_attributes.flow
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  safe_file_operations:
-    support: full
-  vault:
-    support: none
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
-  platform:
-    platforms: posix
+  - kubenode.registry_mirror.attributes.node_files
+  - kubenode.registry_mirror.attributes.action
 requirements:
   - C(tomlkit) on the controller.
 options:

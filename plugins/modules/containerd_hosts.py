@@ -27,28 +27,16 @@ description:
 author:
   - kubenode maintainers (@kubenode)
 extends_documentation_fragment:
+  - kubenode.registry_mirror.ca
   - ansible.builtin.files
   - ansible.builtin.action_common_attributes
   - action_common_attributes.files
   - ansible.builtin.action_common_attributes.flow
+  - kubenode.registry_mirror.attributes.node_files
+  - kubenode.registry_mirror.attributes.action
 attributes:
-  check_mode:
-    support: full
   diff_mode:
-    support: full
     details: Header values (credentials) are masked in the diff.
-  safe_file_operations:
-    support: full
-  vault:
-    support: none
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
-  platform:
-    platforms: posix
 requirements:
   - C(tomli-w) on the controller.
 options:
@@ -109,11 +97,6 @@ options:
         apply (HTTP 200, at most 1 MiB, within 10 seconds, no credentials in the URL).
       - Mutually exclusive with O(ca_content).
     type: str
-  ca_validate_certs:
-    description:
-      - Verify the TLS certificate of O(ca_url) against the node's trust store.
-    type: bool
-    default: true
   ca_check:
     description:
       - Check the CA already at O(ca_file), which is then never changed - it exists, is a PEM bundle of X.509

@@ -33,14 +33,10 @@ author:
   - kubenode maintainers (@kubenode)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - kubenode.registry_mirror.attributes.no_files
 attributes:
   check_mode:
-    support: full
     details: Reports whether a restart would happen; restarts nothing and waits for nothing.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 options:
   strategy:
     description:

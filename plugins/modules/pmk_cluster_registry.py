@@ -35,15 +35,13 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
+  - kubenode.registry_mirror.attributes.no_files
 attributes:
   check_mode:
-    support: full
     details: Reads the cluster and reports what would be sent; never writes.
   diff_mode:
     support: full
     details: Before and after of the fields that change; the password is masked on both sides.
-  platform:
-    platforms: posix
   action_group:
     support: none
 options:

@@ -25,15 +25,12 @@ description:
 author:
   - kubenode maintainers (@kubenode)
 extends_documentation_fragment:
+  - kubenode.registry_mirror.ca
   - ansible.builtin.action_common_attributes
+  - kubenode.registry_mirror.attributes.no_files
 attributes:
   check_mode:
-    support: full
     details: The request is sent in check mode too; it changes nothing.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 options:
   url:
     description:
@@ -74,11 +71,6 @@ options:
         followed but never from https to http, no credentials in the URL). It is fetched within O(timeout) seconds.
       - Mutually exclusive with O(ca_content) and O(ca_file).
     type: str
-  ca_validate_certs:
-    description:
-      - Verify the TLS certificate of O(ca_url) against the node's trust store.
-    type: bool
-    default: true
   ca_file:
     description:
       - Path on the node of the CA certificate file to verify the mirror with (the C(ca) of C(hosts.toml)).
