@@ -54,7 +54,6 @@ def _diffs(path, text, new_text, migrated, written):
     return diffs
 
 
-
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
 

@@ -18,20 +18,23 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_fi
     REQUIRED_TOGETHER,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._http import credentials_error, url_credentials
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import MIRROR_SETTINGS, check_rules
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_toml import (
     MissingDependencyError,
     RegistrySettingError,
-    basic_auth,
     hosts_directories,
     normalize_url,
+    registry_mirror_warnings,
     render_hosts_files,
 )
-from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._toml_mask import mask_diff
+from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._toml_mask import mask_diff, secret_strings
 
 _MODULE = "kubenode.registry_mirror.containerd_hosts"
 _NODE_ARGS = ("config_path", "state", "backup", "foreign_files", "ca_file", *HOSTS_ARGUMENT_SPEC,
               *FILE_COMMON_ARGUMENTS)
 _NO_LOG_PLACEHOLDER = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+# The settings of a registry_mirrors mirror shown masked in the invocation (password).
+_MIRROR_SECRETS = frozenset(setting.option for setting in MIRROR_SETTINGS if setting.no_log)
 
 
 def _decoded(data):
@@ -56,10 +59,13 @@ def _check_node_path(value, field):
 
 
 def _hosts_files(args):
-    """Validate the settings; return (files for the module, authorization header or None)."""
+    """Validate the settings; return (files for the module, the header values they hold, warnings)."""
     if args["state"] == "absent":
         mirror_directory = None if args["url"] is None else normalize_url(args["url"])[1]
-        return [{"directory": d} for d in hosts_directories(mirror_directory, args["registries"])], None
+        directories = hosts_directories(mirror_directory, args["registries"], args["registry_mirrors"])
+        return [{"directory": d} for d in directories], [], []
+    # Ansible's required_if counts registry_mirrors' default {} as given: the rule is checked here.
+    check_rules({name: args[name] for name in ("state", "url", "registry_mirrors")})
     rendered = render_hosts_files(
         url=args["url"],
         repo_path=args["repo_path"],
@@ -69,9 +75,22 @@ def _hosts_files(args):
         ca_file=args["ca_file"],
         registries=args["registries"],
         fallbacks=args["fallbacks"],
+        registry_mirrors=args["registry_mirrors"],
+        upstream_fallback=args["upstream_fallback"],
+        containerd_version=args["containerd_version"],
     )
-    authorization = None if args["username"] is None else basic_auth(args["username"], args["password"])
-    return [{"directory": d, "content": text} for d, text in rendered], authorization
+    authorizations = sorted({secret for _directory, text in rendered for secret in secret_strings(text)})
+    warnings = registry_mirror_warnings(args["registry_mirrors"], args["containerd_version"])
+    return [{"directory": d, "content": text} for d, text in rendered], authorizations, warnings
+
+
+def _masked(value):
+    """value as shown in the invocation: every mirror secret (password) at any depth of registry_mirrors masked."""
+    if isinstance(value, dict):
+        return {key: _NO_LOG_PLACEHOLDER if key in _MIRROR_SECRETS else _masked(inner) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [_masked(inner) for inner in value]
+    return value
 
 
 class ActionModule(ActionBase):
@@ -89,19 +108,22 @@ class ActionModule(ActionBase):
         if url_credentials(args["ca_url"]):
             raise AnsibleActionFail(str(credentials_error("ca_url", "; a CA certificate is public")))
         try:
-            hosts_files, authorization = _hosts_files(args)
+            hosts_files, authorizations, warnings = _hosts_files(args)
         except (RegistrySettingError, MissingDependencyError) as error:
             raise AnsibleActionFail(str(error)) from None
 
         module_args = {name: args[name] for name in _NODE_ARGS if args.get(name) is not None}
         module_args["_hosts_files"] = hosts_files
-        if authorization is not None:
-            module_args["_authorization"] = authorization
+        if authorizations:
+            module_args["_authorizations"] = authorizations
         done = self._execute_module(module_name=_MODULE, module_args=module_args, task_vars=task_vars)
         texts = done.pop("_texts", None)  # raw file texts: never returned as they are
         ca_diff = done.pop("_ca_diff", None)  # a CA is public: shown as it is
         done.pop("diff", None)
+        warnings += done.pop("warnings", [])
         result.update(done)
+        if warnings:
+            result["warnings"] = warnings
         if self._task.diff and (texts or ca_diff):
             result["diff"] = ([ca_diff] if ca_diff else []) + _diffs(texts or [])
 
@@ -114,5 +136,6 @@ class ActionModule(ActionBase):
         }
         if "password" in shown:
             shown["password"] = _NO_LOG_PLACEHOLDER
+        shown["registry_mirrors"] = _masked(shown["registry_mirrors"])
         result["invocation"] = {"module_args": shown}
         return result

@@ -36,9 +36,11 @@ DEFAULT_FALLBACKS = {
 # The user-facing options of the containerd_hosts action and module (one definition for both): the
 # mirror settings from their table (the seed's PMK API names are aliases), then the node's own.
 HOSTS_OPTIONS = ("url", "repo_path", "username", "password", "skip_tls", "ca_file", "registries", "fallbacks",
-                 "config_path")
+                 "config_path", "registry_mirrors", "upstream_fallback")
 ARGUMENT_SPEC = dict(
     argument_spec(HOSTS_OPTIONS),
+    # The node's containerd version as containerd_config's read returns it; None: unknown.
+    containerd_version=dict(type="str"),
     state=dict(type="str", default="present", choices=list(STATES)),
     backup=dict(type="bool", default=False),
     foreign_files=dict(type="str", default="adopt", choices=["adopt", "refuse"]),

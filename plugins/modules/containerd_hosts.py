@@ -12,6 +12,9 @@ description:
   - Writes C(<config_path>/<registry>/hosts.toml) for every registry in O(registries), plus the mirror's
     own C(host:port) directory, so that containerd pulls their images through the mirror first and then
     through the O(fallbacks).
+  - Registries of O(registry_mirrors) get their own mirrors instead, in order (a Harbor proxy-cache project per
+    upstream, several mirrors, a wildcard, mTLS), and with O(upstream_fallback=false) never the upstream.
+  - Files of ours left in directories the settings no longer declare are removed (see O(state)).
   - All files of a node are rendered on the controller (with C(tomli-w)), parsed back with C(tomllib) to
     prove containerd can read them, and written by one module call on the node, atomically.
   - The option names of the Platform9 (PMK) cluster API are accepted as aliases.
@@ -28,6 +31,7 @@ author:
   - kubenode maintainers (@kubenode)
 extends_documentation_fragment:
   - kubenode.registry_mirror.ca
+  - kubenode.registry_mirror.registry_mirrors
   - ansible.builtin.files
   - ansible.builtin.action_common_attributes
   - action_common_attributes.files
@@ -50,8 +54,8 @@ options:
         C(999.999.999.999), C(1.2.3.4.5) and C(010.0.0.1) are refused, as URL parsers would read them differently.
       - The port is 1-65535, written without leading zeros (C(:00443) is refused, not read as C(:443)), because
         containerd finds a registry's directory by its C(host:port) text, so one registry has one spelling.
-      - Required when O(state=present). With O(state=absent), the mirror's own directory is removed too
-        when it is given.
+      - Required when O(state=present), unless O(registry_mirrors) is given. With O(state=absent), the mirror's own
+        directory is removed too when it is given.
     type: str
     aliases: [customRegistryUrl]
   repo_path:
@@ -137,6 +141,11 @@ options:
     description:
       - V(present) writes the files; V(absent) removes the ones this collection wrote and leaves any
         other C(hosts.toml) in place.
+      - V(present) also removes the files this collection wrote in the other directories of O(config_path) (a
+        registry dropped from the settings, the directory of a former O(url)), and puts back a file kept aside there
+        (see O(foreign_files)), as V(absent) does; files it did not write are never touched. So one O(config_path)
+        is managed by one task.
+      - V(absent) removes ours in the directories the settings declare, those of O(registry_mirrors) among them.
       - Where a file was kept aside by V(present) (see O(foreign_files)), V(absent) puts it back in place
         of ours.
     type: str
@@ -167,10 +176,11 @@ options:
       - Internal, set by the action plugin; the rendered files. Do not set.
     type: list
     elements: dict
-  _authorization:
+  _authorizations:
     description:
-      - Internal, set by the action plugin; the header value to mask. Do not set.
-    type: str
+      - Internal, set by the action plugin; the header values to mask. Do not set.
+    type: list
+    elements: str
 notes:
   - containerd reads certs.d on every pull, so no restart is needed for these files to take effect, as
     long as its CRI registry C(config_path) points at O(config_path).
@@ -214,6 +224,31 @@ EXAMPLES = r"""
     customRegistryUrl: "{{ cluster.customRegistryUrl }}"
     customRegistryRepoPath: "{{ cluster.customRegistryRepoPath }}"
     customRegistrySkipTls: "{{ cluster.customRegistrySkipTls }}"
+
+- name: A Harbor proxy-cache project per upstream registry, with a second mirror for docker.io
+  kubenode.registry_mirror.containerd_hosts:
+    containerd_version: "{{ containerd_read.containerd_version }}"  # registered from containerd_config
+    registry_mirrors:
+      docker.io:
+        - {url: "https://harbor.example", repo_path: dockerhub-proxy, dial_timeout: 3s}
+        - {url: "https://cache.example:5000"}
+      quay.io:
+        - {url: "https://harbor.example", repo_path: quay-proxy}
+      ghcr.io:
+        - {url: "https://harbor.example", repo_path: ghcr-proxy}
+
+- name: Air-gapped, mTLS to the site registry, no pull ever leaves it; * serves every other registry
+  kubenode.registry_mirror.containerd_hosts:
+    upstream_fallback: false
+    registry_mirrors:
+      "*":
+        mirrors:
+          - url: https://registry.site.internal:5443
+            repo_path: all-upstreams
+            ca_file: /etc/pki/site/ca.crt
+            client_cert: /etc/pki/site/node.crt
+            client_key: /etc/pki/site/node.key
+        repo_path_for_all: true
 
 - name: Remove the files this collection wrote, and put back the ones it kept aside
   kubenode.registry_mirror.containerd_hosts:
@@ -269,11 +304,12 @@ files:
       sample: /etc/containerd/certs.d/docker.io/hosts.toml
     status:
       description:
-        - V(created), V(updated) (content or attributes), V(unchanged) or V(removed).
+        - V(created), V(updated) (content or attributes), V(unchanged) or V(removed) (by O(state=present), a file of
+          ours in a directory the settings no longer declare).
         - V(adopted) for a file not written by this collection that O(state=present) kept aside (see
           RV(files[].kept_aside)) before writing ours.
         - V(restored) for a kept-aside file that O(state=absent) put back in place of ours (or where
-          there was no file).
+          there was no file), or O(state=present) in a directory the settings no longer declare.
         - V(foreign) for a file not written by this collection that O(state=absent) left in place.
         - With check mode, what would happen.
         - When the task fails while writing, V(failed) for the file it failed on (see RV(files[].msg)) and
@@ -338,6 +374,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._io impor
     FileOperationError,
     backup,
     check_owner_group,
+    describe,
     ensure_directory,
     enterable_by,
     exists,
@@ -370,23 +407,50 @@ def _texts(path, before, after):
     return {"path": path, "before": _encoded(before), "after": _encoded(after)}
 
 
-def _plan(module, registry, content):
-    """Look at one registry's files and decide what to do with them; nothing is written."""
+def _plan(module, registry, content, state):
+    """Look at one registry's files and decide what state does with them; nothing is written."""
     path = os.path.join(module.params["config_path"], registry, HOSTS_FILE_NAME)
     kept = kept_aside_path(path)
     try:
         before = load_file_if_exists(path)
         kept_exists = exists(kept)
     except FileOperationError as error:
-        if module.params["state"] == "present" or error.errno != errno.ENOTDIR:
+        if state == "present" or error.errno != errno.ENOTDIR:
             raise
         before, kept_exists = None, False  # the registry's directory is a file: no hosts.toml to remove
-    if module.params["state"] == "present":
+    if state == "present":
         action = present_action(owner(_text(before)), kept_exists, module.params["foreign_files"])
     else:
         action = absent_action(owner(_text(before)), kept_exists)
     return {"registry": registry, "path": path, "before": before, "content": content, "kept": kept,
             "kept_exists": kept_exists, "action": action, "touched": False}
+
+
+def _undeclared_directories(config_path, declared):
+    """The directories under config_path (not symbolic links) that the settings do not declare, sorted."""
+    try:
+        with os.scandir(config_path) as entries:
+            names = [entry.name for entry in entries if entry.is_dir(follow_symlinks=False)]
+    except (FileNotFoundError, NotADirectoryError):
+        return []  # nothing of ours can be there; writing the declared files reports a file in the way
+    except OSError as error:
+        raise FileOperationError("list", config_path, describe(error, config_path, config_path), error.errno) from None
+    return sorted(set(names) - set(declared))
+
+
+def _stale_plans(module, declared):
+    """Plans for what state=present undoes in the directories it no longer declares: our file removed, a file
+    kept aside put back (as state=absent does). Files we did not write are not touched, nor reported."""
+    plans = []
+    for registry in _undeclared_directories(module.params["config_path"], declared):
+        try:
+            plan = _plan(module, registry, None, "absent")
+        except FileOperationError as error:  # not known to be ours: it does not stop the declared files
+            module.warn(f"{error}; left as it is (a hosts.toml of ours there would be stale).")
+            continue
+        if plan["action"] in (REMOVE, RESTORE):
+            plans.append(plan)
+    return plans
 
 
 def _problem(plan):
@@ -562,7 +626,7 @@ def main():
         ARGUMENT_SPEC,
         **HOSTS_ARGUMENT_SPEC,
         _hosts_files=dict(type="list", elements="dict"),
-        _authorization=dict(type="str", no_log=True),
+        _authorizations=dict(type="list", elements="str", no_log=True),
     )
     module = AnsibleModule(
         argument_spec=argument_spec,
@@ -584,16 +648,22 @@ def main():
         ca = _checked_ca(module)
     except CaError as error:
         problems.append(f"{error}.")
+    state = module.params["state"]
     for hosts_file in hosts_files:
         registry = hosts_file["directory"]
         if not registry or registry in (".", "..") or "/" in registry:
             module.fail_json(msg=f"_hosts_files: {registry!r} is not a registry directory name")
         try:
-            plans.append(_plan(module, registry, hosts_file.get("content")))
+            plans.append(_plan(module, registry, hosts_file.get("content"), state))
+        except FileOperationError as error:
+            problems.append(f"{error}.")
+    if state == "present":
+        try:
+            plans += _stale_plans(module, [hosts_file["directory"] for hosts_file in hosts_files])
         except FileOperationError as error:
             problems.append(f"{error}.")
     problems += [problem for problem in map(_problem, plans) if problem]
-    if module.params["state"] == "present" and not problems:
+    if state == "present" and not problems:
         try:
             check_owner_group(module.params["owner"], module.params["group"],
                               os.path.join(config_path, "*", HOSTS_FILE_NAME))

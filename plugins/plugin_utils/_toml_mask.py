@@ -83,6 +83,11 @@ def _strings(value):
             yield from _strings(inner)
 
 
+def secret_strings(text):
+    """Return every string inside the secrets of TOML text (see secret_values); empty when it does not parse."""
+    return {secret for value in (secret_values(text) or {}).values() for secret in _strings(value)}
+
+
 def _mask_document(node, masked, label):
     """Replace every secret under a tomlkit container with label, in place."""
     for key in list(node.keys()):

@@ -10,6 +10,8 @@ import pytest
 import yaml
 from fakes.qbert_server import QbertServer
 
+from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_toml import render_hosts_files
+
 ROOT = Path(__file__).resolve().parents[2]
 SEED_FILES = yaml.safe_load((ROOT / "tests" / "unit" / "fixtures" / "seed-hosts.yml").read_text())
 REPORT = "Record what happened on this node"
@@ -64,7 +66,11 @@ def test_applies_then_changes_nothing(run_playbook, tmp_path):
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"containerd_mirror_url": ""}, "containerd_mirror_url is required"),
+        ({"containerd_mirror_url": ""},
+         "containerd_mirror_url or containerd_mirror_registry_mirrors is required when containerd_mirror_state is "
+         "present"),
+        ({"containerd_mirror_registry_mirrors": {"docker.io": [{"url": "https://h.example", "client_cert": "/c"}]}},
+         'containerd_mirror_registry_mirrors[\\"docker.io\\"][0].client_key'),  # as JSON spells it
         ({"containerd_mirror_username": "u"}, "must be given together"),
         ({"containerd_mirror_url": "ftp://mirror"}, "url: scheme 'ftp' is not supported"),
         ({"containerd_mirror_repo_path": "a//b"}, "repo_path: 'a//b' has an empty path segment"),
@@ -90,6 +96,39 @@ def test_bad_settings_fail_clearly_and_touch_nothing(run_playbook, tmp_path, ove
     assert run.rc != 0
     assert message in run.stdout
     assert not (tmp_path / "certs.d").exists()
+
+
+HARBOR_DOCKER_IO = """# Managed by kubenode.registry_mirror; local changes are overwritten.
+[host."https://harbor.example/v2/dockerhub-proxy"]
+capabilities = [
+    "pull",
+    "resolve",
+]
+override_path = true
+"""
+
+
+def test_registry_mirrors_serve_their_registries_and_dropping_them_restores_the_seed_files(run_playbook, tmp_path):
+    certs = tmp_path / "certs.d"
+    harbor = {"docker.io": [{"url": "https://harbor.example", "repo_path": "dockerhub-proxy"}],
+              "ghcr.io": [{"url": "https://harbor.example", "repo_path": "ghcr-proxy"}]}
+    settings = role_vars(tmp_path, containerd_mirror_registry_mirrors=harbor)
+    first = run_playbook(role_play(settings))
+    assert first.rc == 0, first.stdout
+    assert first.task_results(REPORT)["ansible_facts"]["containerd_mirror_report"]["changed"] == ["certs.d"]
+    written = tree(certs)
+    assert written["docker.io/hosts.toml"].decode() == HARBOR_DOCKER_IO
+    assert tomllib.loads(written["ghcr.io/hosts.toml"].decode())["host"] == {
+        "https://harbor.example/v2/ghcr-proxy": {"capabilities": ["pull", "resolve"], "override_path": True}}
+    assert list(tomllib.loads(written["quay.io/hosts.toml"].decode())["host"])[0] == (
+        "https://10.101.101.100:443/v2/infra/k8s")  # the PMK mirror keeps serving the rest
+    assert run_playbook(role_play(settings)).stats["localhost"]["changed"] == 0
+
+    dropped = run_playbook(role_play(role_vars(tmp_path)))
+    assert dropped.rc == 0, dropped.stdout
+    assert dropped.task_results(REPORT)["ansible_facts"]["containerd_mirror_report"]["changed"] == ["certs.d"]
+    seed = render_hosts_files(url="https://10.101.101.100:443", repo_path="infra/k8s")
+    assert tree(certs) == {f"{directory}/hosts.toml": text.encode() for directory, text in seed}  # ghcr.io gone
 
 
 def test_playbook_takes_a_pmk_cluster_api_body(run_playbook, tmp_path):

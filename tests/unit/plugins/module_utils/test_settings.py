@@ -73,7 +73,8 @@ def test_pmk_cluster_registry_options_come_from_the_table_without_defaults(setti
 
 def test_rules_become_ansible_required_together_and_required_if():
     assert REQUIRED_TOGETHER == [["username", "password"]]
-    assert REQUIRED_IF == [["state", "present", ["url"]]]  # containerd_hosts has no self_signed_certs
+    # containerd_hosts has no self_signed_certs; its url may be left out for registry_mirrors
+    assert REQUIRED_IF == [["state", "present", ["url", "registry_mirrors"], True]]
     options = ("state", "url", "self_signed_certs", "cert_path")
     assert settings.required_if(options) == [["state", "present", ["url"]], ["self_signed_certs", True, ["cert_path"]]]
     assert settings.required_together(("username",)) == []

@@ -14,6 +14,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._toml_mas
     SECRET_MASK,
     mask_diff,
     mask_toml,
+    secret_strings,
     secret_values,
 )
 
@@ -119,6 +120,52 @@ def test_no_file_and_empty_file():
     before, after = mask_diff(None, HOSTS_SPELLINGS["table"])
     assert before == ""
     assert CHANGED_MASK in after
+
+
+# registry_mirrors (issue 12): with upstream_fallback false the first mirror is the server: a header at the root.
+def _mirror_files(password, upstream_fallback=False):
+    mirrors = {
+        "docker.io": [{"url": "https://harbor.example", "repo_path": "dockerhub-proxy", "username": "robot",
+                       "password": password, "client_cert": "/etc/pki/c.crt", "client_key": "/etc/pki/c.key"},
+                      {"url": "https://second.example", "username": "robot2", "password": password + "-2"}],
+    }
+    return dict(render_hosts_files(registry_mirrors=mirrors, upstream_fallback=upstream_fallback))["docker.io"]
+
+
+@pytest.mark.parametrize("upstream_fallback", [False, True])
+def test_registry_mirrors_files_are_masked_at_the_root_and_in_every_host(upstream_fallback):
+    text = _mirror_files("h4rb0r-secret", upstream_fallback)
+    headers = secret_strings(text)
+    assert len(headers) == 2 and all(value.startswith("Basic ") for value in headers)
+    assert (("header", "authorization") in secret_values(text)) is not upstream_fallback
+    before, after = mask_diff(None, text)
+    masked = mask_toml(text)
+    for output in (after, masked):
+        for header in headers:
+            assert header not in output and header[6:18] not in output
+        assert "h4rb0r-secret" not in output
+        assert "/etc/pki/c.key" in output  # a node path, not a secret
+    root = tomllib.loads(masked)
+    if upstream_fallback:
+        assert "header" not in root and "server" not in root
+    else:
+        assert root["server"] == "https://harbor.example/v2/dockerhub-proxy"
+        assert root["header"] == {"authorization": SECRET_MASK}
+    assert {host["header"]["authorization"] for host in root["host"].values()} == {SECRET_MASK}
+    assert CHANGED_MASK in after
+
+
+def test_a_root_header_change_alone_is_shown_masked():
+    before, after = mask_diff(_mirror_files("0ld-pass"), _mirror_files("n3w-pass"))
+    assert tomllib.loads(before)["header"] == {"authorization": SECRET_MASK}
+    assert tomllib.loads(after)["header"] == {"authorization": CHANGED_MASK}
+    assert "0ld-pass" not in before + after and "n3w-pass" not in before + after
+
+
+def test_secret_strings_of_text_without_secrets_or_that_does_not_parse():
+    assert secret_strings('server = "https://x"\n') == set()
+    assert secret_strings("[broken\n") == set()
+    assert secret_strings(HOSTS_SPELLINGS["array"]) == {TOKEN, "second-value"}
 
 
 # config.toml (issue 10, point 5): configs.*.auth and any password, auth or identitytoken key, and headers.

@@ -1,0 +1,45 @@
+# Copyright (c) 2026 kubenode maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The options of per-registry mirrors (registry_mirrors, upstream_fallback) and the node's containerd_version."""
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    DOCUMENTATION = r"""
+options:
+  registry_mirrors:
+    description:
+      - Mapping of registry (C(docker.io), C(myreg:5000), or C(*) for containerd's C(_default) directory, which serves
+        every registry without its own) to its mirrors, tried in the order given. An entry overrides the PMK mirror
+        (O(url)) for its registry; the PMK mirror keeps serving the rest of O(registries).
+      - A registry's value is the list of its mirrors, or a mapping with C(mirrors) (that list), C(upstream_fallback)
+        (this registry's own, default O(upstream_fallback)) and, for C(*) only, C(repo_path_for_all).
+      - "A mirror is a mapping: C(url) (required), C(repo_path), C(username) and C(password) (together), C(skip_tls),
+        C(ca_file), C(client_cert) and C(client_key) (node paths of the client certificate and its key for mTLS,
+        together), C(capabilities) (a list of C(pull), C(resolve) and C(push); default C(pull) and C(resolve)) and
+        C(dial_timeout) (a Go duration such as C(3s), written for containerd 2.0.7 and later only, see
+        O(containerd_version)). Each follows the rules of the option of the same name."
+      - A mirror with a C(repo_path) under C(*) serves every registry from that one path, so it needs
+        C(repo_path_for_all=true) in the C(*) entry.
+      - Each registry is given once (names compared without case; C(docker.io), C(index.docker.io) and
+        C(registry-1.docker.io) are one), and a list holds each mirror endpoint once and at least one mirror.
+      - Passwords are never shown in results, logs or diffs.
+    type: dict
+    default: {}
+  upstream_fallback:
+    description:
+      - Whether a pull may end at the upstream registry when every mirror failed. V(false) makes the first mirror the
+        C(server) too (so it is tried again last, never the upstream) and needs O(fallbacks) empty, so no pull leaves
+        the mirrors; for an air-gapped site.
+      - The default of every registry; an entry of O(registry_mirrors) may set its own.
+    type: bool
+    default: true
+  containerd_version:
+    description:
+      - The node's containerd version, for example V(1.7.24) or V(2.1.4), as
+        RV(kubenode.registry_mirror.containerd_config#module:containerd_version) returns it. A setting that version
+        does not read (C(dial_timeout) before 2.0.7) is left out of the files, with a warning.
+      - Not set means unknown, and what every containerd from 1.6 on reads is written (with the same warning).
+    type: str
+"""

@@ -1,0 +1,267 @@
+"""containerd_hosts with registry_mirrors (issue 12), run for real through ansible-playbook: a mirror per registry,
+mirrors in order, upstream_fallback, the wildcard, mTLS, dial_timeout per containerd version, stale files."""
+
+from __future__ import annotations
+
+import base64
+import stat
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import (
+    KEPT_ASIDE_SUFFIX,
+    MIGRATED_MARKER_PREFIX,
+)
+
+TASK = "write certs.d"
+PASSWORD = "h4rb0r-pässwörd"
+AUTH = "Basic " + base64.b64encode(f"robot$quay:{PASSWORD}".encode()).decode()
+SITE_AUTH = "Basic " + base64.b64encode(f"node:{PASSWORD}".encode()).decode()
+SECRETS = (PASSWORD, AUTH.split()[1], SITE_AUTH.split()[1])
+HARBOR = "https://harbor.example"
+MARKER_LINE = "# Managed by kubenode.registry_mirror; local changes are overwritten.\n"
+PULL_RESOLVE = 'capabilities = [\n    "pull",\n    "resolve",\n]\n'
+
+
+def mirrors_task(config_path, **options):
+    args = dict(config_path=str(config_path), **options)
+    return {"name": TASK, "kubenode.registry_mirror.containerd_hosts": args, "register": "result"}
+
+
+def snapshot(config_path):
+    """Every file (bytes and mode) and directory (mode) under config_path, to prove what changed."""
+    root = Path(config_path)
+    if not root.exists():
+        return {}
+    return {
+        str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None, stat.S_IMODE(p.lstat().st_mode))
+        for p in sorted(root.rglob("*"))
+    }
+
+
+def files_of(config_path):
+    return {str(p.relative_to(config_path)): p.read_text() for p in sorted(Path(config_path).rglob("hosts.toml"))}
+
+
+def statuses(result):
+    return {f["registry"]: f["status"] for f in result["files"]}
+
+
+def place(config_path, registry, data, mode=0o640):
+    path = Path(config_path) / registry / "hosts.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    path.chmod(mode)
+    return path
+
+
+# --- Harbor proxy-cache projects, one per upstream registry ----------------------------------------------------
+
+HARBOR_MIRRORS = {
+    "docker.io": [{"url": HARBOR, "repo_path": "dockerhub-proxy"}],
+    "quay.io": [{"url": HARBOR, "repo_path": "quay-proxy", "username": "robot$quay", "password": PASSWORD}],
+    "ghcr.io": {"mirrors": [{"url": HARBOR, "repo_path": "ghcr-proxy"}], "upstream_fallback": False},
+}
+HARBOR_FILES = {
+    "docker.io/hosts.toml": MARKER_LINE + f"""[host."{HARBOR}/v2/dockerhub-proxy"]
+{PULL_RESOLVE}override_path = true
+""",
+    "quay.io/hosts.toml": MARKER_LINE + f"""[host."{HARBOR}/v2/quay-proxy"]
+{PULL_RESOLVE}override_path = true
+
+[host."{HARBOR}/v2/quay-proxy".header]
+authorization = "{AUTH}"
+""",
+    # upstream_fallback false: the first mirror is the server too, so containerd's last try is not ghcr.io
+    "ghcr.io/hosts.toml": MARKER_LINE + f"""server = "{HARBOR}/v2/ghcr-proxy"
+{PULL_RESOLVE}override_path = true
+
+[host."{HARBOR}/v2/ghcr-proxy"]
+{PULL_RESOLVE}override_path = true
+""",
+}
+
+
+def test_harbor_projects_per_registry_written_once_then_nothing(run_playbook, tmp_path):
+    certs = tmp_path / "certs.d"
+    task = mirrors_task(certs, registry_mirrors=HARBOR_MIRRORS)
+
+    check = run_playbook([task], check=True, diff=True)
+    assert check.rc == 0, check.stdout
+    result = check.task_results(TASK)
+    assert result["changed"] is True
+    assert statuses(result) == {"docker.io": "created", "quay.io": "created", "ghcr.io": "created"}
+    assert not certs.exists()
+
+    first = run_playbook([task], diff=True, verbosity=3, json_output=False)
+    assert first.rc == 0, first.stdout
+    assert files_of(certs) == HARBOR_FILES  # no file for the PMK registries: there is no url
+    assert {stat.S_IMODE(p.stat().st_mode) for p in certs.rglob("hosts.toml")} == {0o600}
+    assert '+authorization = "******** (changed)"' in first.stdout  # the diff is there, masked
+
+    again = run_playbook([task], diff=True)
+    assert again.rc == 0, again.stdout
+    result = again.task_results(TASK)
+    assert result["changed"] is False
+    assert set(statuses(result).values()) == {"unchanged"}
+    shown = result["invocation"]["module_args"]["registry_mirrors"]
+    assert shown["quay.io"][0] == dict(HARBOR_MIRRORS["quay.io"][0], password="VALUE_SPECIFIED_IN_NO_LOG_PARAMETER")
+    for run in (check, first, again):
+        for secret in SECRETS:
+            assert secret not in run.stdout + run.stderr
+
+
+# --- air-gapped: fallback false, a wildcard, mTLS, dial_timeout per containerd version ------------------------
+
+SITE_MIRRORS = {
+    "docker.io": [
+        {"url": "https://registry.site.internal:5443", "repo_path": "dockerhub-proxy", "username": "node",
+         "password": PASSWORD, "ca_file": "/etc/pki/site/ca.crt", "client_cert": "/etc/pki/site/node.crt",
+         "client_key": "/etc/pki/site/node.key", "dial_timeout": "3s"},
+        {"url": "https://backup.site.internal:5000"},
+    ],
+    "*": {"mirrors": [{"url": "https://registry.site.internal:5443", "repo_path": "all-upstreams"}],
+          "repo_path_for_all": True},
+}
+SITE = "https://registry.site.internal:5443"
+SITE_TLS = """ca = "/etc/pki/site/ca.crt"
+client = [
+    [
+        "/etc/pki/site/node.crt",
+        "/etc/pki/site/node.key",
+    ],
+]
+override_path = true
+"""
+
+
+def site_files(dial_timeout):
+    timeout = 'dial_timeout = "3s"\n' if dial_timeout else ""
+    return {
+        "_default/hosts.toml": MARKER_LINE + f"""server = "{SITE}/v2/all-upstreams"
+{PULL_RESOLVE}override_path = true
+
+[host."{SITE}/v2/all-upstreams"]
+{PULL_RESOLVE}override_path = true
+""",
+        "docker.io/hosts.toml": MARKER_LINE + f"""server = "{SITE}/v2/dockerhub-proxy"
+{PULL_RESOLVE}{SITE_TLS}{timeout}
+[header]
+authorization = "{SITE_AUTH}"
+
+[host."{SITE}/v2/dockerhub-proxy"]
+{PULL_RESOLVE}{SITE_TLS}{timeout}
+[host."{SITE}/v2/dockerhub-proxy".header]
+authorization = "{SITE_AUTH}"
+
+[host."https://backup.site.internal:5000"]
+{PULL_RESOLVE}""",
+    }
+
+
+@pytest.mark.parametrize(
+    ("containerd_version", "warning"),
+    [
+        ("2.1.4", None),
+        ("v2.0.7", None),
+        ("1.7.24~ds1-1", "containerd 1.7.24~ds1-1 does not read it (2.0.7 and later do)"),
+        (None, "the containerd version is unknown, and releases before 2.0.7 do not read it"),
+    ],
+)
+def test_air_gapped_mtls_and_a_wildcard_with_dial_timeout_where_containerd_reads_it(
+    run_playbook, tmp_path, containerd_version, warning
+):
+    certs = tmp_path / "certs.d"
+    options = {"registry_mirrors": SITE_MIRRORS, "upstream_fallback": False}
+    if containerd_version:
+        options["containerd_version"] = containerd_version
+    run = run_playbook([mirrors_task(certs, **options)], diff=True)
+    assert run.rc == 0, run.stdout
+    result = run.task_results(TASK)
+    assert files_of(certs) == site_files(dial_timeout=warning is None)
+    ours = [w for w in result.get("warnings", []) if "dial_timeout" in w]
+    if warning is None:
+        assert not ours
+    else:
+        assert ours == [f'registry_mirrors["docker.io"][0].dial_timeout: left out of hosts.toml: {warning}']
+    diff = "".join(entry["after"] for entry in result["diff"])
+    assert "\n[header]\nauthorization = \"******** (changed)\"" in diff  # the root header too
+    for secret in SECRETS:
+        assert secret not in run.stdout + run.stderr
+
+
+# --- stale files: a registry dropped from the settings ---------------------------------------------------------
+
+FOREIGN = b'server = "https://quay.io"\n# the operator\'s own\n'
+MIGRATED = f'{MIGRATED_MARKER_PREFIX}myreg:5000\nserver = "https://myreg:5000"\n'.encode()
+
+
+def test_files_of_a_dropped_registry_are_removed_and_no_other(run_playbook, tmp_path):
+    certs = tmp_path / "certs.d"
+    quay = place(certs, "quay.io", FOREIGN)  # adopted, then given back when quay.io is dropped
+    place(certs, "ghcr.io", FOREIGN)  # never declared: never touched
+    place(certs, "myreg:5000", MIGRATED, mode=0o644)
+    (certs / "gcr.io").mkdir()
+    (certs / "gcr.io" / "ca.crt").write_text("a CA the operator placed\n")
+    all_three = dict(HARBOR_MIRRORS, **{"gcr.io": [{"url": HARBOR, "repo_path": "gcr-proxy", "username": "node",
+                                                    "password": PASSWORD}]})
+    del all_three["ghcr.io"]
+    first = run_playbook([mirrors_task(certs, registry_mirrors=all_three)])
+    assert statuses(first.task_results(TASK)) == {"docker.io": "created", "quay.io": "adopted", "gcr.io": "created"}
+    applied = snapshot(certs)
+
+    only_docker = {"docker.io": HARBOR_MIRRORS["docker.io"]}
+    task = mirrors_task(certs, registry_mirrors=only_docker)
+    check = run_playbook([task], check=True, diff=True)
+    assert check.rc == 0, check.stdout
+    assert check.task_results(TASK)["changed"] is True
+    assert statuses(check.task_results(TASK)) == {"docker.io": "unchanged", "gcr.io": "removed", "quay.io": "restored"}
+    assert snapshot(certs) == applied
+
+    dropped = run_playbook([task], diff=True, verbosity=3, json_output=False)
+    assert dropped.rc == 0, dropped.stdout
+    assert f"--- before: {certs / 'gcr.io' / 'hosts.toml'}" in dropped.stdout  # the removal, in the diff
+    assert '-authorization = "********"' in dropped.stdout
+    assert files_of(certs) == {
+        "docker.io/hosts.toml": HARBOR_FILES["docker.io/hosts.toml"],
+        "ghcr.io/hosts.toml": FOREIGN.decode(),
+        "myreg:5000/hosts.toml": MIGRATED.decode(),
+        "quay.io/hosts.toml": FOREIGN.decode(),
+    }
+    assert stat.S_IMODE(quay.stat().st_mode) == 0o640 and not Path(f"{quay}{KEPT_ASIDE_SUFFIX}").exists()
+    assert (certs / "gcr.io" / "ca.crt").exists()  # the directory stays for what else is in it
+
+    again = run_playbook([task])
+    result = again.task_results(TASK)
+    assert result["changed"] is False
+    assert statuses(result) == {"docker.io": "unchanged"}  # files not ours are not even listed
+
+    absent = run_playbook([mirrors_task(certs, registry_mirrors=only_docker, registries=[], state="absent")])
+    assert statuses(absent.task_results(TASK)) == {"docker.io": "removed"}
+    assert sorted(files_of(certs)) == ["ghcr.io/hosts.toml", "myreg:5000/hosts.toml", "quay.io/hosts.toml"]
+    for run in (first, check, dropped, again):
+        for secret in SECRETS:
+            assert secret not in run.stdout + run.stderr
+
+
+# --- bad input ---------------------------------------------------------------------------------------------------
+
+
+def test_a_bad_entry_names_its_field_and_writes_nothing(run_playbook, tmp_path):
+    certs = tmp_path / "certs.d"
+    run_playbook([mirrors_task(certs, registry_mirrors=HARBOR_MIRRORS)])
+    before = snapshot(certs)
+    bad = {"docker.io": [{"url": HARBOR, "client_cert": "/etc/pki/node.crt"}], "gcr.io": [{"url": HARBOR}]}
+    for options, message in (
+        ({"registry_mirrors": bad},
+         'registry_mirrors["docker.io"][0].client_key: registry_mirrors["docker.io"][0].client_cert and '
+         'registry_mirrors["docker.io"][0].client_key must be given together'),
+        ({}, "url: url or registry_mirrors is required when state is present"),
+    ):
+        run = run_playbook([mirrors_task(certs, **options)])
+        assert run.rc != 0
+        result = run.task_results(TASK)
+        assert result["failed"] is True
+        assert result["msg"] == message
+        assert snapshot(certs) == before
