@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._containerd_config_spec import ARGUMENT_SPEC
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import RegistrySettingError
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import check_absolute
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._containerd_config import (
     ensure_config_path,
     mask_secrets,
@@ -72,10 +72,10 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
         path = args["path"]
-        if not os.path.isabs(path):  # type str, not path: taken literally, no ~ or $VAR expansion here
-            raise AnsibleActionFail(
-                f"path: {path!r} must be an absolute path on the node (~ and variables are not expanded)"
-            )
+        try:  # type str, not path: taken literally, no ~ or $VAR expansion here
+            check_absolute(path, "path")
+        except RegistrySettingError as error:
+            raise AnsibleActionFail(str(error)) from None
 
         try:
             before, node = self._read(path, args["pending_marker"], task_vars)

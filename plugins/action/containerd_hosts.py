@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import base64
-import os
 
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.basic import FILE_COMMON_ARGUMENTS
@@ -18,7 +17,11 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_fi
     REQUIRED_TOGETHER,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._http import credentials_error, url_credentials
-from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import MIRROR_SETTINGS, check_rules
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import (
+    MIRROR_SETTINGS,
+    check_absolute,
+    check_rules,
+)
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_toml import (
     MissingDependencyError,
     RegistrySettingError,
@@ -48,14 +51,6 @@ def _diffs(texts):
         before, after = mask_diff(_decoded(text["before"]), _decoded(text["after"]))
         diffs.append({"before_header": text["path"], "after_header": text["path"], "before": before, "after": after})
     return diffs
-
-
-def _check_node_path(value, field):
-    """Node paths are taken literally (type str, not path: no ~ or $VAR expansion here) and must be absolute."""
-    if value is not None and not os.path.isabs(value):
-        raise AnsibleActionFail(
-            f"{field}: {value!r} must be an absolute path on the node (~ and variables are not expanded)"
-        )
 
 
 def _hosts_files(args):
@@ -104,10 +99,11 @@ class ActionModule(ActionBase):
             required_if=REQUIRED_IF,
             mutually_exclusive=[["ca_content", "ca_url"]],
         )[1]
-        _check_node_path(args["config_path"], "config_path")
         if url_credentials(args["ca_url"]):
             raise AnsibleActionFail(str(credentials_error("ca_url", "; a CA certificate is public")))
         try:
+            # type str, not path: taken literally, no ~ or $VAR expansion here
+            check_absolute(args["config_path"], "config_path")
             hosts_files, authorizations, warnings = _hosts_files(args)
         except (RegistrySettingError, MissingDependencyError) as error:
             raise AnsibleActionFail(str(error)) from None

@@ -44,8 +44,8 @@ def check_url(value, field="url"):
     return normalize_url(value, field)[0]
 
 
-def check_node_path(value, field):
-    """Return value when it is an absolute path on the node that a TOML or shell line keeps as it is.
+def check_absolute(value, field):
+    """Return value when it is an absolute path on the node.
 
     Node paths are taken literally: ~ and $VARS are not expanded, on the controller or on the node.
     """
@@ -54,6 +54,12 @@ def check_node_path(value, field):
         raise RegistrySettingError(
             field, f"{value!r} must be an absolute path on the node (~ and $VARS are not expanded)"
         )
+    return value
+
+
+def check_node_path(value, field):
+    """Return value when it is an absolute path on the node that a TOML or shell line keeps as it is."""
+    check_absolute(value, field)
     if any(c in value for c in "\"\\") or any(ord(c) < 32 or ord(c) == 127 for c in value):
         raise RegistrySettingError(field, "must not contain quotes, backslashes or control characters")
     return value
