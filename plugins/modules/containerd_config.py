@@ -22,6 +22,13 @@ description:
     that only C(config_path) (and the legacy settings migrated) changed, and has this module write it on the
     node, atomically, only when it differs. An existing C(config_path) with another value is replaced; its old
     value is returned.
+  - A C(config_path) that lists several directories separated by C(:), such as containerd 2.2's default
+    C(/etc/containerd/certs.d:/etc/docker/certs.d), is replaced by O(config_path) too, even when its first
+    directory is O(config_path), and a warning names the directories dropped. containerd 2.1 and later pull
+    images through the transfer service, which reads C(config_path) as one directory and does not split the
+    list, so with the list no C(hosts.toml) is read at all. The files in the dropped directories are no longer
+    read either; move any C(<registry>/hosts.toml) there into O(config_path). The diff shows the old and new
+    value.
   - When the file does not exist, a minimal one is created with C(version = <version>) and just that setting.
     A file with no settings at all (empty, or only comments) is treated the same way and keeps its comments.
   - containerd does not start its CRI plugin when the section holds legacy registry C(mirrors) entries, or

@@ -25,6 +25,11 @@ in 1.x, ``configs.<host>.tls``) next to ``config_path``. With
 legacy_mirrors="migrate" those settings move to hosts.toml files
 (_legacy_registry.py) and leave the file in the same edit; with "refuse" the
 file is refused.
+
+A config_path listing several directories separated by ':' (containerd 2.2's
+default) is replaced by the one directory like any other value, with a warning
+naming the directories dropped: containerd 2.1+'s transfer-service pull path
+does not split the list (CONFIG_PATH_LIST_WARNING).
 """
 
 from __future__ import annotations
@@ -122,6 +127,22 @@ IMPORTS_WARNING = (
     "imports: this file imports {names}; a plugin section in an imported file replaces this file's section as a "
     "whole, so check that none of them sets {parent}"
 )
+# A config_path holding several directories separated by ':' (containerd 2.2's default is
+# '/etc/containerd/certs.d:/etc/docker/certs.d') is replaced by our one directory, with this warning. Only
+# the CRI's local pull path splits the value (filepath.SplitList in registryHosts); the transfer-service
+# pull path of containerd 2.1+ passes it whole to registry.WithHostDir as one directory
+# (internal/cri/server/images/image_pull.go), which then reads no hosts.toml at all: containerd/containerd#12636.
+# Fields: setting, previous, config_path, dropped.
+CONFIG_PATH_LIST_WARNING = (
+    "{setting}: {previous!r} lists several directories separated by ':'; it is replaced by {config_path!r}, as "
+    "containerd 2.1 and later pull images through the transfer service, which reads config_path as one "
+    "directory (it does not split the list), so with the list it read no hosts.toml at all. {dropped}"
+)
+CONFIG_PATH_DROPPED = (
+    "Dropped from the list: {directories}; containerd no longer reads the files there, so move any "
+    "<registry>/hosts.toml in them into {config_path}."
+)
+CONFIG_PATH_NOTHING_DROPPED = "No other directory was listed."
 
 
 def check_config_path(config_path, field="config_path"):
@@ -270,6 +291,22 @@ def _info(version, previous, config_path, created, warnings):
     }
 
 
+def _config_path_list_warning(section, previous, config_path):
+    """Return the warning for a config_path that lists several directories, naming those dropped."""
+    dropped = []
+    for directory in previous.split(":"):
+        if directory and directory != config_path and directory not in dropped:
+            dropped.append(directory)
+    return CONFIG_PATH_LIST_WARNING.format(
+        setting=f"{section}.{KEY}",
+        previous=previous,
+        config_path=config_path,
+        dropped=CONFIG_PATH_DROPPED.format(directories=", ".join(dropped), config_path=config_path)
+        if dropped
+        else CONFIG_PATH_NOTHING_DROPPED,
+    )
+
+
 def _current(registry, section):
     if registry is None or KEY not in registry:
         return None
@@ -332,6 +369,8 @@ def ensure_config_path(
         else:
             migration = _migration(registry, path, name)
     previous = _current(registry, section)
+    if previous is not None and ":" in previous:
+        warnings.append(_config_path_list_warning(section, previous, config_path))
     info = _info(version, previous, config_path, text is None, warnings)
     if migration:
         info["migrated"] = [dict(migrated.summary(), content=migrated.content) for migrated in migration.files]

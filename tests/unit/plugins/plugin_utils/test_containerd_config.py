@@ -51,6 +51,40 @@ def fixture(name):
     return (FIXTURES / name).read_text()
 
 
+IMAGES = "io.containerd.cri.v1.images"
+# The part of containerd 2.2's `containerd config default` around the registry section (containerd/containerd#12636),
+# with its single-quoted strings and the transfer service's own config_path, which is not the CRI's.
+CONTAINERD_2_2_DEFAULT = f"""version = 3
+root = '/var/lib/containerd'
+state = '/run/containerd'
+
+[plugins]
+  [plugins.'{IMAGES}']
+    snapshotter = 'overlayfs'
+    use_local_image_pull = false
+
+    [plugins.'{IMAGES}'.pinned_images]
+      sandbox = 'registry.k8s.io/pause:3.10.1'
+
+    [plugins.'{IMAGES}'.registry]
+      config_path = '/etc/containerd/certs.d:/etc/docker/certs.d'
+
+    [plugins.'{IMAGES}'.image_decryption]
+      key_model = 'node'
+
+  [plugins.'io.containerd.transfer.v1.local']
+    config_path = ''
+    max_concurrent_downloads = 3
+"""
+
+
+def with_list(version, value):
+    """A file of the given config version whose registry section sets config_path to value."""
+    header = ".".join(f'"{part}"' if "." in part else part for part in SECTIONS[version])
+    top = "" if version == 1 else f"version = {version}\n"
+    return f'{top}[{header}]\n  config_path = "{value}"  # kept\n'
+
+
 # (text, config version containerd reads it as, inline: the edit rewrites an inline table's line)
 FILES = {
     "containerd-1.6-default": (fixture("containerd-1.6-default.toml"), 2, False),
@@ -111,6 +145,8 @@ FILES = {
     "no-plugins-table": ('version = 2\nroot = "/var/lib/containerd"  # root\n\n[grpc]\n  uid = 0\n', 2, False),
     "header-at-eof-without-newline": (f'version = 2\n[plugins."{CRI}".registry]', 2, False),
     "crlf-line-endings": ("version = 2\r\n# windows editor\r\n[grpc]\r\n  uid = 0\r\n", 2, False),
+    "containerd-2.2-default-colon-list": (CONTAINERD_2_2_DEFAULT, 3, False),
+    "v2-colon-list": (with_list(2, "/etc/docker/certs.d:/etc/containerd/certs.d"), 2, False),
     "empty-file": ("", 2, False),
     "comments-only-no-final-newline": ("# nothing here yet\n# really", 2, False),
 }
@@ -454,3 +490,67 @@ def test_the_setting_sits_right_under_its_header_indented_one_step(case):
     (header,) = headers
     indent = lines[header][: len(lines[header]) - len(lines[header].lstrip())]
     assert lines[header + 1].startswith(f'{indent}  config_path = "{WANTED}"')
+
+
+# (file, config version, directories the warning names as dropped, in their order in the list)
+COLON_LISTS = {
+    "containerd-2.2-default-first-entry-ours": (CONTAINERD_2_2_DEFAULT, 3, ["/etc/docker/certs.d"]),
+    "v3-ours-second": (with_list(3, f"/etc/docker/certs.d:{WANTED}"), 3, ["/etc/docker/certs.d"]),
+    "v2-first-entry-ours": (with_list(2, f"{WANTED}:/etc/docker/certs.d"), 2, ["/etc/docker/certs.d"]),
+    "v2-none-ours-repeated": (with_list(2, "/srv/a:/srv/b:/srv/a"), 2, ["/srv/a", "/srv/b"]),
+    "v1-three-directories": (with_list(1, "/srv/a:/srv/b:/srv/c"), 1, ["/srv/a", "/srv/b", "/srv/c"]),
+    "v3-only-ours-and-an-empty-entry": (with_list(3, f"{WANTED}:"), 3, []),
+}
+
+
+@pytest.mark.parametrize("case", COLON_LISTS)
+def test_a_colon_list_becomes_our_one_directory_with_a_warning_naming_what_is_dropped(case):
+    text, version, dropped = COLON_LISTS[case]
+    before = tomllib.loads(text)
+    listed = lookup(before, (*SECTIONS[version], "config_path"))
+    new_text, info = ensure_config_path(text, WANTED)
+
+    assert tomllib.loads(new_text) == with_config_path(before, version, WANTED)
+    assert info["previous_config_path"] == listed
+    assert info["config_path"] == WANTED
+    (warning,) = info["warnings"]
+    assert warning.startswith(f"{SECTION_NAMES[version]}.config_path: {listed!r} lists several directories")
+    assert f"replaced by {WANTED!r}" in warning
+    assert "transfer service, which reads config_path as one directory" in warning
+    if dropped:
+        assert f"Dropped from the list: {', '.join(dropped)}; containerd no longer reads" in warning
+        assert f"move any <registry>/hosts.toml in them into {WANTED}." in warning
+    else:
+        assert warning.endswith("No other directory was listed.")
+        assert "Dropped" not in warning
+
+
+@pytest.mark.parametrize("case", COLON_LISTS)
+def test_a_rewritten_colon_list_is_left_alone_and_unmentioned_the_second_time(case):
+    once = ensure_config_path(COLON_LISTS[case][0], WANTED)[0]
+    twice, info = ensure_config_path(once, WANTED)
+    assert twice == once
+    assert info["previous_config_path"] == WANTED
+    assert info["warnings"] == []
+
+
+def test_only_the_cri_config_path_changes_in_containerd_2_2s_default():
+    new_text = ensure_config_path(CONTAINERD_2_2_DEFAULT, WANTED)[0]
+    assert new_text == CONTAINERD_2_2_DEFAULT.replace(
+        "config_path = '/etc/containerd/certs.d:/etc/docker/certs.d'", f'config_path = "{WANTED}"'
+    )
+    assert tomllib.loads(new_text)["plugins"]["io.containerd.transfer.v1.local"]["config_path"] == ""
+
+
+def test_a_colon_list_with_another_directory_wanted_drops_every_entry():
+    new_text, info = ensure_config_path(CONTAINERD_2_2_DEFAULT, "/srv/certs.d")
+    assert lookup(tomllib.loads(new_text), (*SECTIONS[3], "config_path")) == "/srv/certs.d"
+    assert "Dropped from the list: /etc/containerd/certs.d, /etc/docker/certs.d;" in info["warnings"][0]
+
+
+@pytest.mark.parametrize("case", COLON_LISTS)
+def test_absent_leaves_a_colon_list_alone_even_when_it_names_our_directory(case):
+    text = COLON_LISTS[case][0]
+    same, info = remove_config_path(text, WANTED)
+    assert same == text
+    assert info["config_path"] == info["previous_config_path"] != WANTED
