@@ -617,3 +617,94 @@ def test_one_read_reports_the_restart_marker_and_containerd_version(run_playbook
     assert result.task_results("again")["containerd_version"] == (version or None)
     relative = run_playbook([config_task("relative", path, pending_marker="marker")]).task_results("relative")
     assert relative["failed"] is True and relative["msg"] == "pending_marker: 'marker' must be an absolute path"
+
+
+IMAGES = "io.containerd.cri.v1.images"
+
+
+def with_list(version, listed):
+    """A config.toml of the given version (2 or 3) whose CRI registry config_path lists directories."""
+    plugin = CRI if version == 2 else IMAGES
+    return f'version = {version}\n\n[plugins."{plugin}".registry]\n  config_path = "{listed}"  # the distribution\'s\n'
+
+
+def test_a_colon_list_is_replaced_with_a_warning_in_v2_and_v3_files_then_left_alone(run_playbook, tmp_path):
+    certs, docker = tmp_path / "certs.d", tmp_path / "docker" / "certs.d"
+    theirs = docker / "registry.example" / "hosts.toml"  # in a dropped directory: left where it is
+    theirs.parent.mkdir(parents=True)
+    theirs.write_text('server = "https://registry.example"\n')
+    files = {
+        # containerd 2.2's default shape (first entry ours), and a 1.x-era list where ours comes second
+        "v3": (tmp_path / "v3.toml", 3, f"{certs}:{docker}", IMAGES),
+        "v2": (tmp_path / "v2.toml", 2, f"{docker}:{certs}", CRI),
+    }
+    for path, version, listed, _plugin in files.values():
+        path.write_text(with_list(version, listed))
+    original = {name: snapshot(path) for name, (path, *_rest) in files.items()}
+    untouched = snapshot(theirs)
+    tasks = [config_task(name, path, config_path=str(certs)) for name, (path, *_rest) in files.items()]
+
+    checked = run_playbook(tasks, check=True, diff=True)
+    assert checked.rc == 0, checked.stdout + checked.stderr
+    assert {name: snapshot(path) for name, (path, *_rest) in files.items()} == original
+    applied = run_playbook(tasks, diff=True)
+    assert applied.rc == 0, applied.stdout + applied.stderr
+    again = run_playbook(tasks)
+    assert again.rc == 0, again.stdout + again.stderr
+
+    for name, (path, version, listed, plugin) in files.items():
+        for run in (checked, applied):
+            result = run.task_results(name)
+            assert result["changed"] is True
+            assert result["previous_config_path"] == listed
+            assert result["config_path"] == str(certs)
+            (warning,) = result["warnings"]
+            assert warning.startswith(f'plugins."{plugin}".registry.config_path: {listed!r} lists several directories')
+            assert "transfer service, which reads config_path as one directory" in warning
+            assert f"Dropped from the list: {docker}; containerd no longer reads the files there" in warning
+            assert f"move any <registry>/hosts.toml in them into {certs}." in warning
+            (diff,) = result["diff"]
+            assert f'  config_path = "{listed}"  # the distribution\'s\n' in diff["before"]
+            assert f'  config_path = "{certs}"  # the distribution\'s\n' in diff["after"]
+        assert path.read_text() == with_list(version, listed).replace(listed, str(certs))
+        assert tomllib.loads(path.read_text())["plugins"][plugin]["registry"] == {"config_path": str(certs)}
+        settled = again.task_results(name)
+        assert settled["changed"] is False
+        assert settled["previous_config_path"] == str(certs)
+        assert "warnings" not in settled
+    assert snapshot(theirs) == untouched
+
+
+def test_a_missing_file_on_a_containerd_2_node(run_playbook, tmp_path):
+    """No config.toml on a containerd 2.2 node (faked through PATH): the read reports 2.2.0; the file created is
+    a version 2 one by default, which containerd 2.x migrates when it loads it, and version 3 on request; both set
+    one directory, so containerd's built-in colon list no longer applies."""
+    fake = tmp_path / "bin" / "containerd"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho containerd github.com/containerd/containerd/v2 v2.2.0 1c4457e0\n")
+    fake.chmod(0o755)
+    default, three = tmp_path / "default" / "config.toml", tmp_path / "three" / "config.toml"
+    environment = {"PATH": f"{fake.parent}:{os.environ['PATH']}"}
+    run = run_playbook(
+        [
+            {**config_task("default", default), "environment": environment},
+            {**config_task("three", three, version=3), "environment": environment},
+        ]
+    )
+    assert run.rc == 0, run.stdout + run.stderr
+    assert tomllib.loads(default.read_text()) == {
+        "version": 2,
+        "plugins": {CRI: {"registry": {"config_path": "/etc/containerd/certs.d"}}},
+    }
+    assert tomllib.loads(three.read_text()) == {
+        "version": 3,
+        "plugins": {IMAGES: {"registry": {"config_path": "/etc/containerd/certs.d"}}},
+    }
+    for name in ("default", "three"):
+        result = run.task_results(name)
+        assert result["containerd_version"] == "2.2.0"
+        assert result["previous_config_path"] is None
+        assert "warnings" not in result
+    # containerd_major says which containerd reads the file's version, not which one the node runs
+    assert run.task_results("default")["containerd_major"] == 1
+    assert run.task_results("three")["containerd_major"] == 2
