@@ -18,6 +18,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_fi
 
 FIXTURES = Path(__file__).parents[1] / "unit" / "fixtures" / "containerd_config"
 CRI = "io.containerd.grpc.v1.cri"
+IMAGES = "io.containerd.cri.v1.images"
 MODULE = "kubenode.registry_mirror.containerd_config"
 
 
@@ -30,6 +31,12 @@ def placed(tmp_path, fixture, mode=0o640, name="config.toml"):
     path.write_bytes((FIXTURES / fixture).read_bytes())
     path.chmod(mode)
     return path
+
+
+def minimal(version):
+    """The settings of the file created where there is none: its version and config_path, nothing else."""
+    plugin = CRI if version == 2 else IMAGES
+    return {"version": version, "plugins": {plugin: {"registry": {"config_path": "/etc/containerd/certs.d"}}}}
 
 
 def snapshot(path):
@@ -94,10 +101,7 @@ def test_check_mode_writes_nothing_and_diff_shows_the_change(run_playbook, tmp_p
     assert created["changed"] is True
     assert created["containerd_major"] == 2
     assert created["diff"][0]["before"] == ""
-    assert tomllib.loads(created["diff"][0]["after"]) == {
-        "version": 3,
-        "plugins": {"io.containerd.cri.v1.images": {"registry": {"config_path": "/etc/containerd/certs.d"}}},
-    }
+    assert tomllib.loads(created["diff"][0]["after"]) == minimal(3)
 
 
 def test_diff_is_printed_by_the_default_callback(run_playbook, tmp_path):
@@ -128,14 +132,8 @@ def test_missing_files_are_created_minimal_and_world_readable(run_playbook, tmp_
     v2, v3 = tmp_path / "one" / "config.toml", tmp_path / "two" / "config.toml"
     run = run_playbook([config_task("v2", v2), config_task("v3", v3, version=3)])
     assert run.rc == 0, run.stdout + run.stderr
-    assert tomllib.loads(v2.read_text()) == {
-        "version": 2,
-        "plugins": {CRI: {"registry": {"config_path": "/etc/containerd/certs.d"}}},
-    }
-    assert tomllib.loads(v3.read_text()) == {
-        "version": 3,
-        "plugins": {"io.containerd.cri.v1.images": {"registry": {"config_path": "/etc/containerd/certs.d"}}},
-    }
+    assert tomllib.loads(v2.read_text()) == minimal(2)
+    assert tomllib.loads(v3.read_text()) == minimal(3)
     for path in (v2, v3):
         assert stat.S_IMODE(path.stat().st_mode) == 0o644
         assert path.stat().st_uid == os.geteuid()
@@ -619,9 +617,6 @@ def test_one_read_reports_the_restart_marker_and_containerd_version(run_playbook
     assert relative["failed"] is True and relative["msg"] == "pending_marker: 'marker' must be an absolute path"
 
 
-IMAGES = "io.containerd.cri.v1.images"
-
-
 def with_list(version, listed):
     """A config.toml of the given version (2 or 3) whose CRI registry config_path lists directories."""
     plugin = CRI if version == 2 else IMAGES
@@ -692,14 +687,8 @@ def test_a_missing_file_on_a_containerd_2_node(run_playbook, tmp_path):
         ]
     )
     assert run.rc == 0, run.stdout + run.stderr
-    assert tomllib.loads(default.read_text()) == {
-        "version": 2,
-        "plugins": {CRI: {"registry": {"config_path": "/etc/containerd/certs.d"}}},
-    }
-    assert tomllib.loads(three.read_text()) == {
-        "version": 3,
-        "plugins": {IMAGES: {"registry": {"config_path": "/etc/containerd/certs.d"}}},
-    }
+    assert tomllib.loads(default.read_text()) == minimal(2)
+    assert tomllib.loads(three.read_text()) == minimal(3)
     for name in ("default", "three"):
         result = run.task_results(name)
         assert result["containerd_version"] == "2.2.0"
