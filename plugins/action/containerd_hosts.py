@@ -15,6 +15,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_fi
     ARGUMENT_SPEC,
     REQUIRED_IF,
     REQUIRED_TOGETHER,
+    TLS_FILES,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._http import credentials_error, url_credentials
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import (
@@ -28,7 +29,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_to
     hosts_directories,
     normalize_url,
     registry_mirror_warnings,
-    render_hosts_files,
+    render_node_files,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._toml_mask import mask_diff, secret_strings
 
@@ -36,8 +37,9 @@ _MODULE = "kubenode.registry_mirror.containerd_hosts"
 _NODE_ARGS = ("config_path", "state", "backup", "foreign_files", "ca_file", *HOSTS_ARGUMENT_SPEC,
               *FILE_COMMON_ARGUMENTS)
 _NO_LOG_PLACEHOLDER = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
-# The settings of a registry_mirrors mirror shown masked in the invocation (password).
+# The settings of a registry_mirrors mirror shown masked in the invocation (password, client_key_content).
 _MIRROR_SECRETS = frozenset(setting.option for setting in MIRROR_SETTINGS if setting.no_log)
+_SECRET_FILE_SUFFIXES = tuple(suffix for option, (suffix, _mode) in TLS_FILES.items() if option in _MIRROR_SECRETS)
 
 
 def _decoded(data):
@@ -54,14 +56,18 @@ def _diffs(texts):
 
 
 def _hosts_files(args):
-    """Validate the settings; return (files for the module, the header values they hold, warnings)."""
+    """Validate the settings; return (files for the module, the secrets they hold, warnings).
+
+    The secrets are every header value of the hosts.toml files and the text of every client key file: the
+    module's no_log _secrets, so that Ansible masks them in whatever the module returns or logs.
+    """
     if args["state"] == "absent":
         mirror_directory = None if args["url"] is None else normalize_url(args["url"])[1]
         directories = hosts_directories(mirror_directory, args["registries"], args["registry_mirrors"])
         return [{"directory": d} for d in directories], [], []
     # Ansible's required_if counts registry_mirrors' default {} as given: the rule is checked here.
     check_rules({name: args[name] for name in ("state", "url", "registry_mirrors")})
-    rendered = render_hosts_files(
+    rendered = render_node_files(
         url=args["url"],
         repo_path=args["repo_path"],
         username=args["username"],
@@ -73,14 +79,20 @@ def _hosts_files(args):
         registry_mirrors=args["registry_mirrors"],
         upstream_fallback=args["upstream_fallback"],
         containerd_version=args["containerd_version"],
+        config_path=args["config_path"],
     )
-    authorizations = sorted({secret for _directory, text in rendered for secret in secret_strings(text)})
+    secrets = {secret for _directory, text, _files in rendered for secret in secret_strings(text)}
+    secrets.update(text for _directory, _text, files in rendered for name, text in files.items()
+                   if name.endswith(_SECRET_FILE_SUFFIXES))
     warnings = registry_mirror_warnings(args["registry_mirrors"], args["containerd_version"])
-    return [{"directory": d, "content": text} for d, text in rendered], authorizations, warnings
+    hosts_files = [dict({"directory": d, "content": text}, **({"tls_files": files} if files else {}))
+                   for d, text, files in rendered]
+    return hosts_files, sorted(secrets), warnings
 
 
 def _masked(value):
-    """value as shown in the invocation: every mirror secret (password) at any depth of registry_mirrors masked."""
+    """value as shown in the invocation: every mirror secret (password, client_key_content) at any depth of
+    registry_mirrors masked."""
     if isinstance(value, dict):
         return {key: _NO_LOG_PLACEHOLDER if key in _MIRROR_SECRETS else _masked(inner) for key, inner in value.items()}
     if isinstance(value, list):
@@ -104,24 +116,24 @@ class ActionModule(ActionBase):
         try:
             # type str, not path: taken literally, no ~ or $VAR expansion here
             check_absolute(args["config_path"], "config_path")
-            hosts_files, authorizations, warnings = _hosts_files(args)
+            hosts_files, secrets, warnings = _hosts_files(args)
         except (RegistrySettingError, MissingDependencyError) as error:
             raise AnsibleActionFail(str(error)) from None
 
         module_args = {name: args[name] for name in _NODE_ARGS if args.get(name) is not None}
         module_args["_hosts_files"] = hosts_files
-        if authorizations:
-            module_args["_authorizations"] = authorizations
+        if secrets:
+            module_args["_secrets"] = secrets
         done = self._execute_module(module_name=_MODULE, module_args=module_args, task_vars=task_vars)
-        texts = done.pop("_texts", None)  # raw file texts: never returned as they are
-        ca_diff = done.pop("_ca_diff", None)  # a CA is public: shown as it is
+        texts = done.pop("_texts", None)  # raw hosts.toml texts: never returned as they are
+        safe_diffs = done.pop("_shown_diffs", None)  # the CA and PEM files: public, a key masked by the module
         done.pop("diff", None)
         warnings += done.pop("warnings", [])
         result.update(done)
         if warnings:
             result["warnings"] = warnings
-        if self._task.diff and (texts or ca_diff):
-            result["diff"] = ([ca_diff] if ca_diff else []) + _diffs(texts or [])
+        if self._task.diff and (texts or safe_diffs):
+            result["diff"] = (safe_diffs or []) + _diffs(texts or [])
 
         # The module's own invocation lists the rendered files; show what the user asked instead.
         shown = {

@@ -68,6 +68,34 @@ MIGRATED_MARKER_PREFIX = "# Migrated by kubenode.registry_mirror from the legacy
 KEPT_ASIDE_SUFFIX = ".before-kubenode"
 
 
+# The PEM files containerd_hosts writes beside a registry's hosts.toml from a mirror's ca_content,
+# client_cert_content and client_key_content: <mirror host[:port]><suffix>, with their modes. The names follow the
+# Docker certs.d convention that containerd also knows (CA .crt, client .cert and .key), and hosts.toml names them.
+# A PEM file holds no TOML comment: our MARKER line is written before the first -----BEGIN line, where PEM readers
+# (OpenSSL, Go's encoding/pem in containerd) skip text, and it is how state=absent and stale removal know them.
+TLS_FILES = {
+    "ca_content": (".ca.crt", "0644"),
+    "client_cert_content": (".client.cert", "0644"),
+    "client_key_content": (".client.key", "0600"),  # a private key: root's only
+}
+TLS_FILE_SUFFIXES = tuple(suffix for suffix, _mode in TLS_FILES.values())
+
+
+def tls_file_name(mirror_directory, setting):
+    """The name, in a registry's directory, of the file of a mirror's setting (a key of TLS_FILES)."""
+    return mirror_directory + TLS_FILES[setting][0]
+
+
+def tls_file_mode(name):
+    """The mode of one of our PEM files by its name; None when the name is not one of ours."""
+    return next((mode for suffix, mode in TLS_FILES.values() if name.endswith(suffix) and name != suffix), None)
+
+
+def tls_file_text(pem):
+    """The text of one of our PEM files: the marker line, then the PEM text."""
+    return f"{MARKER}\n{pem}"
+
+
 def is_migrated(text):
     """Return True when a hosts.toml text was written by containerd_config's legacy migration."""
     return text.split("\n", 1)[0].startswith(MIGRATED_MARKER_PREFIX)
@@ -133,6 +161,8 @@ def absent_action(file_owner, kept_aside_exists):
 
 # What a diff shows in place of a secret (the masking itself runs on the controller: plugin_utils/_toml_mask.py).
 SECRET_MASK = "********"
+# ... and in place of a secret that changed.
+CHANGED_MASK = f"{SECRET_MASK} (changed)"
 
 
 # --- what each containerd release reads ---------------------------------------------------------------

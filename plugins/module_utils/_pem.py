@@ -19,14 +19,18 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime
+import os
 import re
 import ssl
+import tempfile
 from collections import namedtuple
 
 UTC = datetime.timezone.utc  # noqa: UP017 (datetime.UTC needs Python 3.11; nodes run 3.8+)
 
 MAX_BYTES = 1024 * 1024  # a CA bundle is a few kilobytes; refuse anything absurd
 CERTIFICATE_LABEL = "CERTIFICATE"
+# The private key blocks containerd reads (Go's tls.X509KeyPair): PKCS #8, PKCS #1 (RSA) and SEC 1 (EC), unencrypted.
+PRIVATE_KEY_LABELS = ("PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY")
 
 # RFC 7468: "-----BEGIN LABEL-----" ... "-----END LABEL-----".
 _BLOCK = re.compile(r"-----BEGIN ([^\r\n-]*)-----(.*?)-----END ([^\r\n-]*)-----", re.DOTALL)
@@ -203,3 +207,69 @@ def soonest_expiring(certificates):
 def days_left(certificate, now):
     """Whole days until the certificate expires (negative once expired)."""
     return (certificate.not_after - now).days
+
+
+def check_private_key(text):
+    """Raise PemError unless text holds exactly one unencrypted PEM private key block containerd reads.
+
+    Only its shape is checked here (load_key_pair parses it); no message quotes the text: it is a secret.
+    """
+    if not isinstance(text, str):
+        raise PemError(f"expected text, got {type(text).__name__}")
+    if len(text) > MAX_BYTES:
+        raise PemError(f"larger than {MAX_BYTES} bytes; that is not a private key")
+    blocks = list(_BLOCK.finditer(text))
+    if len(_BEGIN.findall(text)) != len(blocks):
+        raise PemError("not PEM: a -----BEGIN line has no matching -----END line (truncated?)")
+    if len(blocks) != 1:
+        found = f"{len(blocks)} PEM blocks" if blocks else "no PEM block"
+        raise PemError(f"must hold one -----BEGIN PRIVATE KEY----- block, found {found}")
+    label, body, end_label = blocks[0].group(1), blocks[0].group(2), blocks[0].group(3)
+    if label != end_label:
+        raise PemError(f"BEGIN {label} does not match END {end_label}")
+    if "ENCRYPTED" in label or "ENCRYPTED" in body:
+        raise PemError("the key is encrypted, and containerd reads only unencrypted keys (decrypt it: openssl pkey)")
+    if label not in PRIVATE_KEY_LABELS:
+        raise PemError(f"is a {label} block, not a private key ({', '.join(PRIVATE_KEY_LABELS)})")
+    try:
+        base64.b64decode("".join(body.split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise PemError("the key is not valid base64") from None
+
+
+def _no_passphrase():
+    # never OpenSSL's own prompt on a terminal; check_private_key refuses encrypted keys before this is needed
+    raise ValueError("encrypted keys are not supported")
+
+
+def load_key_pair(context, certificate, key):
+    """Load a client certificate (PEM text, the chain after it) and its private key (PEM text) into context.
+
+    ssl reads them from files only: they are written to a private directory (0700, the files 0600) that is
+    removed before this returns. Raise PemError when OpenSSL cannot read them or the key does not belong to
+    the certificate; the message never holds the key.
+    """
+    check_private_key(key)
+    with tempfile.TemporaryDirectory(prefix="kubenode-tls-") as directory:
+        paths = []
+        for name, text in (("client.crt", certificate), ("client.key", key)):
+            path = os.path.join(directory, name)
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            paths.append(path)
+        try:
+            context.load_cert_chain(paths[0], paths[1], password=_no_passphrase)
+        except ssl.SSLError as error:
+            reason = _SSL_SOURCE.sub("", str(error.args[-1] if error.args else error))
+            # KEY_VALUES_MISMATCH: another key of the same type; NO_CERTIFICATE_ASSIGNED: a key of another type
+            if error.reason in ("KEY_VALUES_MISMATCH", "NO_CERTIFICATE_ASSIGNED"):
+                raise PemError(f"the key does not belong to the certificate (OpenSSL: {reason})") from None
+            raise PemError(f"OpenSSL cannot load the certificate and key ({reason})") from None
+        except ValueError:
+            raise PemError("the key is encrypted, and containerd reads only unencrypted keys") from None
+
+
+def check_key_pair(certificate, key):
+    """Raise PemError unless the key (PEM text) belongs to the client certificate (PEM text), as OpenSSL decides."""
+    load_key_pair(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT), certificate, key)

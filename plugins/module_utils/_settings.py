@@ -10,10 +10,20 @@ Each rule between settings is written once, in check_settings().
 
 from __future__ import annotations
 
+import datetime
 import re
+from collections import namedtuple
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._pem import (
+    UTC,
+    PemError,
+    check_key_pair,
+    check_private_key,
+    check_validity,
+    read_certificates,
+)
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import (
     RegistrySettingError,
     check_no_space,
@@ -105,6 +115,30 @@ def check_duration(value, field="dial_timeout"):
     return value
 
 
+def check_certificates_text(value, field):
+    """Return PEM text of X.509 certificates (a CA bundle, or a client certificate and its chain), none expired,
+    with a final newline."""
+    require_str(value, field)
+    text = value if value.endswith("\n") else value + "\n"
+    try:
+        errors = check_validity(read_certificates(text), datetime.datetime.now(UTC), 0)[0]
+    except PemError as error:
+        raise RegistrySettingError(field, str(error)) from None
+    if errors:
+        raise RegistrySettingError(field, "; ".join(errors))
+    return text
+
+
+def check_private_key_text(value, field):
+    """Return the PEM text of one unencrypted private key, with a final newline; no message quotes it."""
+    require_str(value, field)
+    try:
+        check_private_key(value)
+    except PemError as error:
+        raise RegistrySettingError(field, str(error)) from None
+    return value if value.endswith("\n") else value + "\n"
+
+
 def check_state(value, field="state"):
     require_str(value, field)
     if value not in STATES:
@@ -155,12 +189,16 @@ BY_OPTION = {setting.option: setting for setting in SETTINGS}
 PMK_SETTINGS = tuple(setting for setting in SETTINGS if setting.pmk)
 
 # The settings of one mirror in registry_mirrors: the PMK mirror's (without their PMK names), then what only
-# these mirrors have. A client certificate and key are node paths, as ca_file is.
+# these mirrors have. The CA, the client certificate and its key are node paths, or PEM text that containerd_hosts
+# writes beside the registry's hosts.toml.
 MIRROR_SETTINGS = (
     *(replace(BY_OPTION[option], pmk=None, legacy_pmk=())
       for option in ("url", "repo_path", "username", "password", "skip_tls", "ca_file")),
+    Setting("ca_content", "str", check=check_certificates_text),
     Setting("client_cert", "str", check=check_node_path, blank_is_unset=False),
     Setting("client_key", "str", check=check_node_path, blank_is_unset=False),
+    Setting("client_cert_content", "str", check=check_certificates_text),
+    Setting("client_key_content", "str", no_log=True, check=check_private_key_text),
     Setting("capabilities", "list", elements="str", default=DEFAULT_CAPABILITIES, check=check_capabilities),
     Setting("dial_timeout", "str", check=check_duration, blank_is_unset=False),
 )
@@ -185,7 +223,20 @@ REQUIRED_IF_RULES = (
     ("state", "present", ("url", "registry_mirrors")),
     ("self_signed_certs", True, ("cert_path",)),
 )
-EXCLUSIVE_RULES = (("ca_src", "ca_content"),)
+# Each rule: groups of settings of which only one group may be given.
+EXCLUSIVE_RULES = ((("ca_src",), ("ca_content",)),)
+
+Rules = namedtuple("Rules", ["together", "required_if", "exclusive", "ca_text"])
+"""The rules check_rules() applies; ca_text: the role's ca_src and ca_content need a node path to go to."""
+SETTINGS_RULES = Rules(TOGETHER_RULES, REQUIRED_IF_RULES, EXCLUSIVE_RULES, True)
+# A mirror of registry_mirrors: the CA, and the client certificate with its key, each as node paths or as text.
+MIRROR_RULES = Rules(
+    together=(*TOGETHER_RULES, ("client_cert_content", "client_key_content")),
+    required_if=(),
+    exclusive=((("ca_file",), ("ca_content",)),
+               (("client_cert", "client_key"), ("client_cert_content", "client_key_content"))),
+    ca_text=False,
+)
 
 
 def argument_spec(options, defaults=True):
@@ -265,28 +316,32 @@ def _given(settings, option):
     return settings.get(option) not in (None, "", {})
 
 
-def check_rules(settings, name=_own_name):
+def check_rules(settings, name=_own_name, rules=SETTINGS_RULES):
     """Raise RegistrySettingError, naming the setting with name(option), when settings break a rule between them.
 
-    A setting that is missing, None or "" is not given.
+    A setting that is missing, None or "" is not given. Settings given in two forms are named before a form
+    given in part, so that a client_cert beside a client_key_content is told the forms, not the pairs.
     """
-    for group in TOGETHER_RULES:
+    for groups in rules.exclusive:
+        given = [options for options in ([o for o in group if _given(settings, o)] for group in groups) if options]
+        if len(given) > 1:
+            joiner = ", or " if any(len(group) > 1 for group in groups) else " or "
+            either = joiner.join(" and ".join(name(option) for option in group) for group in groups)
+            raise RegistrySettingError(name(given[-1][0]), f"give {either}, not both")
+    for group in rules.together:
         missing = [option for option in group if not _given(settings, option)]
         if missing and len(missing) < len(group):
             raise RegistrySettingError(
                 name(missing[0]), f"{' and '.join(name(option) for option in group)} must be given together"
             )
-    for key, value, needed in REQUIRED_IF_RULES:
+    for key, value, needed in rules.required_if:
         actual = settings.get(key)
         named = [option for option in needed if option == needed[0] or option in settings]
         if actual == value and isinstance(actual, type(value)) and not any(_given(settings, o) for o in named):
             either = " or ".join(name(option) for option in named)
             raise RegistrySettingError(name(named[0]), f"{either} is required when {name(key)} is {_shown(value)}")
-    for group in EXCLUSIVE_RULES:
-        given = [option for option in group if _given(settings, option)]
-        if len(given) > 1:
-            either = " or ".join(name(option) for option in group)
-            raise RegistrySettingError(name(given[-1]), f"give {either}, not both")
+    if not rules.ca_text:
+        return
     # The CA text from the controller is written to a node path (the URL form is fetched by each node).
     ca_given = [option for option in ("ca_src", "ca_content") if _given(settings, option)]
     cert_path = settings.get("cert_path")
@@ -337,13 +392,18 @@ def check_mirror(mirror, field):
 
     if not _given(mirror, "url"):
         raise RegistrySettingError(name("url"), "is required")
-    check_rules(mirror, name)
+    check_rules(mirror, name, MIRROR_RULES)
     checked = {}
     for setting in MIRROR_SETTINGS:
         value = check_value(setting.option, mirror.get(setting.option), name(setting.option), MIRROR_BY_OPTION)
         if value in (None, "") and setting.default is not None:
             value = list(setting.default) if isinstance(setting.default, tuple) else setting.default
         checked[setting.option] = None if value == "" else value
+    if checked["client_cert_content"]:
+        try:
+            check_key_pair(checked["client_cert_content"], checked["client_key_content"])
+        except PemError as error:
+            raise RegistrySettingError(name("client_key_content"), str(error)) from None
     return checked
 
 

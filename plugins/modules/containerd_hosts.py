@@ -354,6 +354,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._ca impor
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import (
     ADOPT,
     ARGUMENT_SPEC,
+    CHANGED_MASK,
     CONFLICT,
     DEFAULT_MODE,
     FOREIGN,
@@ -364,11 +365,15 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_fi
     REMOVE,
     REQUIRED_TOGETHER,
     RESTORE,
+    SECRET_MASK,
+    TLS_FILES,
     WRITE,
     absent_action,
+    is_managed,
     kept_aside_path,
     owner,
     present_action,
+    tls_file_mode,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._io import (
     FileOperationError,
@@ -426,6 +431,51 @@ def _plan(module, registry, content, state):
             "kept_exists": kept_exists, "action": action, "touched": False}
 
 
+# What containerd_hosts does with one of our PEM files (_hosts_files.TLS_FILES) beside a hosts.toml.
+WRITE_TLS = "write_tls"  # state=present: the file of a mirror's ca_content, client_cert_content or client_key_content
+REMOVE_TLS = "remove_tls"  # ours, and no mirror of the settings gives it (any more), or state=absent
+# The mode of a key file: what tells a secret from a public certificate.
+_SECRET_MODE = TLS_FILES["client_key_content"][1]
+_MAX_TLS_BYTES = 1024 * 1024
+
+
+def _tls_plan(module, registry, name, content):
+    """Look at one PEM file of ours (content None: to be removed) and plan it; nothing is written."""
+    path = os.path.join(module.params["config_path"], registry, name)
+    setting = next(setting for setting, (suffix, _mode) in TLS_FILES.items() if name.endswith(suffix))
+    if os.path.islink(path) or os.path.lexists(path) and not os.path.isfile(path):
+        raise FileOperationError("write", path, "it is not a regular file; move it away")
+    before = load_file_if_exists(path, _MAX_TLS_BYTES)
+    if content is not None and before is not None and not is_managed(_text(before)):
+        raise FileOperationError("write", path, f"it {_NOT_OURS}; move it away (a mirror's {setting} goes there)")
+    return {"kind": "tls", "registry": registry, "name": name, "path": path, "before": before, "content": content,
+            "mode": tls_file_mode(name), "action": WRITE_TLS if content is not None else REMOVE_TLS, "touched": False}
+
+
+def _our_tls_files(module, registry):
+    """The names of our PEM files in a registry's directory (by their name and marker line), sorted."""
+    directory = os.path.join(module.params["config_path"], registry)
+    try:
+        with os.scandir(directory) as entries:
+            names = [e.name for e in entries if tls_file_mode(e.name) and e.is_file(follow_symlinks=False)]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    except OSError as error:
+        raise FileOperationError("list", directory, describe(error, directory, directory), error.errno) from None
+    ours = []
+    for name in sorted(names):
+        first = load_file_if_exists(os.path.join(directory, name), len(HOSTS_FILE_NAME) + 200)
+        if first is not None and is_managed(_text(first)):
+            ours.append(name)
+    return ours
+
+
+def _stale_tls_plans(module, registry, declared=()):
+    """Plans removing our PEM files in a registry's directory that declared (names) does not hold."""
+    stale = [name for name in _our_tls_files(module, registry) if name not in declared]
+    return [_tls_plan(module, registry, name, None) for name in stale]
+
+
 def _undeclared_directories(config_path, declared):
     """The directories under config_path (not symbolic links) that the settings do not declare, sorted."""
     try:
@@ -440,22 +490,22 @@ def _undeclared_directories(config_path, declared):
 
 def _stale_plans(module, declared):
     """Plans for what state=present undoes in the directories it no longer declares: our file removed, a file
-    kept aside put back (as state=absent does). Files we did not write are not touched, nor reported."""
+    kept aside put back (as state=absent does), our PEM files removed. Files we did not write are not touched,
+    nor reported."""
     plans = []
     for registry in _undeclared_directories(module.params["config_path"], declared):
         try:
             plan = _plan(module, registry, None, "absent")
+            plans += [plan] if plan["action"] in (REMOVE, RESTORE) else []
+            plans += _stale_tls_plans(module, registry)
         except FileOperationError as error:  # not known to be ours: it does not stop the declared files
-            module.warn(f"{error}; left as it is (a hosts.toml of ours there would be stale).")
-            continue
-        if plan["action"] in (REMOVE, RESTORE):
-            plans.append(plan)
+            module.warn(f"{error}; left as it is (a file of ours there would be stale).")
     return plans
 
 
 def _problem(plan):
     """The sentence that explains why a planned file stops the task, or None."""
-    path, kept = plan["path"], plan["kept"]
+    path, kept = plan["path"], plan.get("kept")
     if plan["action"] == REFUSE:
         return (f"{path} {_NOT_OURS} and foreign_files=refuse: move it away, or set foreign_files=adopt "
                 f"to keep it as {kept} while the mirror is applied.")
@@ -472,12 +522,18 @@ def _problem(plan):
 
 def _write(module, plan):
     """Write ours where there was no file or ours."""
-    path, before = plan["path"], plan["before"]
-    content = plan["content"].encode("utf-8")
-    entry = {"path": path}
+    entry = {"path": plan["path"]}
     if plan["kept_exists"]:
         entry["kept_aside"] = plan["kept"]
-    file_args = file_arguments(module, path, DEFAULT_MODE)
+    file_args = file_arguments(module, plan["path"], DEFAULT_MODE)
+    return _put(module, plan, entry, file_args, module.params["backup"],
+                lambda content: _texts(plan["path"], plan["before"], content))
+
+
+def _put(module, plan, entry, file_args, keep_backup, diff):
+    """Write plan's content unless the file holds it already; give it file_args. diff(new bytes) is its diff."""
+    path, before = plan["path"], plan["before"]
+    content = plan["content"].encode("utf-8")
     if before == content:
         attributes_changed = set_attributes(module, file_args)
         entry["status"] = "updated" if attributes_changed else "unchanged"
@@ -487,11 +543,11 @@ def _write(module, plan):
         # 0755: a CA placed beside hosts.toml must stay readable by pf9
         if ensure_directory(os.path.dirname(path)):
             plan["touched"] = True
-        if before is not None and module.params["backup"]:
+        if before is not None and keep_backup:
             entry["backup_file"] = backup(module, path)
-        write_file(module, path, content, file_args)
+        write_file(module, path, content, file_args)  # 0600 (umask 077) until file_args are applied
         plan["touched"] = True
-    return entry, _texts(path, before, content), True
+    return entry, diff(content), True
 
 
 def _adopt(module, plan):
@@ -561,6 +617,40 @@ def _nothing(module, plan):
     return {"path": plan["path"], "status": "unchanged"}, None, False
 
 
+def _tls_diff(plan, after):
+    """The diff of one PEM file: certificates are public and shown; a key is masked as passwords are."""
+    before, path = plan["before"], plan["path"]
+    if plan["mode"] == _SECRET_MODE:
+        shown_before = "" if before is None else f"{SECRET_MASK}\n"
+        shown_after = "" if after is None else f"{SECRET_MASK if after == before else CHANGED_MASK}\n"
+    else:
+        shown_before, shown_after = _text(before) or "", _text(after) or ""
+    return {"before_header": path, "after_header": path, "before": shown_before, "after": shown_after}
+
+
+def _write_tls(module, plan):
+    """Write one PEM file of ours: a key 0600, certificates 0644, owned by the user the module runs as (root).
+
+    Not backed up: a copy of a key would be one more file holding it.
+    """
+    file_args = file_arguments(module, plan["path"], plan["mode"], from_task=False)
+    entry = {"path": plan["path"], "name": plan["name"]}
+    return _put(module, plan, entry, file_args, False, lambda content: _tls_diff(plan, content))
+
+
+def _remove_tls(module, plan):
+    """Remove one PEM file of ours, and its directory when nothing else is left there."""
+    path = plan["path"]
+    if not module.check_mode:
+        remove(path)
+        plan["touched"] = True
+        try:
+            os.rmdir(os.path.dirname(path))
+        except OSError:
+            pass
+    return {"path": path, "name": plan["name"], "status": "removed"}, _tls_diff(plan, None), True
+
+
 def _checked_ca(module):
     """The CA at ca_file (to write from ca_content or ca_url, or only to check), checked; None without one."""
     params = module.params
@@ -604,13 +694,18 @@ def _place_ca(module, ca):
     return entry, diff, changed
 
 
-_APPLY = {WRITE: _write, ADOPT: _adopt, REMOVE: _remove, RESTORE: _restore, KEEP: _keep, NOTHING: _nothing}
+_APPLY = {WRITE: _write, ADOPT: _adopt, REMOVE: _remove, RESTORE: _restore, KEEP: _keep, NOTHING: _nothing,
+          WRITE_TLS: _write_tls, REMOVE_TLS: _remove_tls}
+
+
+def _label(entry):
+    return f"{entry['registry']}/{entry['name']}" if "name" in entry else entry["registry"]
 
 
 def _failure(error, plan, files, changed):
     """The task's message when a file fails after others were handled: the error, then what was done."""
-    done = [f"{f['registry']} {f['status']}" for f in files if f["status"] not in ("failed", "skipped")]
-    skipped = [f["registry"] for f in files if f["status"] == "skipped"]
+    done = [f"{_label(f)} {f['status']}" for f in files if f["status"] not in ("failed", "skipped")]
+    skipped = [_label(f) for f in files if f["status"] == "skipped"]
     parts = [f"{error}."]
     if plan["touched"]:
         parts.append(f"{plan['path']} was partly changed before that.")
@@ -621,12 +716,49 @@ def _failure(error, plan, files, changed):
     return " ".join(parts)
 
 
+def _entry(plan, **more):
+    """A files (or tls_files, with the file's name) entry for a plan that was not carried out."""
+    entry = {"registry": plan["registry"], "path": plan["path"], **more}
+    if plan.get("kind") == "tls":
+        entry["name"] = plan["name"]
+    return entry
+
+
+def _listed(entries):
+    """The results' files (the hosts.toml files) and tls_files (our PEM files, which have a name)."""
+    return {"files": [e for e in entries if "name" not in e], "tls_files": [e for e in entries if "name" in e]}
+
+
+def _declared_plans(module, hosts_file, state):
+    """The plans of one declared directory: its PEM files written before the hosts.toml that names them, then
+    the hosts.toml, then our PEM files it no longer names removed. Return (plans, problems)."""
+    registry, tls_files = hosts_file["directory"], hosts_file.get("tls_files") or {}
+    if not registry or registry in (".", "..") or "/" in registry:
+        module.fail_json(msg=f"_hosts_files: {registry!r} is not a registry directory name")
+    for name, text in tls_files.items():
+        if "/" in name or not tls_file_mode(name) or not isinstance(text, str) or not is_managed(text):
+            module.fail_json(msg=f"_hosts_files: {name!r} in {registry} is not one of our PEM files")
+    plans, problems = [], []
+    steps = [(_tls_plan, (module, registry, name, text)) for name, text in sorted(tls_files.items())]
+    steps += [(_plan, (module, registry, hosts_file.get("content"), state)),
+              (_stale_tls_plans, (module, registry, tls_files))]
+    for make, args in steps:
+        try:
+            made = make(*args)
+        except FileOperationError as error:
+            problems.append(f"{error}.")
+            continue
+        plans += made if isinstance(made, list) else [made]
+    return plans, problems
+
+
 def main():
     argument_spec = dict(
         ARGUMENT_SPEC,
         **HOSTS_ARGUMENT_SPEC,
         _hosts_files=dict(type="list", elements="dict"),
-        _authorizations=dict(type="list", elements="str", no_log=True),
+        # every secret the files hold (header values, client keys): masked in whatever the module returns or logs
+        _secrets=dict(type="list", elements="str", no_log=True),
     )
     module = AnsibleModule(
         argument_spec=argument_spec,
@@ -650,13 +782,9 @@ def main():
         problems.append(f"{error}.")
     state = module.params["state"]
     for hosts_file in hosts_files:
-        registry = hosts_file["directory"]
-        if not registry or registry in (".", "..") or "/" in registry:
-            module.fail_json(msg=f"_hosts_files: {registry!r} is not a registry directory name")
-        try:
-            plans.append(_plan(module, registry, hosts_file.get("content"), state))
-        except FileOperationError as error:
-            problems.append(f"{error}.")
+        declared_plans, declared_problems = _declared_plans(module, hosts_file, state)
+        plans += declared_plans
+        problems += declared_problems
     if state == "present":
         try:
             plans += _stale_plans(module, [hosts_file["directory"] for hosts_file in hosts_files])
@@ -670,39 +798,41 @@ def main():
         except FileOperationError as error:
             problems.append(f"{error}.")
     if problems:
-        module.fail_json(msg="Nothing was written. " + " ".join(problems), changed=False, files=[])
+        module.fail_json(msg="Nothing was written. " + " ".join(problems), changed=False, files=[], tls_files=[])
 
-    result, texts, changed = {}, [], False
+    result, texts, safe_diffs, changed = {}, [], [], False
     if ca is not None:
         for warning in ca.warnings:
             module.warn(warning)
         try:
             result["ca"], ca_diff, changed = _place_ca(module, ca)
         except FileOperationError as error:
-            module.fail_json(msg=f"ca_file: {error}. No hosts.toml was written.", changed=False, files=[])
-        if ca_diff is not None and module._diff:
-            result["_ca_diff"] = ca_diff  # the action plugin shows it as it is, before the masked hosts.toml diffs
+            module.fail_json(msg=f"ca_file: {error}. No hosts.toml was written.", changed=False, files=[],
+                             tls_files=[])
+        if ca_diff is not None:
+            safe_diffs.append(ca_diff)
 
-    files = []
+    entries = []
     for index, plan in enumerate(plans):
         try:
-            entry, text, file_changed = _APPLY[plan["action"]](module, plan)
+            entry, diff, file_changed = _APPLY[plan["action"]](module, plan)
         except FileOperationError as error:
             changed = changed or plan["touched"]
-            files.append({"registry": plan["registry"], "path": plan["path"], "status": "failed", "msg": str(error)})
-            files += [{"registry": p["registry"], "path": p["path"], "status": "skipped"} for p in plans[index + 1:]]
-            result.update(msg=_failure(error, plan, files, changed), changed=changed, files=files)
+            entries.append(_entry(plan, status="failed", msg=str(error)))
+            entries += [_entry(later, status="skipped") for later in plans[index + 1:]]
+            result.update(msg=_failure(error, plan, entries, changed), changed=changed, **_listed(entries))
             if module._diff:
-                result["_texts"] = texts
+                result.update(_texts=texts, _shown_diffs=safe_diffs)
             module.fail_json(**result)
-        files.append(dict(entry, registry=plan["registry"]))
-        if text:
-            texts.append(text)
+        entries.append(dict(entry, registry=plan["registry"]))
+        if diff:
+            (safe_diffs if plan.get("kind") == "tls" else texts).append(diff)
         changed = changed or file_changed
 
-    result.update(changed=changed, files=files)
+    result.update(changed=changed, **_listed(entries))
     if module._diff:
-        result["_texts"] = texts  # the action plugin turns these into masked diffs
+        # the action plugin turns _texts into masked diffs, and shows _shown_diffs (public, or masked here) first
+        result.update(_texts=texts, _shown_diffs=safe_diffs)
     module.exit_json(**result)
 
 

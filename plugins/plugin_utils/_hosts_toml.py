@@ -22,6 +22,7 @@ except ImportError:  # reported when rendering, so that documentation tools work
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import (
     DEFAULT_FALLBACKS,
     MARKER,
+    tls_file_text,
     unread_keys,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import (
@@ -38,6 +39,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings
     check_value,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._registry_mirrors import (
+    DEFAULT_CONFIG_PATH,
     DEFAULT_DIRECTORY,
     ENTRY_KEYS,
     check_directory_name,
@@ -59,7 +61,7 @@ __all__ = [
     "RegistrySettingError", "basic_auth", "check_mirror_settings", "dump_hosts_toml", "hosts_directories",
     "hosts_document", "hosts_toml_warnings", "mirror_endpoint", "mirrors_document", "normalize_repo_path",
     "normalize_url", "parse_mirror", "registry_mirror_warnings", "render_hosts_files", "render_hosts_files_from",
-    "render_hosts_toml",
+    "render_hosts_toml", "render_node_files",
 ]
 
 
@@ -189,7 +191,12 @@ def hosts_directories(mirror_directory, registries, registry_mirrors=None):
     return [directory for directory, _entry in _directory_plan(mirror_directory, registries, entries)]
 
 
-def render_hosts_files(
+def render_hosts_files(*args, **kwargs):
+    """Return [(directory, hosts.toml text)] in hosts_directories' order; the arguments of render_node_files."""
+    return [(directory, text) for directory, text, _files in render_node_files(*args, **kwargs)]
+
+
+def render_node_files(
     url=None,
     repo_path=None,
     username=None,
@@ -201,16 +208,21 @@ def render_hosts_files(
     registry_mirrors=None,
     upstream_fallback=True,
     containerd_version=None,
+    config_path=None,
 ):
-    """Return [(directory, hosts.toml text)] in hosts_directories' order.
+    """Return [(directory, hosts.toml text, {PEM file name: text})] in hosts_directories' order.
 
     url and the settings after it are the PMK mirror's, for registries (with fallbacks); registry_mirrors
     serves its registries itself, the PMK mirror's among them. Without registry_mirrors, url is required.
     upstream_fallback false: no pull goes to an upstream (no server line naming it, no fallbacks).
     containerd_version (None: unknown) leaves out what it does not read; see registry_mirror_warnings.
+    config_path (None: the default) is the node's certs.d: the PEM files of a registry's mirrors given as
+    content (ca_content, client_cert_content, client_key_content) are written in its directory, with our marker.
     """
     upstream_fallback = check_value("upstream_fallback", upstream_fallback) is not False
-    entries = read_registry_mirrors(registry_mirrors, upstream_fallback)
+    if config_path is not None:
+        check_value("config_path", config_path)
+    entries = read_registry_mirrors(registry_mirrors, upstream_fallback, config_path=config_path)
     unread = unread_keys(containerd_version)
     mirror = None
     if url not in (None, "") or not entries:  # "" is unset, as the role's default
@@ -229,12 +241,14 @@ def render_hosts_files(
             raise RegistrySettingError(f"fallbacks[{name}]", "must be empty when upstream_fallback is false")
     rendered = []
     for directory, entry in plan:
+        files = {}
         if entry is not None:
             document = mirrors_document(entry.mirrors, entry.upstream_fallback, unread)
+            files = {name: tls_file_text(text) for name, text in entry.tls_files().items()}
         else:
             hosts = _check_fallbacks(fallbacks.get(directory, ()), mirror, f"fallbacks[{directory}]")
             document = hosts_document(directory, mirror, hosts, upstream_fallback)
-        rendered.append((directory, dump_hosts_toml(document)))
+        rendered.append((directory, dump_hosts_toml(document), files))
     return rendered
 
 
@@ -255,6 +269,7 @@ def _check_keys(mapping, known, field):
 PMK_MIRROR_KEYS = ("url", "repo_path", "username", "password", "skip_tls", "ca_file", "fallbacks")
 HOSTS_FILES_SETTINGS_KEYS = (
     *PMK_MIRROR_KEYS[:-1], "registries", "fallbacks", "registry_mirrors", "upstream_fallback", "containerd_version",
+    "config_path",
 )
 
 
@@ -269,13 +284,15 @@ def render_hosts_files_from(settings):
 
 
 HOSTS_TOML_SPEC_KEYS = ("registry", *PMK_MIRROR_KEYS, "mirrors", "upstream_fallback", "repo_path_for_all",
-                        "containerd_version")
+                        "containerd_version", "config_path")
 
 
 def _spec_entry(spec):
     """The registry_mirrors entry a hosts_toml spec with mirrors stands for; errors name the spec's keys."""
     entry = {key: spec[key] for key in spec if key in ENTRY_KEYS}
-    return read_entry(spec["registry"], entry, field="", registry_field="registry")
+    config_path = spec.get("config_path") or DEFAULT_CONFIG_PATH
+    return read_entry(spec["registry"], entry, field="", registry_field="registry",
+                      config_path=check_value("config_path", config_path))
 
 
 def render_hosts_toml(spec):
@@ -283,7 +300,8 @@ def render_hosts_toml(spec):
 
     Keys: registry (required); the PMK mirror's url (required), repo_path, username, password, skip_tls,
     ca_file and fallbacks (a list; default: the seed's for that registry), or a registry_mirrors entry's
-    mirrors and, for *, repo_path_for_all; upstream_fallback; containerd_version.
+    mirrors and, for *, repo_path_for_all; upstream_fallback; containerd_version; config_path (where the files of
+    the mirrors' PEM texts are named; only containerd_hosts writes them).
     """
     _check_keys(spec, HOSTS_TOML_SPEC_KEYS, "spec")
     if "registry" not in spec:

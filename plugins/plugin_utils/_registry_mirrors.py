@@ -19,16 +19,23 @@ these. registry_mirrors maps a registry to its mirrors, tried in the order given
         repo_path_for_all: true         # a repo_path under * serves every registry from one path: say so
 
 A mirror's settings are _settings.MIRROR_SETTINGS. Each registry is given once: names are compared
-without case, and docker.io, index.docker.io and registry-1.docker.io are one (Docker Hub).
+without case, and docker.io, index.docker.io and registry-1.docker.io are one (Docker Hub). A CA, client
+certificate or key given as text (ca_content, ...) is a file of the registry's certs.d directory, named after
+the mirror's host[:port] (_hosts_files.TLS_FILES), which hosts.toml names.
 """
 
 from __future__ import annotations
 
 import json
+import posixpath
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import unread_keys
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import (
+    TLS_FILES,
+    tls_file_name,
+    unread_keys,
+)
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import (
     RegistrySettingError,
     basic_auth,
@@ -36,6 +43,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry
     type_name,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import (
+    BY_OPTION,
     DEFAULT_CAPABILITIES,
     check_mirror,
     check_value,
@@ -50,6 +58,7 @@ DOCKER_HUB = "docker.io"
 DOCKER_HUB_NAMES = (DOCKER_HUB, "index.docker.io", "registry-1.docker.io")
 # The longest file name Linux file systems take (NAME_MAX): a host[:port] is a directory name.
 MAX_DIRECTORY_NAME = 255
+DEFAULT_CONFIG_PATH = BY_OPTION["config_path"].default
 
 
 @dataclass(frozen=True)
@@ -67,6 +76,13 @@ class Mirror:
     capabilities: tuple = DEFAULT_CAPABILITIES
     dial_timeout: str | None = None
     field: str = "url"  # how errors and warnings name this mirror's settings
+    # The PEM texts given as content, {setting: text} of _hosts_files.TLS_FILES' keys: the files ca_file and
+    # client name, which containerd_hosts writes.
+    contents: tuple = ()
+
+    def content(self, setting):
+        """The PEM text given for a setting of _hosts_files.TLS_FILES, or None."""
+        return dict(self.contents).get(setting)
 
     def host_table(self, unread=()):
         """The mirror's hosts.toml settings; the keys in unread (see _hosts_files.unread_keys) left out."""
@@ -91,22 +107,34 @@ def endpoint_of(server, repo_path):
     return f"{server}/v2/{repo_path}" if repo_path else server
 
 
-def make_mirror(settings, field="url"):
-    """Return the Mirror of checked settings (from _settings.check_settings or check_mirror)."""
+def make_mirror(settings, field="url", files_directory=None):
+    """Return the Mirror of checked settings (from _settings.check_settings or check_mirror).
+
+    files_directory: the registry's certs.d directory on the node, where the PEM texts given as content go.
+    """
     server, path = settings["url"], settings.get("repo_path") or ""
+    directory = server.split("://", 1)[1]
     username = settings.get("username")
+    contents = tuple((key, settings[key]) for key in TLS_FILES if settings.get(key))
+    paths = {key: posixpath.join(files_directory, tls_file_name(directory, key)) for key, _text in contents}
+    ca_file = paths.get("ca_content", settings.get("ca_file"))
+    if "client_cert_content" in paths:
+        client = (paths["client_cert_content"], paths["client_key_content"])
+    else:
+        client = (settings["client_cert"], settings["client_key"]) if settings.get("client_cert") else None
     return Mirror(
         server=server,
-        directory=server.split("://", 1)[1],
+        directory=directory,
         endpoint=endpoint_of(server, path),
         override_path=bool(path),
-        ca_file=settings.get("ca_file"),
+        ca_file=ca_file,
         skip_tls=settings.get("skip_tls") is True,
         authorization=basic_auth(username, settings["password"]) if username else None,
-        client=(settings["client_cert"], settings["client_key"]) if settings.get("client_cert") else None,
+        client=client,
         capabilities=tuple(settings.get("capabilities") or DEFAULT_CAPABILITIES),
         dial_timeout=settings.get("dial_timeout"),
         field=field,
+        contents=contents,
     )
 
 
@@ -119,6 +147,11 @@ class RegistryEntry:
     mirrors: tuple  # Mirror, in the order containerd tries them
     upstream_fallback: bool
     field: str  # how errors name it, e.g. registry_mirrors["docker.io"]
+
+    def tls_files(self):
+        """{file name: PEM text} of the files its mirrors' ca_content, client_cert_content and client_key_content
+        give, in its directory (read_entry made sure one name holds one text)."""
+        return {tls_file_name(mirror.directory, key): text for mirror in self.mirrors for key, text in mirror.contents}
 
 
 def check_directory_name(directory, field):
@@ -157,12 +190,13 @@ def _check_bool(value, field):
     return value
 
 
-def read_entry(registry, value, upstream_fallback=True, field="", registry_field=None):
+def read_entry(registry, value, upstream_fallback=True, field="", registry_field=None,
+               config_path=DEFAULT_CONFIG_PATH):
     """Return the RegistryEntry of one registry (a registry_mirrors key) and its value, a list or a mapping.
 
     field names the value (e.g. registry_mirrors["docker.io"]; "" for the hosts_toml filter's own keys),
     registry_field the registry (default: field). upstream_fallback is the default of a list or a mapping
-    without its own.
+    without its own. config_path is the node's certs.d directory, where the PEM texts given as content go.
     """
     directory = _registry_directory(registry, registry_field or field)
 
@@ -192,11 +226,13 @@ def read_entry(registry, value, upstream_fallback=True, field="", registry_field
             mirrors_field, "lists no mirror; a registry left out of registry_mirrors is pulled as it was before"
         )
     mirrors = []
+    files_directory = posixpath.join(config_path, directory)
     for index, settings in enumerate(value):
         mirror_field = f"{mirrors_field}[{index}]"
-        mirror = make_mirror(check_mirror(settings, mirror_field), mirror_field)
+        mirror = make_mirror(check_mirror(settings, mirror_field), mirror_field, files_directory)
         if any(mirror.endpoint == other.endpoint for other in mirrors):
             raise RegistrySettingError(f"{mirror_field}.url", f"{mirror.endpoint} is listed twice")
+        _check_one_text_a_file(mirror, mirrors)
         if registry == WILDCARD and mirror.override_path and not for_all:
             raise RegistrySettingError(
                 f"{mirror_field}.repo_path",
@@ -207,11 +243,26 @@ def read_entry(registry, value, upstream_fallback=True, field="", registry_field
     return RegistryEntry(registry, directory, tuple(mirrors), upstream_fallback, field)
 
 
-def read_registry_mirrors(registry_mirrors, upstream_fallback=True, field="registry_mirrors"):
+def _check_one_text_a_file(mirror, others):
+    """Refuse a mirror whose PEM text would go to the file of an earlier mirror on the same host with another."""
+    for other in others:
+        for key, text in mirror.contents:
+            if other.directory == mirror.directory and other.content(key) not in (None, text):
+                raise RegistrySettingError(
+                    f"{mirror.field}.{key}",
+                    f"differs from the {key} of {other.field} on the same host, and both would be written to "
+                    f"{tls_file_name(mirror.directory, key)}: give the mirrors of one host the same one",
+                )
+
+
+def read_registry_mirrors(registry_mirrors, upstream_fallback=True, field="registry_mirrors",
+                          config_path=DEFAULT_CONFIG_PATH):
     """Return a RegistryEntry per registry of registry_mirrors, in the order given; () for None or {}.
 
-    upstream_fallback is the global setting (None: true), a registry's default.
+    upstream_fallback is the global setting (None: true), a registry's default; config_path (None: the default)
+    is where the PEM texts given as content go.
     """
+    config_path = config_path or DEFAULT_CONFIG_PATH
     upstream_fallback = check_value("upstream_fallback", upstream_fallback)
     if registry_mirrors is None:
         return ()
@@ -221,7 +272,8 @@ def read_registry_mirrors(registry_mirrors, upstream_fallback=True, field="regis
         )
     entries, seen = [], {}
     for registry, value in registry_mirrors.items():
-        entry = read_entry(registry, value, upstream_fallback is not False, f"{field}[{_quoted(registry)}]")
+        entry = read_entry(registry, value, upstream_fallback is not False, f"{field}[{_quoted(registry)}]",
+                           config_path=config_path)
         first = seen.setdefault(same_registry(entry.directory), registry)
         if first != registry:
             raise RegistrySettingError(entry.field, f"is the same registry as {first!r}; give each registry once")

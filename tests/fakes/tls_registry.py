@@ -1,7 +1,8 @@
 """A stand-in registry mirror over HTTPS, a plain HTTP file server, and the openssl-made PKI they use.
 
-    make_pki(directory)      CAs and a server certificate made with the openssl CLI (see Pki)
-    TlsRegistry(pki, ...)    GET /v2/ -> 200 when the Basic credentials match, 401 otherwise
+    make_pki(directory)      CAs, a server certificate and client certificates made with the openssl CLI (see Pki)
+    TlsRegistry(pki, ...)    GET /v2/ -> 200 when the Basic credentials match, 401 otherwise; optionally mTLS
+                             (client_ca) and Harbor-like projects for GET /v2/<name>/tags/list
     FileServer({...})        GET /<name> -> the bytes given for it (or an Answer), 404 otherwise (a CA to download)
 
 Both servers are tests/fakes/base.py's FakeServer: they listen on 127.0.0.1 on a
@@ -52,6 +53,14 @@ subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
 """
 
+_CLIENT_EXTENSIONS = """\
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = clientAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+"""
+
 CA_NAME = "kubenode test mirror CA"
 OTHER_CA_NAME = "kubenode unrelated CA"
 
@@ -70,6 +79,11 @@ class Pki:
     expired_ca: Path  # notAfter one day before its notBefore (openssl x509 -days -1)
     long_ca: Path  # valid 100 years: notAfter past 2049, so a GeneralizedTime
     ca_csr: Path  # a CERTIFICATE REQUEST block, not a certificate
+    client_ca: Path  # signs client: what an mTLS registry trusts
+    client: Path  # a node's client certificate (clientAuth), signed by client_ca
+    client_key: Path  # its key (PKCS #8, EC P-256)
+    other_client: Path  # a client certificate client_ca did not sign (self-signed)
+    other_client_key: Path
 
 
 def openssl(*args, cwd):
@@ -119,6 +133,14 @@ def make_pki(directory):
             cwd=directory)
     openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-set_serial", "4242",
             "-days", "30", "-extfile", "server.ext", "-out", "server.pem", cwd=directory)
+
+    client_ca = _self_signed(directory, "client-ca", "kubenode test client CA", 90)
+    (directory / "client.ext").write_text(_CLIENT_EXTENSIONS)
+    openssl("req", "-new", *_EC, "-keyout", "client.key", "-out", "client.csr", "-subj", "/CN=kubenode node",
+            cwd=directory)
+    openssl("x509", "-req", "-in", "client.csr", "-CA", "client-ca.pem", "-CAkey", "client-ca.key",
+            "-set_serial", "4343", "-days", "30", "-extfile", "client.ext", "-out", "client.pem", cwd=directory)
+    other_client = _self_signed(directory, "other-client", "kubenode stranger", 30)
     return Pki(
         directory=directory,
         ca=ca,
@@ -130,6 +152,11 @@ def make_pki(directory):
         expired_ca=directory / "expired-ca.pem",
         long_ca=long_ca,
         ca_csr=directory / "server.csr",
+        client_ca=client_ca,
+        client=directory / "client.pem",
+        client_key=directory / "client.key",
+        other_client=other_client,
+        other_client_key=directory / "other-client.key",
     )
 
 
@@ -140,27 +167,36 @@ def free_port():
         return probe.getsockname()[1]
 
 
-def server_context(pki):
-    """A server-side TLS context with the certificate for IP:127.0.0.1 that pki.ca signed."""
+def server_context(pki, client_ca=None):
+    """A server-side TLS context with the certificate for IP:127.0.0.1 that pki.ca signed; with client_ca (a PEM
+    path), a client certificate it signed is required, as the registry's http.tls.clientcas does."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(str(pki.server), str(pki.server_key))
+    if client_ca is not None:
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_verify_locations(str(client_ca))
     return context
 
 
 class TlsRegistry(FakeServer):
-    """GET /v2/ as a registry answers it.
+    """GET /v2/ as a registry answers it, and GET /v2/<name>/tags/list as registry:2 or Harbor answers it.
 
     users: {name: password}. With no users, every request gets 200. A request
     whose Basic credentials match gets 200 (403 when the user is in forbidden),
     any other 401 with a Basic challenge. force_status answers every request
     with that status instead (a Location header comes with 3xx: force_location,
     by default another host). trickle sends every answer one byte every trickle seconds.
+    client_ca: only clients with a certificate it signed get through the TLS handshake.
+    projects: None answers every tags/list 404 NAME_UNKNOWN, as registry:2 does for a repository it does not
+    hold; a set of Harbor project names answers 404 NOT_FOUND for a repository under one of them and, as Harbor's
+    v2 authorisation does for any other, 401 UNAUTHORIZED "project <name> not found".
     """
 
-    def __init__(self, pki, users=None, forbidden=()):
-        super().__init__(tls_context=server_context(pki))
+    def __init__(self, pki, users=None, forbidden=(), client_ca=None, projects=None):
+        super().__init__(tls_context=server_context(pki, client_ca))
         self.users = dict(users or {})
         self.forbidden = set(forbidden)
+        self.projects = None if projects is None else set(projects)
         self.force_status = None
         self.force_location = "https://elsewhere.invalid/v2/"
         self.trickle = None
@@ -183,7 +219,8 @@ class TlsRegistry(FakeServer):
         if self.force_status is not None:
             extra = {"Location": self.force_location} if 300 <= self.force_status < 400 else {}
             return self.force_status, b"{}", extra
-        if path != "/v2/":
+        name = path[len("/v2/"):-len("/tags/list")] if path.startswith("/v2/") and path.endswith("/tags/list") else None
+        if path != "/v2/" and not name:
             return 404, b'{"errors":[{"code":"NOT_FOUND"}]}', {}
         if method != "GET":
             return 405, b"{}", {}
@@ -194,7 +231,18 @@ class TlsRegistry(FakeServer):
                 return 401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', challenge
             if user in self.forbidden:
                 return 403, b'{"errors":[{"code":"DENIED"}]}', {}
-        return 200, b"{}", {"Docker-Distribution-API-Version": "registry/2.0"}
+        if name is None:
+            return 200, b"{}", {"Docker-Distribution-API-Version": "registry/2.0"}
+        return self._tags(name)
+
+    def _tags(self, name):
+        if self.projects is None:
+            return 404, b'{"errors":[{"code":"NAME_UNKNOWN","message":"repository name not known to registry"}]}', {}
+        project = name.split("/", 1)[0]
+        if project in self.projects and "/" in name:
+            return 404, f'{{"errors":[{{"code":"NOT_FOUND","message":"repository {name} not found"}}]}}'.encode(), {}
+        message = f"project {project} not found"
+        return 401, f'{{"errors":[{{"code":"UNAUTHORIZED","message":"{message}"}}]}}'.encode(), {}
 
 
 class FileServer(FakeServer):

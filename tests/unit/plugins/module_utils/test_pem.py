@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import os
 import ssl
 import subprocess
 
@@ -251,3 +252,68 @@ def test_openssl_agrees_that_the_material_is_what_we_think(pki):
         return subprocess.run(command, capture_output=True, check=False).returncode
 
     assert verify(pki.ca) == 0 and verify(pki.other_ca) != 0
+
+
+# --- a client certificate and its key -----------------------------------------------------------------------------
+
+MARKER_LINE = "# Managed by kubenode.registry_mirror; local changes are overwritten.\n"
+
+
+@pytest.mark.parametrize("marked", [False, True], ids=["as given", "after our marker line"])
+def test_a_key_that_belongs_to_its_certificate_loads(pki, marked):
+    prefix = MARKER_LINE if marked else ""
+    _pem.check_key_pair(prefix + pki.client.read_text(), prefix + pki.client_key.read_text())
+
+
+def test_a_marker_line_before_the_pem_block_is_read_by_openssl_too(pki, tmp_path):
+    marked = tmp_path / "marked.crt"
+    marked.write_text(MARKER_LINE + pki.ca.read_text())
+    assert fake.openssl("x509", "-in", marked, "-noout", "-subject", cwd=tmp_path).strip().endswith(fake.CA_NAME)
+    assert ssl.create_default_context(cafile=str(marked)).get_ca_certs()[0]["serialNumber"]
+
+
+def _rsa_key(pki, *options):
+    path = pki.directory / f"rsa{''.join(options)}.key"
+    if not path.exists():
+        fake.openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "plain.key",
+                     cwd=pki.directory)
+        fake.openssl("pkey", "-in", "plain.key", *options, "-out", path.name, cwd=pki.directory)
+    return path.read_text()
+
+
+@pytest.mark.parametrize(
+    ("key", "fragment"),
+    [
+        (lambda pki: pki.other_client_key.read_text(), "the key does not belong to the certificate (OpenSSL: "),
+        (lambda pki: _rsa_key(pki), "the key does not belong to the certificate"),  # another key type
+        (lambda pki: _rsa_key(pki, "-aes128", "-passout", "pass:x"), "the key is encrypted"),
+        (lambda pki: pki.client.read_text(), "is a CERTIFICATE block, not a private key"),
+        (lambda pki: "no key here", "found no PEM block"),
+        (lambda pki: pki.client_key.read_text().replace("-----END", "-----ENDX", 1), "no matching -----END"),
+        (lambda pki: pki.client_key.read_text().replace("PRIVATE KEY-----\n", "PRIVATE KEY-----\n!!", 1),
+         "not valid base64"),
+    ],
+    ids=["another key", "another key type", "encrypted", "a certificate", "not PEM", "truncated", "bad base64"],
+)
+def test_a_key_that_does_not_load_is_refused_without_being_quoted(pki, key, fragment):
+    text = key(pki)
+    with pytest.raises(_pem.PemError) as raised:
+        _pem.check_key_pair(pki.client.read_text(), text)
+    assert fragment in str(raised.value)
+    assert all(line not in str(raised.value) for line in text.splitlines()[1:-1] if len(line) > 8)
+
+
+def test_the_key_files_live_in_a_private_directory_removed_afterwards(pki, monkeypatch, tmp_path):
+    monkeypatch.setattr(_pem.tempfile, "tempdir", str(tmp_path))
+    seen = {}
+    original = ssl.SSLContext.load_cert_chain
+
+    def load_cert_chain(context, certfile, keyfile=None, password=None):
+        seen.update(directory=oct(os.stat(os.path.dirname(keyfile)).st_mode & 0o777),
+                    key=oct(os.stat(keyfile).st_mode & 0o777), cert=oct(os.stat(certfile).st_mode & 0o777))
+        return original(context, certfile, keyfile, password)
+
+    monkeypatch.setattr(ssl.SSLContext, "load_cert_chain", load_cert_chain)
+    _pem.check_key_pair(pki.client.read_text(), pki.client_key.read_text())
+    assert seen == {"directory": "0o700", "key": "0o600", "cert": "0o600"}
+    assert list(tmp_path.iterdir()) == []

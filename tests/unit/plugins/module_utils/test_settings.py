@@ -328,8 +328,9 @@ def test_a_mirror_is_normalised_with_its_defaults():
     assert settings.check_mirror({"url": "harbor.example:443/", "repo_path": "/dockerhub-proxy/", "username": ""},
                                  "m") == {
         "url": "https://harbor.example:443", "repo_path": "dockerhub-proxy", "username": None, "password": None,
-        "skip_tls": False, "ca_file": None, "client_cert": None, "client_key": None,
-        "capabilities": ["pull", "resolve"], "dial_timeout": None}
+        "skip_tls": False, "ca_file": None, "ca_content": None, "client_cert": None, "client_key": None,
+        "client_cert_content": None, "client_key_content": None, "capabilities": ["pull", "resolve"],
+        "dial_timeout": None}
 
 
 @pytest.mark.parametrize(
@@ -361,3 +362,67 @@ def test_the_new_settings_are_checked_by_type():
     with pytest.raises(RegistrySettingError) as raised:
         settings.check_settings({"upstream_fallback": "false"}, role_name)
     assert raised.value.field == "containerd_mirror_upstream_fallback"
+
+
+# --- a mirror's CA, client certificate and key given as PEM text (issue 12) --------------------------------------
+
+
+def _tls_texts(pki):
+    return {"ca": pki.ca.read_text(), "cert": pki.client.read_text(), "key": pki.client_key.read_text(),
+            "other_key": pki.other_client_key.read_text(), "expired": pki.expired_ca.read_text()}
+
+
+def test_a_mirror_takes_its_ca_and_client_pair_as_text(pki):
+    texts = _tls_texts(pki)
+    checked = settings.check_mirror({"url": "https://m", "ca_content": texts["ca"].rstrip("\n"),
+                                     "client_cert_content": texts["cert"], "client_key_content": texts["key"]}, "m")
+    assert checked["ca_content"] == texts["ca"]  # a final newline added
+    assert (checked["client_cert_content"], checked["client_key_content"]) == (texts["cert"], texts["key"])
+    assert checked["ca_file"] is None and checked["client_cert"] is None
+    assert settings.MIRROR_BY_OPTION["client_key_content"].no_log is True
+    assert not settings.MIRROR_BY_OPTION["client_cert_content"].no_log
+
+
+CONTENT_REFUSALS = [
+    # (mirror settings, with "{name}" for a text of _tls_texts; the field named; a fragment of the problem)
+    ({"client_key_content": "{key}"}, "m.client_cert_content",
+     "m.client_cert_content and m.client_key_content must be given together"),
+    ({"client_cert_content": "{cert}"}, "m.client_key_content", "must be given together"),
+    ({"client_cert_content": "", "client_key_content": "{key}"}, "m.client_cert_content", "must be given together"),
+    ({"ca_file": "/ca.crt", "ca_content": "{ca}"}, "m.ca_content", "give m.ca_file or m.ca_content, not both"),
+    ({"client_cert": "/c", "client_key_content": "{key}"}, "m.client_key_content",
+     "give m.client_cert and m.client_key, or m.client_cert_content and m.client_key_content, not both"),
+    ({"client_cert": "/c", "client_key": "/k", "client_cert_content": "{cert}", "client_key_content": "{key}"},
+     "m.client_cert_content", "not both"),
+    ({"ca_content": "hello"}, "m.ca_content", "not PEM"),
+    ({"ca_content": "{expired}"}, "m.ca_content", "expired on"),
+    ({"ca_content": "{key}"}, "m.ca_content", "is a PRIVATE KEY, not a CERTIFICATE"),
+    ({"client_cert_content": "{expired}", "client_key_content": "{key}"}, "m.client_cert_content", "expired on"),
+    ({"client_cert_content": "{cert}", "client_key_content": "{cert}"}, "m.client_key_content",
+     "is a CERTIFICATE block, not a private key"),
+    ({"client_cert_content": "{cert}", "client_key_content": "{key}{key}"}, "m.client_key_content",
+     "found 2 PEM blocks"),
+    ({"client_cert_content": "{cert}", "client_key_content": "{other_key}"}, "m.client_key_content",
+     "the key does not belong to the certificate"),
+    ({"client_cert_content": "{cert}", "client_key_content": ["{key}"]}, "m.client_key_content", "must be a string"),
+]
+
+
+@pytest.mark.parametrize(("given", "field", "fragment"), CONTENT_REFUSALS)
+def test_a_bad_text_or_a_mix_of_forms_names_its_field_and_never_the_key(pki, given, field, fragment):
+    texts = _tls_texts(pki)
+    mirror = {"url": "https://m"}
+    for option, value in given.items():
+        mirror[option] = [value[0].format(**texts)] if isinstance(value, list) else value.format(**texts)
+    with pytest.raises(RegistrySettingError) as raised:
+        settings.check_mirror(mirror, "m")
+    assert raised.value.field == field
+    assert fragment in raised.value.problem
+    for secret in (texts["key"], texts["other_key"]):
+        assert secret.splitlines()[1] not in str(raised.value)
+
+
+def test_the_role_settings_keep_their_ca_content():
+    # ca_content of the role is the PMK mirror's CA written to ca_file: not exclusive with it, unlike a mirror's
+    assert settings.check_settings({"self_signed_certs": True, "cert_path": "/ca.crt", "ca_file": "/ca.crt",
+                                    "ca_content": "x"})["ca_content"] == "x"

@@ -18,6 +18,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_to
     registry_mirror_warnings,
     render_hosts_files,
     render_hosts_toml,
+    render_node_files,
 )
 
 FILTERS = FilterModule().filters()
@@ -395,3 +396,68 @@ def test_mirror_settings_takes_registry_mirrors_without_url():
     settings = role_settings(url="", registry_mirrors={"docker.io": [harbor("dockerhub-proxy")]},
                              upstream_fallback=False)
     assert FILTERS["mirror_settings"](settings) == settings
+
+
+# --- the CA and the client pair given as text: files beside hosts.toml, which names them (issue 12) -------------
+
+
+def tls_mirror(pki, **settings):
+    return {"url": "https://registry.site.internal:5443", "ca_content": pki.ca.read_text(),
+            "client_cert_content": pki.client.read_text(), "client_key_content": pki.client_key.read_text(), **settings}
+
+
+@pytest.mark.parametrize(
+    ("config_path", "root"),
+    [(None, "/etc/containerd/certs.d"), ("/var/lib/certs.d", "/var/lib/certs.d")],
+)
+def test_pem_texts_become_files_of_the_registry_directory_that_hosts_toml_names(pki, config_path, root):
+    mirrors = {"docker.io": [tls_mirror(pki, repo_path="dockerhub-proxy"), {"url": HARBOR}],
+               "*": {"mirrors": [tls_mirror(pki)]}}
+    rendered = {d: (text, files) for d, text, files in render_node_files(registry_mirrors=mirrors,
+                                                                         config_path=config_path)}
+    host = "registry.site.internal:5443"
+    for directory in ("docker.io", "_default"):
+        text, files = rendered[directory]
+        base = f"{root}/{directory}/{host}"
+        assert files == {f"{host}.ca.crt": MARK + pki.ca.read_text(),
+                         f"{host}.client.cert": MARK + pki.client.read_text(),
+                         f"{host}.client.key": MARK + pki.client_key.read_text()}
+        table = next(iter(tomllib.loads(text)["host"].values()))
+        assert table["ca"] == f"{base}.ca.crt"
+        assert table["client"] == [[f"{base}.client.cert", f"{base}.client.key"]]
+    assert tomllib.loads(rendered["docker.io"][0])["host"][HARBOR] == {"capabilities": ["pull", "resolve"]}
+    # the files are ours by the hosts.toml marker line, which PEM readers skip
+    assert all(text.startswith(MARK + "-----BEGIN ") for _t, files in rendered.values() for text in files.values())
+
+
+def test_without_texts_there_are_no_files_and_the_hosts_files_are_the_same(pki):
+    mirrors = {"docker.io": [dict(MIRROR, ca_file="/etc/pki/ca.crt")]}
+    assert [(d, t) for d, t, files in render_node_files(**PMK, registry_mirrors=mirrors) if not files] == (
+        render_hosts_files(**PMK, registry_mirrors=mirrors))
+
+
+def test_one_host_of_one_registry_has_one_file_of_each_kind(pki):
+    same = {"docker.io": [tls_mirror(pki, repo_path="a"), tls_mirror(pki, repo_path="b")]}
+    assert len(dict((d, f) for d, _t, f in render_node_files(registry_mirrors=same))["docker.io"]) == 3
+    other = {"docker.io": [tls_mirror(pki, repo_path="a"),
+                           tls_mirror(pki, repo_path="b", ca_content=pki.long_ca.read_text())]}
+    with pytest.raises(RegistrySettingError) as raised:
+        render_node_files(registry_mirrors=other)
+    assert raised.value.field == 'registry_mirrors["docker.io"][1].ca_content'
+    assert "registry.site.internal:5443.ca.crt" in raised.value.problem
+    assert 'registry_mirrors["docker.io"][0]' in raised.value.problem
+
+
+def test_a_key_that_is_not_its_certificates_is_refused_before_anything_is_rendered(pki):
+    mirrors = {"quay.io": {"mirrors": [tls_mirror(pki, client_key_content=pki.other_client_key.read_text())]}}
+    with pytest.raises(RegistrySettingError) as raised:
+        render_node_files(registry_mirrors=mirrors)
+    assert str(raised.value).startswith(
+        'registry_mirrors["quay.io"].mirrors[0].client_key_content: the key does not belong to the certificate')
+    assert pki.other_client_key.read_text().splitlines()[1] not in str(raised.value)
+
+
+def test_the_hosts_toml_filter_names_the_files_under_its_config_path(pki):
+    text = render_hosts_toml({"registry": "docker.io", "mirrors": [tls_mirror(pki)], "config_path": "/srv/certs.d"})
+    assert tomllib.loads(text)["host"]["https://registry.site.internal:5443"]["ca"] == (
+        "/srv/certs.d/docker.io/registry.site.internal:5443.ca.crt")
