@@ -20,7 +20,10 @@ import hashlib
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.kubenode.registry_mirror.plugins.module_utils._containerd_config_spec import ARGUMENT_SPEC
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._containerd_config_spec import (
+    ARGUMENT_SPEC,
+    new_file_version,
+)
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import RegistrySettingError
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import check_absolute
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._containerd_config import (
@@ -85,8 +88,9 @@ class ActionModule(ActionBase):
                 raise AnsibleActionFail(f"{path}: is not UTF-8 text ({error}); nothing was written") from None
             try:
                 if args["state"] == "present":
+                    version = new_file_version(args["version"], node["containerd_version"])
                     new_text, info = ensure_config_path(
-                        text, args["config_path"], args["version"], name=path, legacy_mirrors=args["legacy_mirrors"]
+                        text, args["config_path"], version, name=path, legacy_mirrors=args["legacy_mirrors"]
                     )
                 else:
                     new_text, info = remove_config_path(text, args["config_path"], name=path)
@@ -98,7 +102,7 @@ class ActionModule(ActionBase):
             if info["warnings"]:
                 result["warnings"] = list(info["warnings"])
             if new_text != text:
-                module_args = {name: args[name] for name in ARGUMENT_SPEC}
+                module_args = {name: args[name] for name in ARGUMENT_SPEC if args[name] is not None}
                 module_args["_content"] = new_text
                 module_args["_read_sha256"] = "" if before is None else hashlib.sha256(before).hexdigest()
                 module_args["_hosts_files"] = info["migrated"]

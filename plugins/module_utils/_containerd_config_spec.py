@@ -19,9 +19,19 @@ ARGUMENT_SPEC = dict(
     path=dict(type="str", default=DEFAULT_PATH),
     config_path=dict(type="str", default=DEFAULT_CONFIG_PATH),
     state=dict(type="str", default="present", choices=["present", "absent"]),
-    version=dict(type="int", default=DEFAULT_VERSION, choices=list(NEW_FILE_VERSIONS)),
+    # None: the node's containerd decides (new_file_version)
+    version=dict(type="int", choices=list(NEW_FILE_VERSIONS)),
     backup=dict(type="bool", default=False),
     legacy_mirrors=dict(type="str", default=DEFAULT_LEGACY_MIRRORS, choices=list(LEGACY_MIRRORS)),
     # node_restart's marker: the read reports whether it exists, so one run tells whether a restart is owed
     pending_marker=dict(type="str"),
 )
+
+
+def new_file_version(version, containerd_version):
+    """The config version of a new file: the one asked for, else 3 where the node runs containerd 2.x or later,
+    whose own default it is, else DEFAULT_VERSION (containerd 1.x, or unknown: 2.x reads and migrates it too)."""
+    if version is not None:
+        return version
+    major = (containerd_version or "").split(".", 1)[0]
+    return 3 if major.isdigit() and int(major) >= 2 else DEFAULT_VERSION

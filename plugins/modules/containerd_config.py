@@ -113,9 +113,10 @@ options:
       - The config version of a file this module creates (or of one that holds no settings yet); an existing
         file's own C(version) always decides.
       - V(2) is read by containerd 1.x and migrated by containerd 2.x; V(3) is for containerd 2.x only.
+      - Not set, the node's containerd decides (RV(containerd_version)), as its own default does; V(3) on
+        containerd 2.x and later, V(2) on 1.x or where containerd is not found.
     type: int
     choices: [2, 3]
-    default: 2
   backup:
     description:
       - Keep a timestamped copy of the file before it is replaced.

@@ -671,29 +671,29 @@ def test_a_colon_list_is_replaced_with_a_warning_in_v2_and_v3_files_then_left_al
 
 
 def test_a_missing_file_on_a_containerd_2_node(run_playbook, tmp_path):
-    """No config.toml on a containerd 2.2 node (faked through PATH): the read reports 2.2.0; the file created is
-    a version 2 one by default, which containerd 2.x migrates when it loads it, and version 3 on request; both set
-    one directory, so containerd's built-in colon list no longer applies."""
+    """No config.toml on a containerd 2.2 node (faked through PATH): the read reports 2.2.0, so the file created
+    is a version 3 one, containerd 2.x's own, unless version 2 is asked for; both set one directory, so
+    containerd's built-in colon list no longer applies."""
     fake = tmp_path / "bin" / "containerd"
     fake.parent.mkdir()
     fake.write_text("#!/bin/sh\necho containerd github.com/containerd/containerd/v2 v2.2.0 1c4457e0\n")
     fake.chmod(0o755)
-    default, three = tmp_path / "default" / "config.toml", tmp_path / "three" / "config.toml"
+    default, two = tmp_path / "default" / "config.toml", tmp_path / "two" / "config.toml"
     environment = {"PATH": f"{fake.parent}:{os.environ['PATH']}"}
     run = run_playbook(
         [
             {**config_task("default", default), "environment": environment},
-            {**config_task("three", three, version=3), "environment": environment},
+            {**config_task("two", two, version=2), "environment": environment},
         ]
     )
     assert run.rc == 0, run.stdout + run.stderr
-    assert tomllib.loads(default.read_text()) == minimal(2)
-    assert tomllib.loads(three.read_text()) == minimal(3)
-    for name in ("default", "three"):
+    assert tomllib.loads(default.read_text()) == minimal(3)
+    assert tomllib.loads(two.read_text()) == minimal(2)
+    for name in ("default", "two"):
         result = run.task_results(name)
         assert result["containerd_version"] == "2.2.0"
         assert result["previous_config_path"] is None
         assert "warnings" not in result
     # containerd_major says which containerd reads the file's version, not which one the node runs
-    assert run.task_results("default")["containerd_major"] == 1
-    assert run.task_results("three")["containerd_major"] == 2
+    assert run.task_results("default")["containerd_major"] == 2
+    assert run.task_results("two")["containerd_major"] == 1
