@@ -1,6 +1,10 @@
 # Copyright (c) 2026 kubenode maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The options of per-registry mirrors (registry_mirrors, upstream_fallback) and the node's containerd_version."""
+"""The options of per-registry mirrors (registry_mirrors, upstream_fallback) and the node's containerd_version.
+
+DOCUMENTATION is shared by containerd_hosts and registry_preflight, so it names only options both have (O(url))
+and the others by their module; CONTAINERD_VERSION is containerd_hosts' own.
+"""
 
 from __future__ import annotations
 
@@ -12,29 +16,49 @@ options:
     description:
       - Mapping of registry (C(docker.io), C(myreg:5000), or C(*) for containerd's C(_default) directory, which serves
         every registry without its own) to its mirrors, tried in the order given. An entry overrides the PMK mirror
-        (O(url)) for its registry; the PMK mirror keeps serving the rest of O(registries).
+        (O(url)) for its registry; the PMK mirror keeps serving the rest of
+        O(kubenode.registry_mirror.containerd_hosts#module:registries).
       - A registry's value is the list of its mirrors, or a mapping with C(mirrors) (that list), C(upstream_fallback)
         (this registry's own, default O(upstream_fallback)) and, for C(*) only, C(repo_path_for_all).
       - "A mirror is a mapping: C(url) (required), C(repo_path), C(username) and C(password) (together), C(skip_tls),
-        C(ca_file), C(client_cert) and C(client_key) (node paths of the client certificate and its key for mTLS,
-        together), C(capabilities) (a list of C(pull), C(resolve) and C(push); default C(pull) and C(resolve)) and
-        C(dial_timeout) (a Go duration such as C(3s), written for containerd 2.0.7 and later only, see
-        O(containerd_version)). Each follows the rules of the option of the same name."
+        the CA as C(ca_file) (a node path) or C(ca_content) (PEM text), the client certificate and key for mTLS as
+        C(client_cert) and C(client_key) (node paths, together) or C(client_cert_content) and C(client_key_content)
+        (PEM text, together), C(capabilities) (a list of C(pull), C(resolve) and C(push); default C(pull) and
+        C(resolve)) and C(dial_timeout) (a Go duration such as C(3s), written for containerd 2.0.7 and later only,
+        see O(kubenode.registry_mirror.containerd_hosts#module:containerd_version)). Each follows the rules of the
+        option of the same name."
+      - C(ca_content) and C(client_cert_content) are PEM certificates, none expired (the client certificate first,
+        then its chain); C(client_key_content) is one unencrypted PEM private key (PKCS#8, RSA or EC) that belongs to
+        that certificate, as OpenSSL decides when it loads them on the controller. A key without its certificate, or
+        the pair given half as node paths and half as text, is refused.
+      - "M(kubenode.registry_mirror.containerd_hosts) writes each text in the registry's directory of
+        O(kubenode.registry_mirror.containerd_hosts#module:config_path), named after the mirror's C(host[:port]):
+        C(<host[:port]>.ca.crt) and C(<host[:port]>.client.cert) (mode C(0644)) and C(<host[:port]>.client.key)
+        (mode C(0600)), owned by the user the module runs as (root on a node), in the same run as the C(hosts.toml)
+        that names them and before it. The first line of each is the collection's marker, a comment line before the
+        PEM block, which OpenSSL and containerd skip; the files with that line are removed when their mirror or
+        registry goes, and with C(state=absent). Mirrors of one registry on one host share these files, so they must
+        give the same texts."
       - A mirror with a C(repo_path) under C(*) serves every registry from that one path, so it needs
         C(repo_path_for_all=true) in the C(*) entry.
       - Each registry is given once (names compared without case; C(docker.io), C(index.docker.io) and
         C(registry-1.docker.io) are one), and a list holds each mirror endpoint once and at least one mirror.
-      - Passwords are never shown in results, logs or diffs.
+      - Passwords and client keys are never shown in results, logs or diffs.
     type: dict
     default: {}
   upstream_fallback:
     description:
       - Whether a pull may end at the upstream registry when every mirror failed. V(false) makes the first mirror the
-        C(server) too (so it is tried again last, never the upstream) and needs O(fallbacks) empty, so no pull leaves
-        the mirrors; for an air-gapped site.
+        C(server) too (so it is tried again last, never the upstream) and needs
+        O(kubenode.registry_mirror.containerd_hosts#module:fallbacks) empty, so no pull leaves the mirrors; for an
+        air-gapped site.
       - The default of every registry; an entry of O(registry_mirrors) may set its own.
     type: bool
     default: true
+"""
+
+    CONTAINERD_VERSION = r"""
+options:
   containerd_version:
     description:
       - The node's containerd version, for example V(1.7.24) or V(2.1.4), as

@@ -14,6 +14,8 @@ description:
     through the O(fallbacks).
   - Registries of O(registry_mirrors) get their own mirrors instead, in order (a Harbor proxy-cache project per
     upstream, several mirrors, a wildcard, mTLS), and with O(upstream_fallback=false) never the upstream.
+  - A mirror's CA, client certificate and key given as PEM text are written in the same run beside the
+    C(hosts.toml) of its registry, which names them (see O(registry_mirrors) and RV(tls_files)).
   - Files of ours left in directories the settings no longer declare are removed (see O(state)).
   - All files of a node are rendered on the controller (with C(tomli-w)), parsed back with C(tomllib) to
     prove containerd can read them, and written by one module call on the node, atomically.
@@ -32,6 +34,7 @@ author:
 extends_documentation_fragment:
   - kubenode.registry_mirror.ca
   - kubenode.registry_mirror.registry_mirrors
+  - kubenode.registry_mirror.registry_mirrors.containerd_version
   - ansible.builtin.files
   - ansible.builtin.action_common_attributes
   - action_common_attributes.files
@@ -153,8 +156,9 @@ options:
     default: present
   backup:
     description:
-      - Keep a timestamped copy of each file before it is replaced or removed.
+      - Keep a timestamped copy of each C(hosts.toml) before it is replaced or removed.
       - A file kept aside by O(foreign_files=adopt) is moved, not replaced, so it gets no copy.
+      - The PEM files of O(registry_mirrors) get none, so that no copy of a client key is left behind.
     type: bool
     default: false
   foreign_files:
@@ -288,6 +292,38 @@ ca:
       description: How many certificates the CA holds.
       type: int
       sample: 1
+tls_files:
+  description:
+    - One entry per PEM file of O(registry_mirrors) (C(ca_content), C(client_cert_content), C(client_key_content))
+      written, kept or removed, in the order handled. Removed are ours (by the marker line) that no mirror gives any
+      more, in any directory of O(config_path), and all of ours in the declared directories with O(state=absent).
+    - O(mode), O(owner) and O(group) do not apply to these files.
+  returned: always; when the task fails, for the files handled before the failure and the rest
+  type: list
+  elements: dict
+  contains:
+    registry:
+      description: The registry directory name.
+      type: str
+      sample: docker.io
+    name:
+      description: The file's name in that directory.
+      type: str
+      sample: registry.site.internal:5443.client.key
+    path:
+      description: The file's path.
+      type: str
+      sample: /etc/containerd/certs.d/docker.io/registry.site.internal:5443.client.key
+    status:
+      description:
+        - V(created), V(updated) (content or mode), V(unchanged) or V(removed); with check mode, what would happen.
+        - When the task fails while writing, V(failed) for the file it failed on and V(skipped) for those after it.
+      type: str
+      sample: created
+    msg:
+      description: Why the file failed, naming the path and the operation.
+      type: str
+      returned: with V(failed)
 files:
   description: One entry per hosts.toml considered.
   returned: always; when the task fails, for the files handled before the failure and the rest

@@ -1,10 +1,13 @@
 """containerd_hosts with registry_mirrors (issue 12), run for real through ansible-playbook: a mirror per registry,
-mirrors in order, upstream_fallback, the wildcard, mTLS, dial_timeout per containerd version, stale files."""
+mirrors in order, upstream_fallback, the wildcard, mTLS (node paths, or PEM text written beside hosts.toml),
+dial_timeout per containerd version, stale files."""
 
 from __future__ import annotations
 
 import base64
+import os
 import stat
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -265,3 +268,112 @@ def test_a_bad_entry_names_its_field_and_writes_nothing(run_playbook, tmp_path):
         assert result["failed"] is True
         assert result["msg"] == message
         assert snapshot(certs) == before
+
+
+# --- the CA and the client pair as PEM text: written beside hosts.toml in the same run (issue 12) ---------------
+
+SITE_HOST = "registry.site.internal:5443"
+NO_LOG = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+
+
+def tls_statuses(result):
+    return {f"{f['registry']}/{f['name']}": f["status"] for f in result["tls_files"]}
+
+
+def test_pem_texts_are_written_with_their_modes_masked_idempotent_and_removed(run_playbook, tmp_path, pki):
+    certs = tmp_path / "certs.d"
+    ca, cert, key = pki.ca.read_text(), pki.client.read_text(), pki.client_key.read_text()
+    key_lines = [line for line in key.splitlines()[1:-1]]
+    mtls = {"url": f"https://{SITE_HOST}", "repo_path": "dockerhub-proxy", "ca_content": ca,
+            "client_cert_content": cert, "client_key_content": "{{ client_key }}"}
+    mirrors = {"docker.io": [mtls], "quay.io": [dict(mtls, repo_path="quay-proxy")]}
+    task = mirrors_task(certs, registry_mirrors=mirrors)
+    extra = {"client_key": key}
+    names = {f"{registry}/{SITE_HOST}{suffix}" for registry in ("docker.io", "quay.io")
+             for suffix in (".ca.crt", ".client.cert", ".client.key")}
+
+    def assert_no_key(run):
+        output = run.stdout + run.stderr
+        assert all(line not in output for line in key_lines)
+
+    check = run_playbook([task], extra_vars=extra, check=True, diff=True)
+    assert check.rc == 0, check.stdout
+    result = check.task_results(TASK)
+    assert result["changed"] is True and set(tls_statuses(result).values()) == {"created"}
+    assert not certs.exists()
+
+    first = run_playbook([task], extra_vars=extra, diff=True, verbosity=3, json_output=False)
+    assert first.rc == 0, first.stdout
+    written = {str(p.relative_to(certs)): p for p in certs.rglob("*") if p.is_file() and p.name != "hosts.toml"}
+    assert set(written) == names
+    for name, path in written.items():
+        expected = {".ca.crt": (ca, 0o644), ".client.cert": (cert, 0o644), ".client.key": (key, 0o600)}
+        text, mode = next(value for suffix, value in expected.items() if name.endswith(suffix))
+        assert path.read_text() == MARKER_LINE + text, name
+        assert stat.S_IMODE(path.stat().st_mode) == mode, name
+        assert path.stat().st_uid == os.geteuid()  # the module's user: root on a node
+    docker = tomllib.loads(files_of(certs)["docker.io/hosts.toml"])["host"][f"https://{SITE_HOST}/v2/dockerhub-proxy"]
+    base = f"{certs}/docker.io/{SITE_HOST}"
+    assert docker["ca"] == f"{base}.ca.crt"
+    assert docker["client"] == [[f"{base}.client.cert", f"{base}.client.key"]]
+    assert "+-----BEGIN CERTIFICATE-----" in first.stdout  # the certificates are public: shown in the diff
+    assert f"+++ after: {base}.client.key\n@@ -0,0 +1 @@\n+******** (changed)" in first.stdout
+    assert_no_key(first)
+    assert_no_key(check)
+
+    (certs / "docker.io" / f"{SITE_HOST}.client.key").chmod(0o644)  # someone loosened it
+    again = run_playbook([task], extra_vars=extra, diff=True)
+    result = again.task_results(TASK)
+    assert result["changed"] is True
+    assert tls_statuses(result)[f"docker.io/{SITE_HOST}.client.key"] == "updated"
+    assert stat.S_IMODE((certs / "docker.io" / f"{SITE_HOST}.client.key").stat().st_mode) == 0o600
+    shown = result["invocation"]["module_args"]["registry_mirrors"]["docker.io"][0]
+    assert shown["client_key_content"] == NO_LOG and shown["client_cert_content"] == cert
+    assert "diff" not in result or all("client.key" not in d["after_header"] for d in result["diff"])
+
+    unchanged = run_playbook([task], extra_vars=extra)
+    result = unchanged.task_results(TASK)
+    assert result["changed"] is False and set(tls_statuses(result).values()) == {"unchanged"}
+
+    # docker.io keeps its CA and drops the client pair; quay.io is dropped: its files go, ours only
+    (certs / "quay.io" / "ca.crt").write_text("the operator's own\n")
+    only_ca = {"docker.io": [dict(mtls, client_cert_content="", client_key_content="")]}
+    dropped = run_playbook([mirrors_task(certs, registry_mirrors=only_ca)], diff=True)
+    assert dropped.rc == 0, dropped.stdout
+    result = dropped.task_results(TASK)
+    assert tls_statuses(result) == {
+        f"docker.io/{SITE_HOST}.ca.crt": "unchanged", f"docker.io/{SITE_HOST}.client.cert": "removed",
+        f"docker.io/{SITE_HOST}.client.key": "removed", f"quay.io/{SITE_HOST}.ca.crt": "removed",
+        f"quay.io/{SITE_HOST}.client.cert": "removed", f"quay.io/{SITE_HOST}.client.key": "removed"}
+    assert {str(p.relative_to(certs)) for p in certs.rglob("*") if p.is_file()} == {
+        f"docker.io/{SITE_HOST}.ca.crt", "docker.io/hosts.toml", "quay.io/ca.crt"}
+    assert "client" not in files_of(certs)["docker.io/hosts.toml"]
+    key_diff = next(d for d in result["diff"] if d["before_header"] == f"{certs}/quay.io/{SITE_HOST}.client.key")
+    assert (key_diff["before"], key_diff["after"]) == ("********\n", "")
+    assert_no_key(dropped)
+
+    absent = run_playbook([mirrors_task(certs, registry_mirrors=only_ca, registries=[], state="absent")])
+    assert set(tls_statuses(absent.task_results(TASK)).values()) == {"removed"}
+    assert not (certs / "docker.io").exists()
+
+
+def test_a_foreign_file_where_a_pem_file_goes_stops_the_task_and_a_bad_key_is_not_shown(run_playbook, tmp_path, pki):
+    certs = tmp_path / "certs.d"
+    theirs = certs / "docker.io" / f"{SITE_HOST}.ca.crt"
+    theirs.parent.mkdir(parents=True)
+    theirs.write_text(pki.other_ca.read_text())
+    mtls = {"url": f"https://{SITE_HOST}", "ca_content": pki.ca.read_text()}
+    run = run_playbook([mirrors_task(certs, registry_mirrors={"docker.io": [mtls]})])
+    result = run.task_results(TASK)
+    assert result["failed"] is True and result["msg"].startswith("Nothing was written. ")
+    assert f"cannot write {theirs}: it was not written by kubenode.registry_mirror; move it away" in result["msg"]
+    assert theirs.read_text() == pki.other_ca.read_text() and sorted(certs.rglob("*")) == [theirs.parent, theirs]
+
+    wrong = dict(mtls, client_cert_content=pki.client.read_text(), client_key_content="{{ other_key }}")
+    key = pki.other_client_key.read_text()
+    run = run_playbook([mirrors_task(certs, registry_mirrors={"docker.io": [wrong]})], extra_vars={"other_key": key},
+                       verbosity=3, json_output=False)
+    assert run.rc != 0
+    assert 'registry_mirrors["docker.io"][0].client_key_content: the key does not belong to the certificate' \
+        in run.stdout
+    assert all(line not in run.stdout + run.stderr for line in key.splitlines()[1:-1])
