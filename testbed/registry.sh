@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # The test bed's registry mirrors, running on the HOST (nodes use --network host):
 #   - docker-registry (distribution 2.8) with TLS (own CA) and basic auth on
-#     127.0.0.1:$TESTBED_REGISTRY_PORT, holding test images under infra/k8s/
+#     127.0.0.1:$TESTBED_REGISTRY_PORT, holding test images under infra/k8s/ (the PMK
+#     mirror) and under one project per upstream (dockerhub-proxy/, ...: a Harbor proxy
+#     cache, for its robot account); its certificate also names harbor.example
 #   - a plain HTTP server publishing the CA at http://127.0.0.1:$TESTBED_CA_PORT/ca.crt
 #   - a second docker-registry on 127.0.0.1:$TESTBED_MTLS_PORT that requires a client
 #     certificate (no basic auth; its own CA signs its server and client certificates),
 #     holding the test images under one project per upstream (dockerhub-proxy/, quay-proxy/...)
+#     and all of them under all-upstreams/; its certificate also names registry.site.internal
 #
 # Usage: registry.sh start | stop [--purge] | status | env
 #   start   idempotent: (re)starts what is not healthy, pushes missing test images
@@ -17,6 +20,7 @@
 #   TESTBED_STATE=/tmp/kubenode-testbed   TESTBED_REGISTRY_PORT=15443   TESTBED_CA_PORT=15080
 #   TESTBED_REGISTRY_USER=mirror-user     TESTBED_REGISTRY_PASSWORD='s3cr3t:pässwörd'
 #   (the password holds a colon and non-ASCII characters on purpose)
+#   TESTBED_HARBOR_USER='robot$proxy'     TESTBED_HARBOR_PASSWORD=r0b0t-s3cr3t
 #   TESTBED_MTLS_PORT=15444
 set -euo pipefail
 
@@ -29,6 +33,13 @@ CA_PORT=${TESTBED_CA_PORT:-15080}
 REG_USER=${TESTBED_REGISTRY_USER:-mirror-user}
 REG_PASS=${TESTBED_REGISTRY_PASSWORD:-s3cr3t:pässwörd}
 REG_HOST=127.0.0.1:$REG_PORT
+# Harbor's robot account, a second user of the same registry (Harbor's robot names hold a $).
+HARBOR_USER=${TESTBED_HARBOR_USER:-robot\$proxy}
+HARBOR_PASS=${TESTBED_HARBOR_PASSWORD:-r0b0t-s3cr3t}
+# Host names the server certificates name besides 127.0.0.1 and localhost, for set-ups written
+# with names (a node maps them to 127.0.0.1 in its /etc/hosts): Harbor's, and an air-gapped site's.
+REG_NAME=harbor.example
+MTLS_NAME=registry.site.internal
 REPO_PATH=infra/k8s
 CA_FILE=$STATE/ca/ca.crt   # the ca/ dir holds only ca.crt: served over HTTP and used as podman --cert-dir
 MTLS_HOST=127.0.0.1:${TESTBED_MTLS_PORT:-15444}
@@ -47,8 +58,8 @@ IMAGES=(
   "pause:3.9                 registry.k8s.io/pause:3.9"
   "platform9/tiny:1          platform9.io/platform9/tiny:1"
 )
-# Upstream registry -> its project on the mTLS registry (as with a proxy-cache project per
-# upstream in Harbor). Each of MTLS_IMAGES is stored as <project>/<path without the host>.
+# Upstream registry -> its project on the mTLS registry and the first (as with a proxy-cache project
+# per upstream in Harbor). Each of MTLS_IMAGES is stored as <project>/<path without the host>.
 MTLS_PROJECTS=(
   "docker.io        dockerhub-proxy"
   "quay.io          quay-proxy"
@@ -61,6 +72,9 @@ MTLS_IMAGES=(
   docker.io/library/tiny:1 quay.io/coreos/tiny:1 gcr.io/google-containers/tiny:1
   registry.k8s.io/pause:3.9 platform9.io/platform9/tiny:1 ghcr.io/kubenode/tiny:1
 )
+# The mTLS registry's project that holds every upstream's images under one path (a mirror
+# for *, every registry, with one repo path): each of MTLS_IMAGES as all-upstreams/<path>.
+ALL_UPSTREAMS=all-upstreams
 log() { echo "registry.sh: $*" >&2; }
 shq() { printf "'%s'" "${1//\'/\'\\\'\'}"; }   # single-quote for sh
 
@@ -72,6 +86,7 @@ alive_pid() {
 
 # curl and podman push, authenticated to each registry
 registry_curl() { curl --cacert "$CA_FILE" -u "$REG_USER:$REG_PASS" "$@"; }
+harbor_curl() { curl --cacert "$CA_FILE" -u "$HARBOR_USER:$HARBOR_PASS" "$@"; }
 registry_push() { podman push --quiet --cert-dir "$STATE/ca" --creds "$REG_USER:$REG_PASS" "$@"; }
 mtls_curl() { curl --cacert "$MTLS_CA_FILE" --cert "$MTLS_CLIENT_CERT" --key "$MTLS_CLIENT_KEY" "$@"; }
 mtls_push() { podman push --quiet --cert-dir "$MTLS_CERTS" "$@"; }
@@ -79,7 +94,7 @@ mtls_push() { podman push --quiet --cert-dir "$MTLS_CERTS" "$@"; }
 # http_code CURL HOST: HTTP status of GET /v2/ (000: no answer)
 http_code() { "$1" -s -o /dev/null -w '%{http_code}' --max-time 5 "https://$2/v2/" || true; }
 registry_code() { http_code registry_curl "$REG_HOST"; }
-registry_ok() { [[ -f $CA_FILE && $(registry_code) == 200 ]]; }
+registry_ok() { [[ -f $CA_FILE && $(registry_code) == 200 && $(http_code harbor_curl "$REG_HOST") == 200 ]]; }
 mtls_ok() { [[ -f $MTLS_CLIENT_KEY && $(http_code mtls_curl "$MTLS_HOST") == 200 ]]; }
 ca_http_ok() {
   [[ -f $CA_FILE ]] && curl -sf --max-time 5 "http://127.0.0.1:$CA_PORT/ca.crt" | cmp -s - "$CA_FILE"
@@ -119,30 +134,46 @@ make_cert() {
   openssl x509 -req -days 825 -in "${cert%.*}.csr" -CA "$ca/ca.crt" -CAkey "$ca/ca.key" \
     -CAcreateserial -CAserial "$ca/ca.srl" -extfile "${cert%.*}.ext" -out "$cert" 2>/dev/null
 }
-SERVER_EXTENSIONS=('subjectAltName=IP:127.0.0.1,DNS:localhost' extendedKeyUsage=serverAuth)
+
+# server_cert DIR NAME: DIR/pki/server.{crt,key} for 127.0.0.1, localhost and NAME, signed by
+# DIR/pki's CA; kept when it names them already. Returns 1 when it had to be made (again: a
+# state dir from before NAME was added keeps its CA), so that a running registry restarts.
+server_cert() {
+  local dir=$1/pki san="IP:127.0.0.1,DNS:localhost,DNS:$2"
+  if [[ -f $dir/server.crt ]] &&
+    openssl x509 -in "$dir/server.crt" -noout -ext subjectAltName 2>/dev/null |
+    grep -xF "    IP Address:127.0.0.1, DNS:localhost, DNS:$2" >/dev/null; then
+    return 0
+  fi
+  log "issuing the server certificate in $dir for $san"
+  make_cert "$dir" "$dir/server.crt" "$dir/server.key" 127.0.0.1 "subjectAltName=$san" extendedKeyUsage=serverAuth
+  return 1
+}
 
 make_pki() {
-  [[ -f $CA_FILE && -f $STATE/pki/server.crt ]] && return 0
-  log "creating CA and server certificate in $STATE/pki"
-  mkdir -p "$STATE/pki" "$STATE/ca"
-  make_ca "$STATE/pki" "kubenode test bed CA"
-  make_cert "$STATE/pki" "$STATE/pki/server.crt" "$STATE/pki/server.key" 127.0.0.1 "${SERVER_EXTENSIONS[@]}"
-  cp "$STATE/pki/ca.crt" "$CA_FILE"
+  if [[ ! -f $CA_FILE ]]; then
+    log "creating CA in $STATE/pki"
+    mkdir -p "$STATE/pki" "$STATE/ca"
+    make_ca "$STATE/pki" "kubenode test bed CA"
+    cp "$STATE/pki/ca.crt" "$CA_FILE"
+  fi
+  server_cert "$STATE" "$REG_NAME"
 }
 
 # The mTLS registry's CA and server certificate (in pki/), and the nodes' client
 # certificate with that CA (in certs/).
 make_mtls_pki() {
-  [[ -f $MTLS_CA_FILE && -f $MTLS_CLIENT_KEY ]] && return 0
-  log "creating the mTLS registry's CA, server and client certificates in $MTLS_DIR"
-  mkdir -p "$MTLS_DIR/pki" "$MTLS_CERTS"
-  make_ca "$MTLS_DIR/pki" "kubenode test bed mTLS CA"
-  make_cert "$MTLS_DIR/pki" "$MTLS_DIR/pki/server.crt" "$MTLS_DIR/pki/server.key" 127.0.0.1 \
-    "${SERVER_EXTENSIONS[@]}"
-  make_cert "$MTLS_DIR/pki" "$MTLS_CLIENT_CERT" "$MTLS_CLIENT_KEY" "kubenode test bed node" \
-    extendedKeyUsage=clientAuth
-  rm -f "$MTLS_CERTS"/client.csr "$MTLS_CERTS"/client.ext   # podman --cert-dir reads this dir
-  cp "$MTLS_DIR/pki/ca.crt" "$MTLS_CA_FILE"
+  if [[ ! -f $MTLS_CA_FILE || ! -f $MTLS_CLIENT_KEY ]]; then
+    log "creating the mTLS registry's CA and client certificate in $MTLS_DIR"
+    mkdir -p "$MTLS_DIR/pki" "$MTLS_CERTS"
+    make_ca "$MTLS_DIR/pki" "kubenode test bed mTLS CA"
+    rm -f "$MTLS_DIR/pki/server.crt"   # the old CA's
+    make_cert "$MTLS_DIR/pki" "$MTLS_CLIENT_CERT" "$MTLS_CLIENT_KEY" "kubenode test bed node" \
+      extendedKeyUsage=clientAuth
+    rm -f "$MTLS_CERTS"/client.csr "$MTLS_CERTS"/client.ext   # podman --cert-dir reads this dir
+    cp "$MTLS_DIR/pki/ca.crt" "$MTLS_CA_FILE"
+  fi
+  server_cert "$MTLS_DIR" "$MTLS_NAME"
 }
 
 # registry_config ADDR DIR: what both registries' config.yml share (data and pki/ in DIR).
@@ -167,6 +198,7 @@ EOF
 write_registry_config() {
   # Re-written on every (re)start so changed credentials or ports take effect.
   htpasswd -B -b -c "$STATE/htpasswd" "$REG_USER" "$REG_PASS" 2>/dev/null
+  htpasswd -B -b "$STATE/htpasswd" "$HARBOR_USER" "$HARBOR_PASS" 2>/dev/null
   {
     registry_config "$REG_HOST" "$STATE"
     printf '%s\n' 'auth:' '  htpasswd:' '    realm: kubenode-testbed' "    path: $STATE/htpasswd"
@@ -208,8 +240,8 @@ push_images() {
   done
 }
 
-# mtls_repo PUBLIC_REF: where the mTLS registry holds it, <project>/<path>.
-mtls_repo() {
+# project_repo PUBLIC_REF: where a project per upstream holds it, <project>/<path>.
+project_repo() {
   local entry upstream project
   for entry in "${MTLS_PROJECTS[@]}"; do
     read -r upstream project <<<"$entry"
@@ -220,11 +252,11 @@ mtls_repo() {
 }
 
 cmd_start() {
-  local entry ref repos=()
+  local entry ref repos=() cert_kept=true
   mkdir -p "$STATE"
   exec 9>"$STATE/lock"; flock 9   # concurrent test runs: one starts, the others wait
-  make_pki
-  if ! registry_ok; then
+  make_pki || cert_kept=false
+  if ! $cert_kept || ! registry_ok; then
     log "starting docker-registry on $REG_HOST"
     write_registry_config
     start_bg registry registry_ok docker-registry serve "$STATE/config.yml"
@@ -234,16 +266,18 @@ cmd_start() {
     start_bg ca-http ca_http_ok python3 -m http.server "$CA_PORT" --bind 127.0.0.1 --directory "$STATE/ca"
   fi
   for entry in "${IMAGES[@]}"; do read -r ref _ <<<"$entry"; repos+=("$REPO_PATH/$ref"); done
+  for ref in "${MTLS_IMAGES[@]}"; do repos+=("$(project_repo "$ref")"); done
   push_images registry_curl registry_push "$REG_HOST" "${repos[@]}"
 
-  make_mtls_pki
-  if ! mtls_ok; then
+  cert_kept=true
+  make_mtls_pki || cert_kept=false
+  if ! $cert_kept || ! mtls_ok; then
     log "starting the mTLS docker-registry on $MTLS_HOST"
     write_mtls_config
     start_bg mtls-registry mtls_ok docker-registry serve "$MTLS_DIR/config.yml"
   fi
   repos=()
-  for ref in "${MTLS_IMAGES[@]}"; do repos+=("$(mtls_repo "$ref")"); done
+  for ref in "${MTLS_IMAGES[@]}"; do repos+=("$(project_repo "$ref")" "$ALL_UPSTREAMS/${ref#*/}"); done
   push_images mtls_curl mtls_push "$MTLS_HOST" "${repos[@]}"
 }
 
@@ -280,16 +314,21 @@ cmd_env() {
   echo "TESTBED_REPO_PATH=$(shq "$REPO_PATH")"
   echo "TESTBED_REGISTRY_USER=$(shq "$REG_USER")"
   echo "TESTBED_REGISTRY_PASSWORD=$(shq "$REG_PASS")"
+  echo "TESTBED_REGISTRY_NAME=$(shq "$REG_NAME")"   # in its certificate too: map it to 127.0.0.1
+  echo "TESTBED_HARBOR_USER=$(shq "$HARBOR_USER")"   # its projects' robot account
+  echo "TESTBED_HARBOR_PASSWORD=$(shq "$HARBOR_PASS")"
   echo "TESTBED_CA_FILE=$(shq "$CA_FILE")"
   echo "TESTBED_CA_URL=$(shq "http://127.0.0.1:$CA_PORT/ca.crt")"
   echo "TESTBED_IMAGES=$(shq "${public[*]}")"
   echo "TESTBED_REGISTRY_LOG=$(shq "$STATE/registry.log")"   # its requests; rewritten at each (re)start
   echo "TESTBED_MTLS_URL=$(shq "https://$MTLS_HOST")"
   echo "TESTBED_MTLS_HOST=$(shq "$MTLS_HOST")"
+  echo "TESTBED_MTLS_NAME=$(shq "$MTLS_NAME")"   # in its certificate too: map it to 127.0.0.1
   echo "TESTBED_MTLS_CA_FILE=$(shq "$MTLS_CA_FILE")"
   echo "TESTBED_MTLS_CLIENT_CERT=$(shq "$MTLS_CLIENT_CERT")"
   echo "TESTBED_MTLS_CLIENT_KEY=$(shq "$MTLS_CLIENT_KEY")"
-  echo "TESTBED_MTLS_PROJECTS=$(shq "${projects[*]}")"   # upstream=project ...
+  echo "TESTBED_MTLS_PROJECTS=$(shq "${projects[*]}")"   # upstream=project ..., on both registries
+  echo "TESTBED_MTLS_ALL_UPSTREAMS=$(shq "$ALL_UPSTREAMS")"   # every image, under one project
   echo "TESTBED_MTLS_IMAGES=$(shq "${MTLS_IMAGES[*]}")"
   echo "TESTBED_MTLS_LOG=$(shq "$STATE/mtls-registry.log")"   # its requests and TLS handshake errors
 }
