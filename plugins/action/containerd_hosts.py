@@ -19,7 +19,6 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_fi
 )
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._http import credentials_error, url_credentials
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import (
-    MIRROR_SETTINGS,
     check_absolute,
     check_rules,
 )
@@ -31,15 +30,17 @@ from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_to
     registry_mirror_warnings,
     render_node_files,
 )
+from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._registry_mirrors import (
+    MIRROR_SECRETS,
+    masked_registry_mirrors,
+)
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._toml_mask import mask_diff, secret_strings
 
 _MODULE = "kubenode.registry_mirror.containerd_hosts"
 _NODE_ARGS = ("config_path", "state", "backup", "foreign_files", "ca_file", *HOSTS_ARGUMENT_SPEC,
               *FILE_COMMON_ARGUMENTS)
 _NO_LOG_PLACEHOLDER = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
-# The settings of a registry_mirrors mirror shown masked in the invocation (password, client_key_content).
-_MIRROR_SECRETS = frozenset(setting.option for setting in MIRROR_SETTINGS if setting.no_log)
-_SECRET_FILE_SUFFIXES = tuple(suffix for option, (suffix, _mode) in TLS_FILES.items() if option in _MIRROR_SECRETS)
+_SECRET_FILE_SUFFIXES = tuple(suffix for option, (suffix, _mode) in TLS_FILES.items() if option in MIRROR_SECRETS)
 
 
 def _decoded(data):
@@ -90,16 +91,6 @@ def _hosts_files(args):
     return hosts_files, sorted(secrets), warnings
 
 
-def _masked(value):
-    """value as shown in the invocation: every mirror secret (password, client_key_content) at any depth of
-    registry_mirrors masked."""
-    if isinstance(value, dict):
-        return {key: _NO_LOG_PLACEHOLDER if key in _MIRROR_SECRETS else _masked(inner) for key, inner in value.items()}
-    if isinstance(value, list):
-        return [_masked(inner) for inner in value]
-    return value
-
-
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
 
@@ -144,6 +135,6 @@ class ActionModule(ActionBase):
         }
         if "password" in shown:
             shown["password"] = _NO_LOG_PLACEHOLDER
-        shown["registry_mirrors"] = _masked(shown["registry_mirrors"])
+        shown["registry_mirrors"] = masked_registry_mirrors(shown["registry_mirrors"], _NO_LOG_PLACEHOLDER)
         result["invocation"] = {"module_args": shown}
         return result

@@ -242,12 +242,30 @@ def _no_passphrase():
     raise ValueError("encrypted keys are not supported")
 
 
+def load_key_files(context, certificate_path, key_path):
+    """Load a client certificate and its private key from PEM files into context (ssl.SSLContext).
+
+    Raise PemError when they cannot be read or the key does not belong to the certificate; never quotes the key.
+    """
+    try:
+        context.load_cert_chain(certificate_path, key_path, password=_no_passphrase)
+    except ssl.SSLError as error:
+        reason = _SSL_SOURCE.sub("", str(error.args[-1] if error.args else error))
+        # KEY_VALUES_MISMATCH: another key of the same type; NO_CERTIFICATE_ASSIGNED: a key of another type
+        if error.reason in ("KEY_VALUES_MISMATCH", "NO_CERTIFICATE_ASSIGNED"):
+            raise PemError(f"the key does not belong to the certificate (OpenSSL: {reason})") from None
+        raise PemError(f"OpenSSL cannot load the certificate and key ({reason})") from None
+    except ValueError:
+        raise PemError("the key is encrypted, and containerd reads only unencrypted keys") from None
+    except OSError as error:
+        raise PemError(f"cannot read {error.filename or 'the certificate or key'}: {error.strerror}") from None
+
+
 def load_key_pair(context, certificate, key):
     """Load a client certificate (PEM text, the chain after it) and its private key (PEM text) into context.
 
     ssl reads them from files only: they are written to a private directory (0700, the files 0600) that is
-    removed before this returns. Raise PemError when OpenSSL cannot read them or the key does not belong to
-    the certificate; the message never holds the key.
+    removed before this returns. Raise PemError as load_key_files does.
     """
     check_private_key(key)
     with tempfile.TemporaryDirectory(prefix="kubenode-tls-") as directory:
@@ -258,16 +276,7 @@ def load_key_pair(context, certificate, key):
             with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
                 handle.write(text)
             paths.append(path)
-        try:
-            context.load_cert_chain(paths[0], paths[1], password=_no_passphrase)
-        except ssl.SSLError as error:
-            reason = _SSL_SOURCE.sub("", str(error.args[-1] if error.args else error))
-            # KEY_VALUES_MISMATCH: another key of the same type; NO_CERTIFICATE_ASSIGNED: a key of another type
-            if error.reason in ("KEY_VALUES_MISMATCH", "NO_CERTIFICATE_ASSIGNED"):
-                raise PemError(f"the key does not belong to the certificate (OpenSSL: {reason})") from None
-            raise PemError(f"OpenSSL cannot load the certificate and key ({reason})") from None
-        except ValueError:
-            raise PemError("the key is encrypted, and containerd reads only unencrypted keys") from None
+        load_key_files(context, *paths)
 
 
 def check_key_pair(certificate, key):

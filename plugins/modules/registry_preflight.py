@@ -19,15 +19,27 @@ description:
     M(kubenode.registry_mirror.ca_certificate) does (a PEM bundle of X.509 certificates, none expired, and
     readable by O(ca_readable_by)), then verifies the mirror with it, and returns its text in RV(ca_content),
     so that the CA is downloaded once per run and handed on to
-    M(kubenode.registry_mirror.containerd_hosts). Without O(url), only the CA is checked.
+    M(kubenode.registry_mirror.containerd_hosts). Without O(url) and O(registry_mirrors), only the CA is checked.
+  - With O(registry_mirrors), also calls every distinct mirror (its URL, CA, client certificate and key,
+    credentials, C(skip_tls) and C(repo_path); mirrors alike in all of these are called once) from the node as
+    containerd will. C(GET <url>/v2/) must answer HTTP 200, verified with the mirror's CA (its C(ca_file) or
+    C(ca_content)) and with its client certificate (C(client_cert)/C(client_key) on the node, or
+    C(client_cert_content)/C(client_key_content), loaded from a private temporary directory that is removed
+    afterwards). With a C(repo_path), C(GET <url>/v2/<repo_path>/kubenode-preflight-probe/tags/list) must answer
+    HTTP 200 or 404 - a registry answers 404 for a repository it does not hold, Harbor under a project that
+    exists - and fails on 401 or 403 (Harbor's answer for a project that does not exist, or that the credentials
+    may not pull from) and anything else. Every mirror is checked; the task fails when one of them failed, naming
+    each by its setting (for example C(registry_mirrors["docker.io"][0])) and saying what to fix.
   - Read-only; it runs in check mode too.
   - The option names of the Platform9 (PMK) cluster API are accepted as aliases.
 author:
   - kubenode maintainers (@kubenode)
 extends_documentation_fragment:
   - kubenode.registry_mirror.ca
+  - kubenode.registry_mirror.registry_mirrors
   - ansible.builtin.action_common_attributes
   - kubenode.registry_mirror.attributes.no_files
+  - kubenode.registry_mirror.attributes.action
 attributes:
   check_mode:
     details: The request is sent in check mode too; it changes nothing.
@@ -39,7 +51,7 @@ options:
       - A path is refused; the module calls C(<url>/v2/).
       - Credentials in the URL (C(user:password@host)) are refused, and never shown; use O(username) and
         O(password).
-      - Without it, only the CA is got and checked; then a CA option is required.
+      - Without it, only the CA and O(registry_mirrors) are checked; then one of them is required.
     type: str
     aliases: [customRegistryUrl]
   username:
@@ -113,6 +125,23 @@ EXAMPLES = r"""
     password: "{{ mirror_password }}"
     ca_file: /usr/local/share/reg-ca.crt
 
+- name: Check every Harbor proxy-cache project and an mTLS mirror before containerd is pointed at them
+  kubenode.registry_mirror.registry_preflight:
+    registry_mirrors:
+      docker.io:
+        - url: https://harbor.example
+          repo_path: dockerhub-proxy
+          username: robot$proxy
+          password: "{{ harbor_robot_password }}"
+      "*":
+        mirrors:
+          - url: https://registry.site.internal:5443
+            repo_path: all-upstreams
+            ca_content: "{{ lookup('ansible.builtin.file', 'files/site-ca.crt') }}"
+            client_cert_content: "{{ lookup('ansible.builtin.file', 'files/node.crt') }}"
+            client_key_content: "{{ node_client_key }}"
+        repo_path_for_all: true
+
 - name: The same with a CA not placed yet, and PMK's names
   kubenode.registry_mirror.registry_preflight:
     customRegistryUrl: "{{ cluster.customRegistryUrl }}"
@@ -132,6 +161,34 @@ url:
   returned: when O(url) is valid
   type: str
   sample: https://10.101.101.100:443/v2/
+mirrors:
+  description: One entry per distinct mirror of O(registry_mirrors), in the order first given.
+  returned: when O(registry_mirrors) is given; when the task fails too
+  type: list
+  elements: dict
+  contains:
+    fields:
+      description: The settings of the mirrors this entry stands for.
+      type: list
+      elements: str
+      sample: ['registry_mirrors["docker.io"][0]', 'registry_mirrors["*"].mirrors[0]']
+    url:
+      description: The mirror's C(/v2/) URL.
+      type: str
+      sample: https://harbor.example/v2/
+    status:
+      description: HTTP status of C(/v2/), or null when no HTTP answer came.
+      type: int
+      sample: 200
+    repo_path_status:
+      description:
+        - HTTP status of the C(repo_path) check, or null when the mirror has no C(repo_path) or it was not reached.
+      type: int
+      sample: 404
+    msg:
+      description: Why the mirror failed, naming its settings.
+      type: str
+      returned: when it failed
 ca_content:
   description:
     - The PEM text of the CA that was checked (a CA is public), with a final newline, to hand to
@@ -143,7 +200,6 @@ ca_content:
 """
 
 import os
-import ssl
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -154,129 +210,23 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._ca impor
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._ca import (
     CA_FIELDS,
     CaError,
+    CaFields,
     check_readable,
     get_ca,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import REQUIRED_TOGETHER
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._preflight import (
+    PreflightError,
+    Target,
+    check_repo_path,
+    check_v2,
+    tls_context,
+)
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import (
     RegistrySettingError,
     basic_auth,
     normalize_url,
 )
-
-USER_AGENT = "kubenode.registry_mirror-registry_preflight"
-MAX_BODY = 65536  # the body of /v2/ is not needed; at most this much is read
-# OpenSSL verify codes that mean the certificate does not name the host we called
-_NAME_MISMATCH = (62, 64)  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
-_EXPIRED = (10,)  # X509_V_ERR_CERT_HAS_EXPIRED
-
-
-class PreflightError(Exception):
-    def __init__(self, message, status=None):
-        super().__init__(message)
-        self.status = status
-
-
-def _tls_context(params, ca):
-    if params["skip_tls"]:
-        return _http.tls_context(verify=False)
-    if ca is None:
-        return _http.tls_context()
-    try:
-        return _http.tls_context(cadata=ca.text)
-    except ssl.SSLError as error:
-        raise PreflightError(f"{ca.source}: OpenSSL cannot load it ({error})") from None
-
-
-def _tls_message(url, error, ca):
-    reason = getattr(error, "verify_message", None) or getattr(error, "reason", None) or str(error)
-    code = getattr(error, "verify_code", None)
-    if code in _NAME_MISMATCH:
-        return (
-            f"TLS verification of {url} failed: the mirror's certificate is not valid for the host in url "
-            f"({reason}); use a name or address its certificate holds"
-        )
-    if code in _EXPIRED:
-        return f"TLS verification of {url} failed: the mirror's certificate or its CA has expired ({reason})"
-    if ca is None:
-        return (
-            f"TLS verification of {url} failed: the CA does not match the mirror's certificate ({reason}); "
-            "the system trust store was used: give the mirror's CA in ca_content or ca_file"
-        )
-    return (
-        f"TLS verification of {url} failed: the CA does not match the mirror's certificate ({reason}); "
-        "give the CA that signed the mirror's certificate"
-    )
-
-
-def _http_error_message(url, status, reason, headers, username, location=None):
-    challenge = headers.get("WWW-Authenticate") if headers is not None else None
-    challenge = f" (it asks for: {challenge.split(',')[0]})" if challenge else ""
-    if status == 401:
-        if username is not None:
-            return f"the mirror rejected the credentials for user {username!r} at {url} (HTTP 401){challenge}"
-        return f"the mirror requires credentials: {url} answered HTTP 401{challenge}; set username and password"
-    if status == 403:
-        who = f"user {username!r}" if username is not None else "anonymous access"
-        return f"the mirror forbids {who} at {url} (HTTP 403 Forbidden)"
-    if 300 <= status < 400:
-        if location is None and headers is not None:
-            location = headers.get("Location")
-        to = f" to {_http.display_url(location)}" if location else ""
-        return f"{url} redirects{to} (HTTP {status}); point url at the mirror itself"
-    return f"{url} answered HTTP {status} {reason}".rstrip() + "; a registry answers 200"
-
-
-def _unreachable(url, reason):
-    return f"the mirror at {url} is unreachable ({reason})"
-
-
-def preflight(params, url, username, authorization, ca=None):
-    """Call url once; return the status on HTTP 200, raise PreflightError otherwise."""
-    headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
-    if authorization is not None:
-        headers["Authorization"] = authorization
-    timeout = params["timeout"]
-    try:
-        response = _http.request(
-            "GET",
-            url,
-            timeout=timeout,
-            max_bytes=MAX_BODY,
-            truncate=True,  # only the status matters
-            headers=headers,
-            context=_tls_context(params, ca) if url.startswith("https://") else None,
-            redirects=_http.NO_REDIRECTS,  # the credentials go to url only
-        )
-    except _http.HttpRedirectError as error:
-        raise PreflightError(
-            _http_error_message(url, error.status, "", None, username, location=error.location), status=error.status
-        ) from None
-    except _http.HttpTimeout as error:
-        if error.phase in ("while connecting", "during the TLS handshake"):
-            raise PreflightError(_unreachable(url, f"no answer within {timeout} seconds; {error.reason}")) from None
-        raise PreflightError(
-            f"the mirror at {url} is too slow: no complete answer within {timeout} seconds ({error.reason})"
-        ) from None
-    except _http.HttpTlsError as error:
-        if error.verify:
-            raise PreflightError(_tls_message(url, error.cause, ca)) from None
-        raise PreflightError(f"TLS handshake with {url} failed ({error.cause}); is it an https endpoint?") from None
-    except _http.HttpProtocolError as error:
-        what = f"{type(error.cause).__name__}: {error.cause}"
-        raise PreflightError(f"{url} did not answer HTTP ({what}); is it a registry?") from None
-    except _http.HttpConnectError as error:
-        if error.dns:
-            raise PreflightError(_unreachable(url, f"the name does not resolve: {error.cause}")) from None
-        raise PreflightError(_unreachable(url, error.cause)) from None
-    except _http.HttpError as error:
-        raise PreflightError(_unreachable(url, error.reason)) from None
-    if response.status != 200:
-        raise PreflightError(
-            _http_error_message(url, response.status, response.reason, response.headers, username),
-            status=response.status,
-        )
-    return response.status
 
 
 def _checked_ca(module):
@@ -296,6 +246,45 @@ def _checked_ca(module):
     return ca
 
 
+def _mirror_target(module, mirror):
+    """The Target of one distinct mirror of registry_mirrors: its CA got and checked, its client pair loaded."""
+    params, prefix = module.params, f"{mirror['fields'][0]}."
+    ca = None
+    if mirror["ca_file"] is not None or mirror["ca_content"] is not None:
+        fields = CaFields(f"{prefix}ca_file", f"{prefix}ca_content", f"{prefix}ca_url", "ca_readable_by")
+        try:
+            ca = get_ca(mirror["ca_file"], mirror["ca_content"], timeout=params["timeout"],
+                        warn_days=params["warn_days"], fields=fields)
+        except CaError as error:
+            raise PreflightError(str(error)) from None
+        for warning in ca.warnings:
+            module.warn(f"{', '.join(mirror['fields'])}: {warning}")
+    client, client_field = None, None
+    if mirror["client_cert_content"] is not None:
+        client = ("content", mirror["client_cert_content"], mirror["client_key_content"])
+        client_field = f"{prefix}client_cert_content"
+    elif mirror["client_cert"] is not None:
+        client, client_field = ("paths", mirror["client_cert"], mirror["client_key"]), f"{prefix}client_cert"
+    context = None
+    if mirror["url"].startswith("https://"):
+        context = tls_context(mirror["skip_tls"], None if mirror["skip_tls"] else ca, client, prefix)
+    return Target(f"{mirror['url']}/v2/", mirror["username"], mirror["authorization"], context,
+                  None if mirror["skip_tls"] else ca, prefix, client_field)
+
+
+def _check_mirror(module, mirror):
+    """Check one distinct mirror of registry_mirrors; return its result entry (with msg when it failed)."""
+    result = {"fields": mirror["fields"], "url": f"{mirror['url']}/v2/", "status": None, "repo_path_status": None}
+    try:
+        target = _mirror_target(module, mirror)
+        result["status"] = check_v2(target, module.params["timeout"])
+        if mirror["repo_path"]:
+            result["repo_path_status"] = check_repo_path(target, mirror["repo_path"], module.params["timeout"])
+    except PreflightError as error:
+        result["msg"] = f"{' and '.join(mirror['fields'])}: {error}"
+    return result
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -307,6 +296,11 @@ def main():
             ca_file=dict(type="path"),
             timeout=dict(type="int", default=10),
             warn_days=dict(type="int", default=30),
+            registry_mirrors=dict(type="dict", default={}),
+            upstream_fallback=dict(type="bool", default=True),
+            # set by the action plugin: the distinct mirrors of registry_mirrors, and the secrets they hold
+            _mirrors=dict(type="list", elements="dict", default=[]),
+            _secrets=dict(type="list", elements="str", no_log=True),
         ),
         required_together=REQUIRED_TOGETHER,
         mutually_exclusive=[["ca_content", "ca_file", "ca_url"]],
@@ -314,6 +308,9 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
+    if params["registry_mirrors"] and not params["_mirrors"]:
+        module.fail_json(msg="registry_preflight must run through its action plugin, which reads registry_mirrors",
+                         status=None)
     _http.refuse_url_credentials(module, ["url"], hint="; use username and password", status=None)
     _http.refuse_url_credentials(module, ["ca_url"], hint="; a CA certificate is public", status=None)
     if params["timeout"] <= 0:
@@ -322,30 +319,39 @@ def main():
         module.fail_json(msg="warn_days: must not be negative", status=None)
     if params["ca_file"] is not None and not os.path.isabs(params["ca_file"]):
         module.fail_json(msg=f"ca_file: {params['ca_file']!r} must be an absolute path", status=None)
-    if params["url"] is None:
-        if params["ca_content"] is None and params["ca_url"] is None and params["ca_file"] is None:
-            module.fail_json(msg="url: required, unless only a CA is checked (ca_content, ca_url or ca_file)",
-                             status=None)
-        ca = _checked_ca(module)
-        module.exit_json(changed=False, status=None, ca_content=ca.text)
-    try:
-        server = normalize_url(params["url"])[0]
-    except RegistrySettingError as error:
-        module.fail_json(msg=str(error), status=None)
-    url = f"{server}/v2/"
-    username = params["username"]
-    try:
-        authorization = None if username is None else basic_auth(username, params["password"])
-    except RegistrySettingError as error:
-        module.fail_json(msg=str(error), status=None, url=url)
+    ca_given = params["ca_content"] is not None or params["ca_url"] is not None or params["ca_file"] is not None
+    if params["url"] is None and not ca_given and not params["_mirrors"]:
+        module.fail_json(msg="url: required, unless only a CA is checked (ca_content, ca_url or ca_file) or "
+                         "registry_mirrors is given", status=None)
+    result = dict(changed=False, status=None)
     ca = _checked_ca(module)
-    try:
-        status = preflight(params, url, username, authorization, ca)
-    except PreflightError as error:
-        module.fail_json(msg=str(error), status=error.status, url=url)
-    result = dict(changed=False, status=status, url=url)
     if ca is not None:
         result["ca_content"] = ca.text
+    if params["url"] is not None:
+        try:
+            server = normalize_url(params["url"])[0]
+        except RegistrySettingError as error:
+            module.fail_json(msg=str(error), status=None)
+        result["url"] = url = f"{server}/v2/"
+        username = params["username"]
+        try:
+            authorization = None if username is None else basic_auth(username, params["password"])
+        except RegistrySettingError as error:
+            module.fail_json(msg=str(error), status=None, url=url)
+        try:
+            target = Target(url, username, authorization, None, ca, "", None)
+            if url.startswith("https://"):
+                target = target._replace(context=tls_context(params["skip_tls"], ca))
+            result["status"] = check_v2(target, params["timeout"])
+        except PreflightError as error:
+            module.fail_json(msg=str(error), status=error.status, url=url)
+    if params["_mirrors"]:
+        result["mirrors"] = [_check_mirror(module, mirror) for mirror in params["_mirrors"]]
+        failed = [mirror["msg"] for mirror in result["mirrors"] if "msg" in mirror]
+        if failed:
+            count = len(result["mirrors"])
+            module.fail_json(msg=f"{len(failed)} of {count} mirror{'s' if count > 1 else ''} of registry_mirrors "
+                             f"failed the preflight. " + " ".join(f"{message}." for message in failed), **result)
     module.exit_json(**result)
 
 

@@ -45,6 +45,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import (
     BY_OPTION,
     DEFAULT_CAPABILITIES,
+    MIRROR_SETTINGS,
     check_mirror,
     check_value,
 )
@@ -59,6 +60,8 @@ DOCKER_HUB_NAMES = (DOCKER_HUB, "index.docker.io", "registry-1.docker.io")
 # The longest file name Linux file systems take (NAME_MAX): a host[:port] is a directory name.
 MAX_DIRECTORY_NAME = 255
 DEFAULT_CONFIG_PATH = BY_OPTION["config_path"].default
+# The settings of a mirror that are secrets (password, client_key_content).
+MIRROR_SECRETS = frozenset(setting.option for setting in MIRROR_SETTINGS if setting.no_log)
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,11 @@ class Mirror:
     # The PEM texts given as content, {setting: text} of _hosts_files.TLS_FILES' keys: the files ca_file and
     # client name, which containerd_hosts writes.
     contents: tuple = ()
+    username: str | None = None
+
+    @property
+    def repo_path(self):
+        return self.endpoint[len(self.server) + len("/v2/"):] if self.override_path else ""
 
     def content(self, setting):
         """The PEM text given for a setting of _hosts_files.TLS_FILES, or None."""
@@ -135,6 +143,7 @@ def make_mirror(settings, field="url", files_directory=None):
         dial_timeout=settings.get("dial_timeout"),
         field=field,
         contents=contents,
+        username=username,
     )
 
 
@@ -291,3 +300,44 @@ def unread_warnings(entries, containerd_version=None):
         for key, why in unread.items()
         if getattr(mirror, key, None)
     ]
+
+
+def preflight_targets(entries):
+    """Return (targets, secrets): every distinct mirror of entries as registry_preflight calls it from the node,
+    and the secrets they hold (authorization headers, client keys) for the module's no_log.
+
+    A target is a mapping of the mirror's url (scheme://host[:port]), repo_path, skip_tls, its CA and client pair
+    (node paths, or the texts given: they are not on the node yet), username and authorization, and fields: how
+    the settings name each mirror it stands for. Mirrors the same in all of these are called once.
+    """
+    targets = {}
+    for entry in entries:
+        for mirror in entry.mirrors:
+            texts = dict(mirror.contents)
+            client = () if mirror.client is None or "client_cert_content" in texts else mirror.client
+            target = {
+                "url": mirror.server,
+                "repo_path": mirror.repo_path or None,
+                "skip_tls": mirror.skip_tls,
+                "ca_file": None if "ca_content" in texts else mirror.ca_file,
+                "client_cert": client[0] if client else None,
+                "client_key": client[1] if client else None,
+                **{key: texts.get(key) for key in TLS_FILES},
+                "username": mirror.username,
+                "authorization": mirror.authorization,
+            }
+            key = json.dumps(target, sort_keys=True)
+            targets.setdefault(key, dict(target, fields=[]))["fields"].append(mirror.field)
+    secrets = {target[key] for target in targets.values() for key in ("authorization", "client_key_content")}
+    return list(targets.values()), sorted(secret for secret in secrets if secret)
+
+
+def masked_registry_mirrors(value, placeholder):
+    """registry_mirrors as a task's invocation shows it: every mirror secret (password, client_key_content), at any
+    depth, replaced by placeholder."""
+    if isinstance(value, Mapping):
+        return {key: placeholder if key in MIRROR_SECRETS else masked_registry_mirrors(inner, placeholder)
+                for key, inner in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [masked_registry_mirrors(inner, placeholder) for inner in value]
+    return value

@@ -205,3 +205,85 @@ def test_the_ca_is_got_checked_and_handed_on(run_playbook, registry, pki, tmp_pa
         assert result(name)["failed"] is True, name
         assert message in result(name)["msg"], (name, result(name)["msg"])
         assert "ca_content" not in result(name), name
+
+
+# --- every distinct mirror of registry_mirrors, with its CA, client certificate, credentials and repo path --------
+
+MIRROR_FIELD = 'registry_mirrors["docker.io"][0]'
+
+
+@pytest.fixture(scope="module")
+def mtls_server(pki):
+    """A Harbor-like registry that requires a client certificate pki.client_ca signed, and holds one project."""
+    with fake.TlsRegistry(pki, users={USER: PASSWORD}, client_ca=pki.client_ca, projects={"dockerhub-proxy"}) as server:
+        yield server
+
+
+def test_each_mirror_is_called_with_its_tls_material_credentials_and_repo_path(run_playbook, mtls_server, registry,
+                                                                               pki):
+    mtls_server.clear()
+    key = pki.client_key.read_text()
+    good = {"url": mtls_server.url, "repo_path": "dockerhub-proxy", "username": USER,
+            "password": "{{ mirror_password }}", "ca_content": pki.ca.read_text(),
+            "client_cert_content": pki.client.read_text(), "client_key_content": "{{ client_key }}"}
+    on_node = {"url": mtls_server.url, "ca_file": str(pki.ca), "client_cert": str(pki.client),
+               "client_key": str(pki.client_key), "username": USER, "password": "{{ mirror_password }}"}
+    no_client = {key_: value for key_, value in good.items() if not key_.startswith("client_")}
+    tasks = [
+        task("content, two registries", registry_mirrors={"docker.io": [good], "quay.io": {"mirrors": [good]}}),
+        task("node paths, beside the PMK mirror", url=registry.url, ca_file=str(pki.ca), username=USER,
+             password="{{ mirror_password }}", registry_mirrors={"*": [on_node]}),
+        task("no client certificate", registry_mirrors={"docker.io": [no_client]}),
+        task("a client certificate the mirror does not trust", registry_mirrors={"docker.io": [dict(
+            good, client_cert_content=pki.other_client.read_text(),
+            client_key_content=pki.other_client_key.read_text())]}),
+        task("wrong password", registry_mirrors={"docker.io": [dict(good, password="not-it")]}),
+        task("missing project", registry_mirrors={"docker.io": [dict(good, repo_path="dockerhub-prox")]}),
+        task("wrong CA", registry_mirrors={"docker.io": [dict(good, ca_content=pki.other_ca.read_text())]}),
+        task("one good, one bad", registry_mirrors={"docker.io": [good, dict(on_node, password="not-it")]}),
+        task("a key without its certificate", registry_mirrors={"docker.io": [dict(
+            no_client, client_key_content="{{ client_key }}")]}),
+    ]
+    run = run_playbook(tasks, extra_vars={"mirror_password": PASSWORD, "client_key": key}, verbosity=3,
+                       json_output=False)
+    assert all(line not in run.stdout + run.stderr for line in key.splitlines()[1:-1])
+    assert_no_secret(run)
+    run = run_playbook(tasks, extra_vars={"mirror_password": PASSWORD, "client_key": key})
+    assert_no_secret(run)
+    result = run.task_results
+    v2 = f"{mtls_server.url}/v2/"
+
+    both = result("content, two registries")
+    assert both.get("failed", False) is False, both.get("msg")
+    assert both["mirrors"] == [{"fields": [MIRROR_FIELD, 'registry_mirrors["quay.io"].mirrors[0]'], "url": v2,
+                                "status": 200, "repo_path_status": 404}]  # called once for both registries
+    shown = both["invocation"]["module_args"]["registry_mirrors"]["docker.io"][0]
+    assert shown["client_key_content"] == shown["password"] == "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+    beside = result("node paths, beside the PMK mirror")
+    assert beside.get("failed", False) is False, beside.get("msg")
+    assert (beside["status"], beside["url"]) == (200, f"{registry.url}/v2/")
+    assert beside["mirrors"] == [{"fields": ['registry_mirrors["*"][0]'], "url": v2, "status": 200,
+                                  "repo_path_status": None}]
+    # the good mirror's project once for each task that holds it (its two registries are one call), in two runs
+    good_calls = [r.path for r in mtls_server.requests if r.header("Authorization") == AUTHORIZATION]
+    assert good_calls.count("/v2/dockerhub-proxy/kubenode-preflight-probe/tags/list") == 2 * 2
+    failures = {
+        "no client certificate": f"{MIRROR_FIELD}.client_cert and {MIRROR_FIELD}.client_key (node paths) or",
+        "a client certificate the mirror does not trust":
+            f"the mirror does not accept the client certificate of {MIRROR_FIELD}.client_cert_content",
+        "wrong password": f"{MIRROR_FIELD}: the mirror rejected the credentials for user '{USER}' at {v2} (HTTP 401",
+        "missing project": f"{MIRROR_FIELD}: the mirror does not serve {MIRROR_FIELD}.repo_path 'dockerhub-prox': "
+                           f"{v2}dockerhub-prox/kubenode-preflight-probe/tags/list answered HTTP 401: project "
+                           "dockerhub-prox not found; check that the project or path exists",
+        "wrong CA": f"{MIRROR_FIELD}: TLS verification of {v2} failed: the CA does not match",
+        "one good, one bad": "1 of 2 mirrors of registry_mirrors failed the preflight. "
+                             "registry_mirrors[\"docker.io\"][1]: the mirror rejected the credentials",
+        "a key without its certificate": f"{MIRROR_FIELD}.client_cert_content: {MIRROR_FIELD}.client_cert_content "
+                                         f"and {MIRROR_FIELD}.client_key_content must be given together",
+    }
+    for name, message in failures.items():
+        outcome = result(name)
+        assert outcome["failed"] is True, name
+        assert message in outcome["msg"], (name, outcome["msg"])
+        assert outcome["changed"] is False
+    assert "mirrors" not in result("a key without its certificate")  # refused on the controller: no module run

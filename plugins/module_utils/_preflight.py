@@ -1,0 +1,216 @@
+# Copyright (c) 2026 kubenode maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What registry_preflight asks a mirror from the node, as containerd will, and how it words what went wrong.
+
+Standard library only (Python 3.8+), no Ansible imports. One Target is one mirror as containerd will call it:
+the PMK mirror of the url option, or one distinct mirror of registry_mirrors (its CA, client certificate,
+credentials and skip_tls). Every message says what to fix in the words of the options (Target.prefix: "" for
+the PMK mirror's own options, 'registry_mirrors["docker.io"][0].' for a mirror's).
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+from collections import namedtuple
+
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils import _http
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._pem import (
+    PemError,
+    load_key_files,
+    load_key_pair,
+)
+
+USER_AGENT = "kubenode.registry_mirror-registry_preflight"
+MAX_BODY = 65536  # the body of /v2/ is not needed; at most this much is read
+# OpenSSL verify codes that mean the certificate does not name the host we called
+_NAME_MISMATCH = (62, 64)  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
+_EXPIRED = (10,)  # X509_V_ERR_CERT_HAS_EXPIRED
+# The repository asked for under a repo_path: a name no registry holds (see check_repo_path).
+PROBE_REPOSITORY = "kubenode-preflight-probe"
+
+Target = namedtuple("Target", ["url", "username", "authorization", "context", "ca", "prefix", "client"])
+"""One mirror to call: url is its /v2/ URL; context the ssl context for https (None for http); ca the checked
+Ca it verifies with (None: the system trust store or skip_tls); prefix how messages name its options; client
+the option that holds its client certificate (None without one)."""
+
+
+class PreflightError(Exception):
+    def __init__(self, message, status=None):
+        super().__init__(message)
+        self.status = status
+
+
+def tls_context(skip_tls, ca=None, client=None, prefix=""):
+    """The ssl context containerd's settings amount to: verified with the CA's text (or the system trust store),
+    or not at all with skip_tls; with client ("paths" or "content", certificate, key) the client certificate."""
+    if skip_tls:
+        context = _http.tls_context(verify=False)
+    else:
+        try:
+            context = _http.tls_context(cadata=None if ca is None else ca.text)
+        except ssl.SSLError as error:
+            raise PreflightError(f"{ca.source}: OpenSSL cannot load it ({error})") from None
+    if client is not None:
+        form, certificate, key = client
+        try:
+            (load_key_files if form == "paths" else load_key_pair)(context, certificate, key)
+        except PemError as error:
+            fields = ("client_cert", "client_key") if form == "paths" else ("client_cert_content", "client_key_content")
+            raise PreflightError(f"{prefix}{fields[0]} and {prefix}{fields[1]}: {error}") from None
+    return context
+
+
+def _tls_message(target, error):
+    url, ca, prefix = target.url, target.ca, target.prefix
+    reason = getattr(error, "verify_message", None) or getattr(error, "reason", None) or str(error)
+    code = getattr(error, "verify_code", None)
+    if code in _NAME_MISMATCH:
+        return (
+            f"TLS verification of {url} failed: the mirror's certificate is not valid for the host in {prefix}url "
+            f"({reason}); use a name or address its certificate holds"
+        )
+    if code in _EXPIRED:
+        return f"TLS verification of {url} failed: the mirror's certificate or its CA has expired ({reason})"
+    if ca is None:
+        return (
+            f"TLS verification of {url} failed: the CA does not match the mirror's certificate ({reason}); "
+            f"the system trust store was used: give the mirror's CA in {prefix}ca_content or {prefix}ca_file"
+        )
+    return (
+        f"TLS verification of {url} failed: the CA does not match the mirror's certificate ({reason}); "
+        "give the CA that signed the mirror's certificate"
+    )
+
+
+def _handshake_message(target, error):
+    """A handshake that failed but not on the mirror's certificate: a mirror that wants a client certificate
+    (mTLS) ends it with an alert (certificate required, unknown CA, bad certificate) or by closing it."""
+    url, prefix = target.url, target.prefix
+    if target.client is not None:
+        return (f"TLS handshake with {url} failed ({error.cause}): the mirror does not accept the client certificate "
+                f"of {target.client}; give one signed by a CA the mirror trusts for clients")
+    if prefix:
+        return (f"TLS handshake with {url} failed ({error.cause}): if the mirror requires a client certificate "
+                f"(mTLS), give {prefix}client_cert and {prefix}client_key (node paths) or {prefix}client_cert_content "
+                f"and {prefix}client_key_content; is it an https endpoint?")
+    return f"TLS handshake with {url} failed ({error.cause}); is it an https endpoint?"
+
+
+def _registry_message(body):
+    """The first error message of a registry's JSON error body (distribution spec), cut short; "" without one."""
+    try:
+        errors = json.loads(body.decode("utf-8", errors="replace")).get("errors") or []
+        message = str(errors[0].get("message") or errors[0].get("code") or "")
+    except (ValueError, AttributeError, IndexError, TypeError):
+        return ""
+    printable = "".join(c if c.isprintable() else " " for c in message)[:200]
+    return f": {printable}" if printable else ""
+
+
+def http_error_message(target, url, status, reason, headers, location=None, body=b""):
+    """Why a status other than the one wanted is a failure, and what to fix."""
+    username, prefix = target.username, target.prefix
+    challenge = headers.get("WWW-Authenticate") if headers is not None else None
+    challenge = f" (it asks for: {challenge.split(',')[0]})" if challenge else ""
+    said = _registry_message(body)
+    if status == 401:
+        if username is not None:
+            return f"the mirror rejected the credentials for user {username!r} at {url} (HTTP 401{said}){challenge}"
+        return (f"the mirror requires credentials: {url} answered HTTP 401{said}{challenge}; set {prefix}username "
+                f"and {prefix}password")
+    if status == 403:
+        who = f"user {username!r}" if username is not None else "anonymous access"
+        return f"the mirror forbids {who} at {url} (HTTP 403 Forbidden{said})"
+    if 300 <= status < 400:
+        if location is None and headers is not None:
+            location = headers.get("Location")
+        to = f" to {_http.display_url(location)}" if location else ""
+        return f"{url} redirects{to} (HTTP {status}); point {prefix}url at the mirror itself"
+    return f"{url} answered HTTP {status} {reason}".rstrip() + f"{said}; a registry answers 200"
+
+
+def _unreachable(url, reason):
+    return f"the mirror at {url} is unreachable ({reason})"
+
+
+def call(target, url, timeout):
+    """GET url as containerd would reach target; return the Response (any status), raise PreflightError without one."""
+    headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+    if target.authorization is not None:
+        headers["Authorization"] = target.authorization
+    try:
+        return _http.request(
+            "GET",
+            url,
+            timeout=timeout,
+            max_bytes=MAX_BODY,
+            truncate=True,  # only the status and an error message matter
+            headers=headers,
+            context=target.context if url.startswith("https://") else None,
+            redirects=_http.NO_REDIRECTS,  # the credentials go to the mirror only
+        )
+    except _http.HttpRedirectError as error:
+        raise PreflightError(
+            http_error_message(target, url, error.status, "", None, location=error.location), status=error.status
+        ) from None
+    except _http.HttpTimeout as error:
+        if error.phase in ("while connecting", "during the TLS handshake"):
+            raise PreflightError(_unreachable(url, f"no answer within {timeout} seconds; {error.reason}")) from None
+        raise PreflightError(
+            f"the mirror at {url} is too slow: no complete answer within {timeout} seconds ({error.reason})"
+        ) from None
+    except _http.HttpTlsError as error:
+        if error.verify:
+            raise PreflightError(_tls_message(target._replace(url=url), error.cause)) from None
+        raise PreflightError(_handshake_message(target._replace(url=url), error)) from None
+    except _http.HttpProtocolError as error:
+        what = f"{type(error.cause).__name__}: {error.cause}"
+        raise PreflightError(f"{url} did not answer HTTP ({what}); is it a registry?") from None
+    except _http.HttpConnectError as error:
+        if error.dns:
+            raise PreflightError(_unreachable(url, f"the name does not resolve: {error.cause}")) from None
+        raise PreflightError(_unreachable(url, error.cause)) from None
+    except _http.HttpError as error:
+        raise PreflightError(_unreachable(url, error.reason)) from None
+
+
+def check_v2(target, timeout):
+    """Call the mirror's /v2/ (the API version check); return the status on HTTP 200, raise PreflightError otherwise."""
+    response = call(target, target.url, timeout)
+    if response.status != 200:
+        raise PreflightError(
+            http_error_message(target, target.url, response.status, response.reason, response.headers,
+                               body=response.body),
+            status=response.status,
+        )
+    return response.status
+
+
+def repo_path_url(target, repo_path):
+    return f"{target.url}{repo_path}/{PROBE_REPOSITORY}/tags/list"
+
+
+def check_repo_path(target, repo_path, timeout):
+    """Ask for the tags of a repository under repo_path that does not exist; return the status when the mirror
+    serves the path, raise PreflightError when it refuses it.
+
+    Why this request: the registry API has no call for "does this namespace exist", /v2/_catalog is for
+    administrators only on Harbor, and a manifest would make a proxy cache fetch from its upstream. A tags list
+    is answered from the mirror's own store, never proxied, and its answer tells the cases apart:
+    registry:2 (no projects) answers 404 NAME_UNKNOWN for any repository it does not hold; Harbor answers 404
+    NOT_FOUND under a project that exists and that these credentials may pull from (a valid proxy-cache project
+    holds no such repository), but 401 UNAUTHORIZED "project ... not found" for a project that does not exist,
+    and 401 or 403 for one the credentials may not pull from; 400 (NAME_INVALID) is a path no registry takes.
+    So a 200 or a 404 passes, and every other answer fails with the registry's own message.
+    """
+    url = repo_path_url(target, repo_path)
+    response = call(target, url, timeout)
+    if response.status in (200, 404):
+        return response.status
+    who = f"user {target.username!r}" if target.username is not None else "anonymous access"
+    raise PreflightError(
+        f"the mirror does not serve {target.prefix}repo_path {repo_path!r}: {url} answered HTTP {response.status}"
+        f"{_registry_message(response.body)}; check that the project or path exists and that {who} may pull from it",
+        status=response.status,
+    )
