@@ -20,6 +20,11 @@ from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_to
     render_hosts_toml,
     render_node_files,
 )
+from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._registry_mirrors import (
+    masked_registry_mirrors,
+    preflight_targets,
+    read_registry_mirrors,
+)
 
 FILTERS = FilterModule().filters()
 SEED_FILE = Path(__file__).parents[2] / "fixtures" / "seed-hosts.yml"
@@ -461,3 +466,31 @@ def test_the_hosts_toml_filter_names_the_files_under_its_config_path(pki):
     text = render_hosts_toml({"registry": "docker.io", "mirrors": [tls_mirror(pki)], "config_path": "/srv/certs.d"})
     assert tomllib.loads(text)["host"]["https://registry.site.internal:5443"]["ca"] == (
         "/srv/certs.d/docker.io/registry.site.internal:5443.ca.crt")
+
+
+# --- what registry_preflight calls -------------------------------------------------------------------------------
+
+
+def test_preflight_targets_are_the_distinct_mirrors_with_their_texts_and_secrets(pki):
+    mtls = tls_mirror(pki, repo_path="dockerhub-proxy", username="u", password="p")
+    on_node = {"url": HARBOR, "ca_file": "/etc/pki/ca.crt", "client_cert": "/etc/pki/n.crt",
+               "client_key": "/etc/pki/n.key"}
+    entries = read_registry_mirrors({"docker.io": [mtls, on_node], "quay.io": {"mirrors": [mtls]},
+                                     "*": [dict(on_node, skip_tls=True)]})
+    targets, secrets = preflight_targets(entries)
+    assert [target["fields"] for target in targets] == [
+        ['registry_mirrors["docker.io"][0]', 'registry_mirrors["quay.io"].mirrors[0]'],
+        ['registry_mirrors["docker.io"][1]'], ['registry_mirrors["*"][0]']]
+    first = targets[0]
+    assert (first["url"], first["repo_path"], first["username"]) == (
+        "https://registry.site.internal:5443", "dockerhub-proxy", "u")
+    # texts are sent as texts: their files are not on the node before containerd_hosts writes them
+    assert (first["ca_file"], first["client_cert"], first["client_key"]) == (None, None, None)
+    assert first["client_key_content"] == pki.client_key.read_text()
+    assert (targets[1]["ca_file"], targets[1]["client_cert"], targets[1]["client_key"]) == (
+        "/etc/pki/ca.crt", "/etc/pki/n.crt", "/etc/pki/n.key")
+    assert targets[1]["repo_path"] is None and targets[2]["skip_tls"] is True
+    assert "password" not in first  # only the header it becomes goes to the node
+    assert secrets == sorted([AUTH.split(" = ")[1].strip().strip('"'), pki.client_key.read_text()])
+    assert masked_registry_mirrors({"docker.io": [mtls]}, "X")["docker.io"][0] == dict(
+        mtls, password="X", client_key_content="X")
