@@ -180,9 +180,9 @@ options:
       - Internal, set by the action plugin; the rendered files. Do not set.
     type: list
     elements: dict
-  _authorizations:
+  _secrets:
     description:
-      - Internal, set by the action plugin; the header values to mask. Do not set.
+      - Internal, set by the action plugin; the header values and client keys to mask. Do not set.
     type: list
     elements: str
 notes:

@@ -38,6 +38,7 @@ extends_documentation_fragment:
   - kubenode.registry_mirror.ca
   - kubenode.registry_mirror.registry_mirrors
   - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
   - kubenode.registry_mirror.attributes.no_files
   - kubenode.registry_mirror.attributes.action
 attributes:
@@ -104,6 +105,17 @@ options:
       - Warn when a certificate of the CA expires within this many days. An expired certificate is an error.
     type: int
     default: 30
+  _mirrors:
+    description:
+      - Internal, set by the action plugin; the distinct mirrors of O(registry_mirrors). Do not set.
+    type: list
+    elements: dict
+    default: []
+  _secrets:
+    description:
+      - Internal, set by the action plugin; the header values and client keys to mask. Do not set.
+    type: list
+    elements: str
 notes:
   - Proxy settings come from the node's environment (C(https_proxy), C(no_proxy)) of the module, which may
     differ from containerd's own environment.

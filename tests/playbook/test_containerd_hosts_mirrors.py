@@ -283,7 +283,7 @@ def tls_statuses(result):
 def test_pem_texts_are_written_with_their_modes_masked_idempotent_and_removed(run_playbook, tmp_path, pki):
     certs = tmp_path / "certs.d"
     ca, cert, key = pki.ca.read_text(), pki.client.read_text(), pki.client_key.read_text()
-    key_lines = [line for line in key.splitlines()[1:-1]]
+    key_lines = key.splitlines()[1:-1]
     mtls = {"url": f"https://{SITE_HOST}", "repo_path": "dockerhub-proxy", "ca_content": ca,
             "client_cert_content": cert, "client_key_content": "{{ client_key }}"}
     mirrors = {"docker.io": [mtls], "quay.io": [dict(mtls, repo_path="quay-proxy")]}

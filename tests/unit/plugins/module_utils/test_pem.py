@@ -285,7 +285,7 @@ def _rsa_key(pki, *options):
     ("key", "fragment"),
     [
         (lambda pki: pki.other_client_key.read_text(), "the key does not belong to the certificate (OpenSSL: "),
-        (lambda pki: _rsa_key(pki), "the key does not belong to the certificate"),  # another key type
+        (_rsa_key, "the key does not belong to the certificate"),  # another key type
         (lambda pki: _rsa_key(pki, "-aes128", "-passout", "pass:x"), "the key is encrypted"),
         (lambda pki: pki.client.read_text(), "is a CERTIFICATE block, not a private key"),
         (lambda pki: "no key here", "found no PEM block"),

@@ -53,10 +53,11 @@ def test_harbors_message_for_a_missing_project_is_passed_on(pki):
 
 @pytest.mark.parametrize("form", ["paths", "content"])
 def test_a_client_certificate_that_does_not_load_names_its_settings(pki, form):
-    other_key = pki.other_client_key if form == "paths" else pki.other_client_key.read_text()
-    cert = pki.client if form == "paths" else pki.client.read_text()
+    if form == "paths":
+        cert, other_key = str(pki.client), str(pki.other_client_key)
+    else:
+        cert, other_key = pki.client.read_text(), pki.other_client_key.read_text()
     with pytest.raises(_preflight.PreflightError) as raised:
-        _preflight.tls_context(False, None, (form, str(cert) if form == "paths" else cert, str(other_key)
-                                              if form == "paths" else other_key), PREFIX)
+        _preflight.tls_context(False, None, (form, cert, other_key), PREFIX)
     fields = ("client_cert", "client_key") if form == "paths" else ("client_cert_content", "client_key_content")
     assert str(raised.value).startswith(f"{PREFIX}{fields[0]} and {PREFIX}{fields[1]}: the key does not belong")
