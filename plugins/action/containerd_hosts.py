@@ -32,7 +32,9 @@ from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_to
 )
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._registry_mirrors import (
     MIRROR_SECRETS,
+    WILDCARD,
     masked_registry_mirrors,
+    read_registry_mirrors,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._toml_mask import mask_diff, secret_strings
 
@@ -91,6 +93,14 @@ def _hosts_files(args):
     return hosts_files, sorted(secrets), warnings
 
 
+def _sealed(args):
+    """Whether a * entry without upstream fallback must serve every registry that has no entry of its own."""
+    return args["state"] == "present" and any(
+        entry.registry == WILDCARD and not entry.upstream_fallback
+        for entry in read_registry_mirrors(args["registry_mirrors"], args["upstream_fallback"])
+    )
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
 
@@ -108,11 +118,14 @@ class ActionModule(ActionBase):
             # type str, not path: taken literally, no ~ or $VAR expansion here
             check_absolute(args["config_path"], "config_path")
             hosts_files, secrets, warnings = _hosts_files(args)
+            sealed = _sealed(args)
         except (RegistrySettingError, MissingDependencyError) as error:
             raise AnsibleActionFail(str(error)) from None
 
         module_args = {name: args[name] for name in _NODE_ARGS if args.get(name) is not None}
         module_args["_hosts_files"] = hosts_files
+        if sealed:
+            module_args["_sealed"] = True
         if secrets:
             module_args["_secrets"] = secrets
         done = self._execute_module(module_name=_MODULE, module_args=module_args, task_vars=task_vars)
