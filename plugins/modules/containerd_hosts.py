@@ -609,16 +609,24 @@ def _put(module, plan, entry, file_args, keep_backup, diff):
     return entry, diff(content), True
 
 
+def _keep_aside(module, plan, why):
+    """Rename a file we did not write to its kept-aside path (the same file: its mode, owner and content stay),
+    saying so when why (the end of the warning) is given."""
+    path, kept = plan["path"], plan["kept"]
+    if why:
+        would = "would be" if module.check_mode else "is"
+        module.warn(f"{path} {_NOT_OURS}: it {would} kept as {kept}{why}, and state=absent puts it back.")
+    if not module.check_mode:
+        rename(path, kept)
+        plan["touched"] = True
+
+
 def _adopt(module, plan):
     """Keep a file we did not write aside, then write ours."""
     path, kept, content = plan["path"], plan["kept"], plan["content"].encode("utf-8")
-    if owner(_text(plan["before"])) == FOREIGN:  # a migrated file is expected on stock PMK nodes: no warning
-        would = "would be" if module.check_mode else "is"
-        module.warn(f"{path} {_NOT_OURS}: it {would} kept as {kept} while the mirror is applied, "
-                    "and state=absent puts it back.")
+    # a migrated file is expected on stock PMK nodes: no warning
+    _keep_aside(module, plan, " while the mirror is applied" if owner(_text(plan["before"])) == FOREIGN else "")
     if not module.check_mode:
-        rename(path, kept)  # the same file: its mode, owner and content stay as they were
-        plan["touched"] = True
         try:
             write_file(module, path, content, file_arguments(module, path, DEFAULT_MODE))
         except FileOperationError:
@@ -663,15 +671,10 @@ def _restore(module, plan):
 
 def _set_aside(module, plan):
     """Keep a file we did not write aside and write nothing in its place: the mirrors of * serve its registry."""
-    path, kept = plan["path"], plan["kept"]
-    would = "would be" if module.check_mode else "is"
-    module.warn(f"{path} {_NOT_OURS}: it {would} kept as {kept}, so that {plan['registry']} too is pulled "
-                "from the mirrors of * (upstream_fallback=false), and state=absent puts it back.")
-    if not module.check_mode:
-        rename(path, kept)  # the same file: its mode, owner and content stay as they were
-        plan["touched"] = True
-    entry = {"path": path, "status": "set_aside", "kept_aside": kept}
-    return entry, _texts(path, plan["before"], None), True
+    why = f", so that {plan['registry']} too is pulled from the mirrors of * (upstream_fallback=false)"
+    _keep_aside(module, plan, why)
+    entry = {"path": plan["path"], "status": "set_aside", "kept_aside": plan["kept"]}
+    return entry, _texts(plan["path"], plan["before"], None), True
 
 
 def _keep(module, plan):
