@@ -31,6 +31,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_to
     render_node_files,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._registry_mirrors import (
+    DEFAULT_DIRECTORY,
     MIRROR_SECRETS,
     WILDCARD,
     masked_registry_mirrors,
@@ -93,12 +94,15 @@ def _hosts_files(args):
     return hosts_files, sorted(secrets), warnings
 
 
-def _sealed(args):
-    """Whether a * entry without upstream fallback must serve every registry that has no entry of its own."""
-    return args["state"] == "present" and any(
+def _sealed(args, hosts_files):
+    """The text of _default/hosts.toml when a * entry without upstream fallback must serve every registry that
+    has no entry of its own (the module writes it into every other directory of config_path); else None."""
+    if args["state"] != "present" or not any(
         entry.registry == WILDCARD and not entry.upstream_fallback
         for entry in read_registry_mirrors(args["registry_mirrors"], args["upstream_fallback"])
-    )
+    ):
+        return None
+    return next(hosts_file["content"] for hosts_file in hosts_files if hosts_file["directory"] == DEFAULT_DIRECTORY)
 
 
 class ActionModule(ActionBase):
@@ -118,14 +122,14 @@ class ActionModule(ActionBase):
             # type str, not path: taken literally, no ~ or $VAR expansion here
             check_absolute(args["config_path"], "config_path")
             hosts_files, secrets, warnings = _hosts_files(args)
-            sealed = _sealed(args)
+            sealed = _sealed(args, hosts_files)
         except (RegistrySettingError, MissingDependencyError) as error:
             raise AnsibleActionFail(str(error)) from None
 
         module_args = {name: args[name] for name in _NODE_ARGS if args.get(name) is not None}
         module_args["_hosts_files"] = hosts_files
-        if sealed:
-            module_args["_sealed"] = True
+        if sealed is not None:
+            module_args["_sealed"] = sealed
         if secrets:
             module_args["_secrets"] = secrets
         done = self._execute_module(module_name=_MODULE, module_args=module_args, task_vars=task_vars)

@@ -54,9 +54,9 @@ options:
         air-gapped site.
       - The default of every registry; an entry of O(registry_mirrors) may set its own.
       - With a C(*) entry without upstream fallback, every registry without an entry of its own is pulled from the
-        mirrors of C(*), so M(kubenode.registry_mirror.containerd_hosts) keeps aside any other C(hosts.toml) in
-        O(kubenode.registry_mirror.containerd_hosts#module:config_path) that would route its registry around them,
-        such as the C(platform9.io) one migrated from a stock PMK node's C(config.toml).
+        mirrors of C(*), so M(kubenode.registry_mirror.containerd_hosts) writes C(*)'s C(hosts.toml) into every other
+        directory of O(kubenode.registry_mirror.containerd_hosts#module:config_path) too, keeping aside what it
+        did not write there, such as the C(platform9.io) file migrated from a stock PMK node's C(config.toml).
     type: bool
     default: true
 """

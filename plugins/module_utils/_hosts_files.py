@@ -137,9 +137,6 @@ REMOVE = "remove"  # state=absent: ours, nothing kept aside: remove it
 RESTORE = "restore"  # state=absent: ours or no file, and a kept-aside file: rename that back
 KEEP = "keep"  # state=absent: not ours: leave it (and any kept-aside file) alone
 NOTHING = "nothing"  # state=absent: no file and nothing kept aside
-# state=present under a * entry without upstream fallback, in a directory the settings do not declare:
-# not ours, so keep it aside and write nothing there; containerd then serves that registry from *'s mirrors
-SET_ASIDE = "set_aside"
 
 
 def present_action(file_owner, kept_aside_exists, foreign_files="adopt"):
@@ -151,19 +148,6 @@ def present_action(file_owner, kept_aside_exists, foreign_files="adopt"):
     if file_owner == FOREIGN and foreign_files == "refuse":
         return REFUSE
     return ADOPT  # migrated files are adopted whatever foreign_files says
-
-
-def sealed_action(file_owner, kept_aside_exists, foreign_files="adopt"):
-    """Return what state=present does with the hosts.toml of a directory the settings do not declare, when a *
-    entry without upstream fallback must serve every registry: no file there may route its registry around
-    the * mirrors (to the upstream, or to a mirror of its own). Ours is removed, what was kept aside stays aside."""
-    if file_owner in (None, OURS):
-        return NOTHING if file_owner is None else REMOVE
-    if kept_aside_exists:
-        return CONFLICT  # never overwrite a kept-aside file
-    if file_owner == FOREIGN and foreign_files == "refuse":
-        return REFUSE
-    return SET_ASIDE
 
 
 def absent_action(file_owner, kept_aside_exists):

@@ -146,10 +146,13 @@ options:
         other C(hosts.toml) in place.
       - V(present) also removes the files this collection wrote in the other directories of O(config_path) (a
         registry dropped from the settings, the directory of a former O(url)), and puts back a file kept aside there
-        (see O(foreign_files)), as V(absent) does; files it did not write are not touched there, unless a C(*) entry
-        of O(registry_mirrors) without upstream fallback must serve those registries; then such a file is kept aside
-        too (status V(set_aside); O(foreign_files=refuse) fails instead), so that no pull leaves the mirrors, and
-        nothing kept aside is put back. So one O(config_path) is managed by one task.
+        (see O(foreign_files)), as V(absent) does; files it did not write are not touched there. So one
+        O(config_path) is managed by one task.
+      - Except under a C(*) entry of O(registry_mirrors) without upstream fallback, which must serve every registry
+        without an entry of its own. containerd takes a registry's own directory over C(_default) as soon as it
+        exists, even without a C(hosts.toml), so V(present) then writes C(_default)'s C(hosts.toml) into every other
+        directory of O(config_path) too, a file it did not write there kept aside (see O(foreign_files)), so that
+        no pull leaves the mirrors.
       - V(absent) removes ours in every directory of O(config_path), and puts back every file kept aside.
       - Where a file was kept aside by V(present) (see O(foreign_files)), V(absent) puts it back in place
         of ours.
@@ -184,10 +187,9 @@ options:
     elements: dict
   _sealed:
     description:
-      - Internal, set by the action plugin; whether a C(*) entry without upstream fallback must serve every
-        registry that has no entry of its own. Do not set.
-    type: bool
-    default: false
+      - Internal, set by the action plugin; the text of C(_default/hosts.toml) when a C(*) entry without upstream
+        fallback must serve every registry that has no entry of its own. Do not set.
+    type: str
   _secrets:
     description:
       - Internal, set by the action plugin; the header values and client keys to mask. Do not set.
@@ -354,9 +356,6 @@ files:
           RV(files[].kept_aside)) before writing ours.
         - V(restored) for a kept-aside file that O(state=absent) put back in place of ours (or where
           there was no file), or O(state=present) in a directory the settings no longer declare.
-        - V(set_aside) for a file not written by this collection that O(state=present) kept aside in a directory the
-          settings do not declare, under a C(*) entry of O(registry_mirrors) without upstream fallback (see
-          O(upstream_fallback)).
         - V(foreign) for a file not written by this collection that O(state=absent) left in place.
         - With check mode, what would happen.
         - When the task fails while writing, V(failed) for the file it failed on (see RV(files[].msg)) and
@@ -368,7 +367,7 @@ files:
         - Where the file this collection did not write for this registry is kept while ours is in place.
         - With V(restored), the path it was moved back from.
       type: str
-      returned: with V(adopted), V(set_aside) and V(restored), and whenever a kept-aside file exists for this registry
+      returned: with V(adopted) and V(restored), and whenever a kept-aside file exists for this registry
       sample: /etc/containerd/certs.d/docker.io/hosts.toml.before-kubenode
     msg:
       description: Why the file failed, naming the path and the operation.
@@ -413,7 +412,6 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_fi
     REQUIRED_TOGETHER,
     RESTORE,
     SECRET_MASK,
-    SET_ASIDE,
     TLS_FILES,
     WRITE,
     absent_action,
@@ -421,7 +419,6 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_fi
     kept_aside_path,
     owner,
     present_action,
-    sealed_action,
     tls_file_mode,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._io import (
@@ -537,21 +534,23 @@ def _undeclared_directories(config_path, declared):
     return sorted(set(names) - set(declared))
 
 
-def _stale_plans(module, declared, sealed=False):
+def _stale_plans(module, declared, sealed=None):
     """Plans for the directories the settings do not declare: our file removed, a file kept aside put back (as
     state=absent does), our PEM files removed. Files we did not write are not touched, nor reported.
 
-    sealed (state=present under a * entry without upstream fallback): no hosts.toml may stay there to route its
-    registry around the * mirrors, so one we did not write is kept aside too, and nothing is put back.
+    sealed (state=present under a * entry without upstream fallback) is the text of _default/hosts.toml. containerd
+    takes a registry's own directory over _default as soon as it exists, with a hosts.toml or without (it then
+    pulls from the registry itself, with the directory's certificates), so no other directory may route around
+    the mirrors of *: each gets that text as ours, a file we did not write there kept aside as for a declared one.
     """
     plans = []
     for registry in _undeclared_directories(module.params["config_path"], declared):
         try:
-            plan = _plan(module, registry, None, "absent")
-            if sealed:
-                plan.update(sealed=True, action=sealed_action(owner(_text(plan["before"])), plan["kept_exists"],
-                                                              module.params["foreign_files"]))
-            plans += [plan] if plan["action"] not in (KEEP, NOTHING) else []
+            if sealed is None:
+                plan = _plan(module, registry, None, "absent")
+                plans += [plan] if plan["action"] in (REMOVE, RESTORE) else []
+            else:
+                plans.append(dict(_plan(module, registry, sealed, "present"), sealed=True))
             plans += _stale_tls_plans(module, registry)
         except FileOperationError as error:  # not known to be ours: it does not stop the declared files
             module.warn(f"{error}; left as it is (a file of ours there would be stale).")
@@ -669,14 +668,6 @@ def _restore(module, plan):
     return entry, _texts(path, before, restored), True
 
 
-def _set_aside(module, plan):
-    """Keep a file we did not write aside and write nothing in its place: the mirrors of * serve its registry."""
-    why = f", so that {plan['registry']} too is pulled from the mirrors of * (upstream_fallback=false)"
-    _keep_aside(module, plan, why)
-    entry = {"path": plan["path"], "status": "set_aside", "kept_aside": plan["kept"]}
-    return entry, _texts(plan["path"], plan["before"], None), True
-
-
 def _keep(module, plan):
     """Leave a file we did not write alone on state=absent."""
     entry = {"path": plan["path"], "status": "foreign"}
@@ -769,8 +760,8 @@ def _place_ca(module, ca):
     return entry, diff, changed
 
 
-_APPLY = {WRITE: _write, ADOPT: _adopt, SET_ASIDE: _set_aside, REMOVE: _remove, RESTORE: _restore, KEEP: _keep,
-          NOTHING: _nothing, WRITE_TLS: _write_tls, REMOVE_TLS: _remove_tls}
+_APPLY = {WRITE: _write, ADOPT: _adopt, REMOVE: _remove, RESTORE: _restore, KEEP: _keep, NOTHING: _nothing,
+          WRITE_TLS: _write_tls, REMOVE_TLS: _remove_tls}
 
 
 def _label(entry):
@@ -832,7 +823,7 @@ def main():
         ARGUMENT_SPEC,
         **HOSTS_ARGUMENT_SPEC,
         _hosts_files=dict(type="list", elements="dict"),
-        _sealed=dict(type="bool", default=False),
+        _sealed=dict(type="str"),
         # every secret the files hold (header values, client keys): masked in whatever the module returns or logs
         _secrets=dict(type="list", elements="str", no_log=True),
     )
@@ -863,7 +854,7 @@ def main():
         problems += declared_problems
     try:  # state=absent too: ours anywhere under config_path goes, what was kept aside comes back
         plans += _stale_plans(module, [hosts_file["directory"] for hosts_file in hosts_files],
-                              sealed=state == "present" and module.params["_sealed"])
+                              sealed=module.params["_sealed"] if state == "present" else None)
     except FileOperationError as error:
         problems.append(f"{error}.")
     problems += [problem for problem in map(_problem, plans) if problem]

@@ -253,13 +253,17 @@ def test_files_of_a_dropped_registry_are_removed_and_no_other(run_playbook, tmp_
 PLATFORM9 = f'{MIGRATED_MARKER_PREFIX}/etc/containerd/config.toml\nserver = "https://platform9.io"\n'.encode()
 
 
-def test_a_wildcard_without_fallback_sets_aside_every_file_that_would_route_around_it(run_playbook, tmp_path):
-    """A stock PMK node's migrated platform9.io file, an operator's own file and a file of ours from a registry
-    since dropped would each send their registry elsewhere than the mirrors of *: the first two are kept aside
-    (state=absent puts them back), ours is removed. With fallback allowed they stay where they are."""
+def test_a_wildcard_without_fallback_serves_every_other_directory_too(run_playbook, tmp_path):
+    """containerd takes a registry's own directory over _default whenever it exists. A stock PMK node's migrated
+    platform9.io file, an operator's own file, a file of ours from a registry since dropped, and a directory of
+    certificates alone would each send their registry elsewhere than the mirrors of *: each directory gets
+    _default's file, what we did not write kept aside (state=absent puts it back). With fallback allowed they
+    stay where they are."""
     certs = tmp_path / "certs.d"
     platform9 = place(certs, "platform9.io", PLATFORM9, mode=0o644)
     own = place(certs, "myreg:5000", FOREIGN)
+    (certs / "docker-style:5000").mkdir()
+    (certs / "docker-style:5000" / "ca.crt").write_text("a CA the operator placed\n")
     run_playbook([mirrors_task(certs, registry_mirrors={"quay.io": HARBOR_MIRRORS["quay.io"]})])
     assert (certs / "quay.io" / "hosts.toml").read_text().startswith(MARKER_LINE)
 
@@ -272,35 +276,38 @@ def test_a_wildcard_without_fallback_sets_aside_every_file_that_would_route_arou
     before = snapshot(certs)
     check = run_playbook([sealed], check=True, diff=True)
     assert check.rc == 0, check.stdout
-    assert statuses(check.task_results(TASK)) == {
-        "_default": "updated", "myreg:5000": "set_aside", "platform9.io": "set_aside", "quay.io": "set_aside"}
+    expected = {"_default": "updated", "docker-style:5000": "created", "myreg:5000": "adopted",
+                "platform9.io": "adopted", "quay.io": "adopted"}
+    assert statuses(check.task_results(TASK)) == expected
     assert snapshot(certs) == before
 
+    args = sealed["kubenode.registry_mirror.containerd_hosts"]
     refused = run_playbook([dict(sealed, **{"kubenode.registry_mirror.containerd_hosts": dict(
-        sealed["kubenode.registry_mirror.containerd_hosts"], foreign_files="refuse")})])
+        args, foreign_files="refuse")})])
     message = refused.task_results(TASK)["msg"]
     assert refused.rc != 0 and message.startswith("Nothing was written.")
     assert f"{own} was not written by kubenode.registry_mirror and foreign_files=refuse, and it would route " \
            "myreg:5000 around the mirrors of * without upstream fallback" in message
-    assert "platform9.io" not in message  # a migrated file is set aside under both choices
+    assert "platform9.io" not in message  # a migrated file is adopted under both choices
     assert snapshot(certs) == before
 
     applied = run_playbook([sealed])
     result = applied.task_results(TASK)
-    assert statuses(result) == statuses(check.task_results(TASK))
-    assert sorted(files_of(certs)) == ["_default/hosts.toml"]
+    assert statuses(result) == expected
+    default = (certs / "_default" / "hosts.toml").read_text()
+    assert files_of(certs) == {f"{d}/hosts.toml": default for d in expected}
     assert Path(f"{platform9}{KEPT_ASIDE_SUFFIX}").read_bytes() == PLATFORM9
     assert stat.S_IMODE(Path(f"{own}{KEPT_ASIDE_SUFFIX}").stat().st_mode) == 0o640
-    assert sum("upstream_fallback=false" in warning for warning in result["warnings"]) == 3
+    assert (certs / "docker-style:5000" / "ca.crt").exists()
 
     again = run_playbook([sealed])
     assert again.task_results(TASK)["changed"] is False
-    assert "warnings" not in again.task_results(TASK)
 
     absent = run_playbook([dict(sealed, **{"kubenode.registry_mirror.containerd_hosts": dict(
-        sealed["kubenode.registry_mirror.containerd_hosts"], state="absent", registries=[])})])
+        args, state="absent", registries=[])})])
     assert statuses(absent.task_results(TASK)) == {
-        "_default": "removed", "myreg:5000": "restored", "platform9.io": "restored", "quay.io": "restored"}
+        "_default": "removed", "docker-style:5000": "removed", "myreg:5000": "restored", "platform9.io": "restored",
+        "quay.io": "restored"}
     assert files_of(certs) == {"myreg:5000/hosts.toml": FOREIGN.decode(), "platform9.io/hosts.toml": PLATFORM9.decode(),
                                "quay.io/hosts.toml": FOREIGN.decode()}
 

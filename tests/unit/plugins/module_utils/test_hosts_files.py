@@ -20,14 +20,12 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_fi
     REFUSE,
     REMOVE,
     RESTORE,
-    SET_ASIDE,
     WRITE,
     absent_action,
     containerd_release,
     kept_aside_path,
     owner,
     present_action,
-    sealed_action,
     unread_keys,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import RegistrySettingError
@@ -92,25 +90,6 @@ def test_present_action(file_owner, kept_aside_exists, adopt, refuse, foreign_fi
 )
 def test_absent_action(file_owner, kept_aside_exists, expected):
     assert absent_action(file_owner, kept_aside_exists) == expected
-
-
-@pytest.mark.parametrize("foreign_files", ["adopt", "refuse"])
-@pytest.mark.parametrize(
-    ("file_owner", "kept_aside_exists", "adopt", "refuse"),
-    [
-        (None, False, NOTHING, NOTHING),
-        (None, True, NOTHING, NOTHING),  # what was kept aside stays aside: * serves the registry
-        (OURS, False, REMOVE, REMOVE),
-        (OURS, True, REMOVE, REMOVE),  # ours goes, and theirs is not put back
-        (MIGRATED, False, SET_ASIDE, SET_ASIDE),  # a stock PMK node's platform9.io: set aside either way
-        (MIGRATED, True, CONFLICT, CONFLICT),
-        (FOREIGN, False, SET_ASIDE, REFUSE),
-        (FOREIGN, True, CONFLICT, CONFLICT),  # never overwrite a kept-aside file
-    ],
-)
-def test_sealed_action(file_owner, kept_aside_exists, adopt, refuse, foreign_files):
-    expected = adopt if foreign_files == "adopt" else refuse
-    assert sealed_action(file_owner, kept_aside_exists, foreign_files) == expected
 
 
 def test_foreign_files_option():
