@@ -306,7 +306,7 @@ tls_files:
   description:
     - One entry per PEM file of O(registry_mirrors) (C(ca_content), C(client_cert_content), C(client_key_content))
       written, kept or removed, in the order handled. Removed are ours (by the marker line) that no mirror gives any
-      more, in any directory of O(config_path), and all of ours in the declared directories with O(state=absent).
+      more, in any directory of O(config_path), and all of ours with O(state=absent).
     - O(mode), O(owner) and O(group) do not apply to these files.
   returned: always; when the task fails, for the files handled before the failure and the rest
   type: list
@@ -406,6 +406,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_fi
     FOREIGN,
     HOSTS_FILE_NAME,
     KEEP,
+    MARKER,
     NOTHING,
     REFUSE,
     REMOVE,
@@ -510,7 +511,8 @@ def _our_tls_files(module, registry):
         raise FileOperationError("list", directory, describe(error, directory, directory), error.errno) from None
     ours = []
     for name in sorted(names):
-        first = load_file_if_exists(os.path.join(directory, name), len(HOSTS_FILE_NAME) + 200)
+        # the marker line and its line end are all is_managed reads
+        first = load_file_if_exists(os.path.join(directory, name), len(MARKER.encode("utf-8")) + 2)
         if first is not None and is_managed(_text(first)):
             ours.append(name)
     return ours
@@ -639,6 +641,17 @@ def _adopt(module, plan):
     return entry, _texts(path, plan["before"], content), True
 
 
+def _unlink(plan):
+    """Remove plan's file, and its directory when nothing else is left there: containerd takes a registry's
+    directory over _default whenever it exists, even empty."""
+    remove(plan["path"])
+    plan["touched"] = True
+    try:
+        os.rmdir(os.path.dirname(plan["path"]))  # only succeeds when nothing else lives there
+    except OSError:
+        pass
+
+
 def _remove(module, plan):
     """Remove our file."""
     path = plan["path"]
@@ -646,12 +659,7 @@ def _remove(module, plan):
     if not module.check_mode:
         if module.params["backup"]:
             entry["backup_file"] = backup(module, path)
-        remove(path)
-        plan["touched"] = True
-        try:
-            os.rmdir(os.path.dirname(path))  # only succeeds when nothing else lives there
-        except OSError:
-            pass
+        _unlink(plan)
     return entry, _texts(path, plan["before"], None), True
 
 
@@ -706,15 +714,9 @@ def _write_tls(module, plan):
 
 def _remove_tls(module, plan):
     """Remove one PEM file of ours, and its directory when nothing else is left there."""
-    path = plan["path"]
     if not module.check_mode:
-        remove(path)
-        plan["touched"] = True
-        try:
-            os.rmdir(os.path.dirname(path))
-        except OSError:
-            pass
-    return {"path": path, "name": plan["name"], "status": "removed"}, _tls_diff(plan, None), True
+        _unlink(plan)
+    return {"path": plan["path"], "name": plan["name"], "status": "removed"}, _tls_diff(plan, None), True
 
 
 def _checked_ca(module):
