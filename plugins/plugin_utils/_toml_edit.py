@@ -143,7 +143,12 @@ def set_key(document, path, key, value, newline="\n"):
     """Set key = value in the table at path of a tomlkit document, in place; False when that needs a new [header].
 
     newline: the file's line ending (newline_of), for a line added to an explicit [table].
+    The value is written in tomlkit's default style (a basic, double-quoted string), whatever
+    style the value it replaces had: tomlkit 0.15.3 keeps a replaced plain value's style
+    (`config_path = ''` stays literal) where 0.15.1 and 0.15.2 do not, and an explicit item is
+    written as given by all three.
     """
+    value = tomlkit.item(value)
     node = document
     for depth, part in enumerate(path):
         if part not in node:

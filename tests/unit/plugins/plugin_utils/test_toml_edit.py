@@ -59,6 +59,12 @@ PLACEMENTS = {
     "crlf": (f"{HEADER}\r\n  x = 1\r\n# c\r\n", f"{HEADER}\r\n  x = 1\r\n  {LINE}\r\n# c\r\n"),
     "crlf-without-a-final-newline": (f"{HEADER}\r\n  x = 1", f"{HEADER}\r\n  x = 1\r\n  {LINE}\r\n"),
     "replaced-in-place-comment-kept": (f'{HEADER}\n  k = "old"  # mine\n', f"{HEADER}\n  {LINE}  # mine\n"),
+    # containerd 2.x's default config writes config_path = '' (a literal string); our value is
+    # written in one style whatever tomlkit release would keep of the old one (0.15.3 keeps it).
+    "replaced-literal-string": (f"{HEADER}\n  k = ''  # mine\n", f"{HEADER}\n  {LINE}  # mine\n"),
+    "replaced-multiline-literal": (f"{HEADER}\n  k = '''old'''\n", f"{HEADER}\n  {LINE}\n"),
+    "replaced-in-an-inline-table": (f"{HEADER.rsplit('.', 1)[0]}]\n  d = {{ k = 'old' }}\n",
+                                    f"{HEADER.rsplit('.', 1)[0]}]\n  d = {{ {LINE} }}\n"),
     "next-to-dotted-keys": ('[a."b.c"]\n  d.x = 1\n', f'[a."b.c"]\n  d.x = 1\n  d.{LINE}\n'),
     "out-of-order-fragment-with-the-header": (
         f"{HEADER}\n  x = 1\n[z]\n[a.\"b.c\".d.e]\n",
