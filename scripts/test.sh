@@ -2,7 +2,7 @@
 # The whole test suite, from a fresh Debian 12 machine (as root): installs what it
 # needs, starts the test bed's registry, runs every check, and fails if any fails.
 #   bash scripts/test.sh            everything
-#   bash scripts/test.sh STEP...    some of: lint pytest ansible-test testbed molecule ee
+#   bash scripts/test.sh STEP...    some of: lint pytest tomlkit ansible-test testbed molecule ee
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
@@ -26,6 +26,10 @@ run_pytest() {
     # unit and playbook tests, packaging, and the benchmark's smoke run (tests/ee: the ee step)
     pytest tests --ignore=tests/ee
 }
+run_tomlkit() {
+    # the unit tests with the lowest and the newest tomlkit requirements.txt accepts
+    bash scripts/tomlkit-range.sh
+}
 run_ansible_test() {
     bash scripts/ansible-test.sh sanity units
 }
@@ -46,7 +50,7 @@ run_ee() {
         pytest tests/ee
 }
 
-if (($#)); then steps=("$@"); else steps=(lint pytest ansible-test testbed molecule ee); fi
+if (($#)); then steps=("$@"); else steps=(lint pytest tomlkit ansible-test testbed molecule ee); fi
 passed=0 failed=0 failures=""
 for step in "${steps[@]}"; do
     echo
@@ -54,6 +58,7 @@ for step in "${steps[@]}"; do
     case $step in
         lint) command=lint ;;
         pytest) command=run_pytest ;;
+        tomlkit) command=run_tomlkit ;;
         ansible-test) command=run_ansible_test ;;
         testbed) command=run_testbed ;;
         molecule) command=run_molecule ;;

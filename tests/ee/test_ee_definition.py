@@ -46,11 +46,16 @@ def test_containerfile_base_image_and_pins(context):
     assert f'ARG EE_BASE_IMAGE="{base}"' in containerfile
     assert "FROM $EE_BASE_IMAGE AS base" in containerfile
 
-    # ansible-core and ansible-runner as the test suite pins them.
-    test_pins = pins(ROOT / "requirements-test.txt")
+    # ansible-core and ansible-runner as constraints.txt pins them; every pip install of the builder
+    # stage (the collection's requirements among them) at constraints.txt's pins.
+    test_pins = pins(ROOT / "constraints.txt")
     refs = re.search(r'^ARG ANSIBLE_INSTALL_REFS="([^"]*)"$', containerfile, re.M).group(1).split()
     assert sorted(refs) == sorted([f"ansible-core=={test_pins['ansible-core']}",
                                    f"ansible-runner=={test_pins['ansible-runner']}"])
+    builder = containerfile.split("FROM base AS builder", 1)[1].split("\nFROM ", 1)[0]
+    constraint = builder.index("ENV PIP_CONSTRAINT=/build/constraints.txt")
+    assert constraint < builder.index("RUN /output/scripts/assemble"), builder
+    assert (context / "_build" / "configs" / "constraints.txt").read_text() == (ROOT / "constraints.txt").read_text()
 
     # The collection from the local tarball, nothing from Galaxy; the runner's home as AWX expects.
     assert "ansible-galaxy collection install" in containerfile
