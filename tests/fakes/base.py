@@ -8,7 +8,9 @@ answered, and is a context manager.
 
 An Answer can be sent slowly, one byte every `trickle` seconds, from its first byte or (with
 trickle_head=False) from the first byte of its body: a server that never stops, but never
-finishes either.
+finishes either. A client that hangs up on such an answer is recorded in `hangups`: how long
+after its request it was noticed gone and how much of the answer it got, the server's own
+measure of a client's deadline (it notices a closed connection at its next write or two).
 """
 
 from __future__ import annotations
@@ -34,6 +36,14 @@ class RecordedRequest:
     def header(self, name):
         """A header's value, case-insensitively (None when absent)."""
         return next((value for key, value in self.headers.items() if key.lower() == name.lower()), None)
+
+
+@dataclass
+class Hangup:
+    path: str
+    seconds: float  # from the request's arrival to the failed write that showed the client gone
+    sent: int  # bytes of the answer written before that
+    size: int  # bytes of the whole answer
 
 
 @dataclass
@@ -78,6 +88,7 @@ class FakeServer:
 
     def __init__(self, host="127.0.0.1", port=0, tls_context=None):
         self.requests = []
+        self.hangups = []
         self._lock = threading.Lock()
         self._httpd = _Server((host, port), _handler_for(self))
         self._httpd.tls_context = tls_context
@@ -116,6 +127,10 @@ class FakeServer:
         with self._lock:
             self.requests.append(request)
 
+    def record_hangup(self, hangup):
+        with self._lock:
+            self.hangups.append(hangup)
+
     def clear(self):
         """Forget the recorded requests."""
         with self._lock:
@@ -142,12 +157,14 @@ def _handler_for(server):
                 self.command, parts.path, dict(self.headers), parse_qs(parts.query, keep_blank_values=True), body,
                 raw_body, self.path,
             )
+            arrived = time.monotonic()
             server.record(request)
             answer = server.answer(request)
+            self.sent = 0
             try:
                 self._send(answer)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up (a timeout test)
+            except OSError:  # the client gave up (a timeout test): a broken pipe, a reset, TLS closed
+                server.record_hangup(Hangup(parts.path, time.monotonic() - arrived, self.sent, self.size))
 
         def _send(self, answer):
             payload, content_type = answer.payload()
@@ -160,16 +177,18 @@ def _handler_for(server):
             head = f"HTTP/1.1 {answer.status} {reason}\r\n"
             head += "".join(f"{name}: {value}\r\n" for name, value in headers.items()) + "\r\n"
             head = head.encode("latin-1")
+            self.size = len(head + payload)
             if answer.trickle is None:
                 self.wfile.write(head + payload)
                 return
             if not answer.trickle_head:
                 self.wfile.write(head)
                 self.wfile.flush()
-                head = b""
+                self.sent, head = len(head), b""
             for index in range(len(head + payload)):
                 self.wfile.write((head + payload)[index : index + 1])
                 self.wfile.flush()
+                self.sent += 1
                 time.sleep(answer.trickle)
 
         do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = do_PATCH = _serve
