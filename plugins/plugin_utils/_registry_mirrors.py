@@ -36,6 +36,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_fi
     tls_file_name,
     unread_keys,
 )
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._image_reference import registry_key
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import (
     RegistrySettingError,
     basic_auth,
@@ -54,9 +55,6 @@ WILDCARD = "*"
 # containerd's catch-all directory: applies to registries without their own.
 DEFAULT_DIRECTORY = "_default"
 ENTRY_KEYS = ("mirrors", "upstream_fallback", "repo_path_for_all")
-# containerd's CRI reads index.docker.io as docker.io; registry-1.docker.io is Docker Hub's API host.
-DOCKER_HUB = "docker.io"
-DOCKER_HUB_NAMES = (DOCKER_HUB, "index.docker.io", "registry-1.docker.io")
 # The longest file name Linux file systems take (NAME_MAX): a host[:port] is a directory name.
 MAX_DIRECTORY_NAME = 255
 DEFAULT_CONFIG_PATH = BY_OPTION["config_path"].default
@@ -174,9 +172,9 @@ def check_directory_name(directory, field):
 
 
 def same_registry(directory):
-    """The name two spellings of one registry share: without case; Docker Hub's names as docker.io."""
-    name = directory.lower()
-    return DOCKER_HUB if name in DOCKER_HUB_NAMES else name
+    """The name two spellings of one registry share: without case; Docker Hub's names (docker.io, index.docker.io,
+    registry-1.docker.io, Docker Hub's API host) as docker.io, as containerd's CRI reads them."""
+    return registry_key(directory)
 
 
 def _quoted(key):
