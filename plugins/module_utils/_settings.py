@@ -16,6 +16,7 @@ from collections import namedtuple
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._image_reference import check_image_references
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._pem import (
     UTC,
     PemError,
@@ -151,7 +152,7 @@ class Setting:
     """One mirror setting. pmk is its Qbert API field; legacy_pmk are other spellings read from a PMK body."""
 
     option: str
-    type: str  # the Ansible argument spec type: str, bool, list or dict
+    type: str  # the Ansible argument spec type: str, bool, list, dict, or raw (a str or a list)
     pmk: str | None = None
     legacy_pmk: tuple = ()
     default: object = None
@@ -211,6 +212,8 @@ ROLE_SETTINGS = (
     Setting("ca_content", "str", default=""),
     Setting("containerd_config", "str", check=check_node_path, blank_is_unset=False),
     Setting("nodeletd", "str", check=check_node_path, blank_is_unset=False),
+    # The images the role pulls through the CRI after a change: one reference or a list ("" or [] for none).
+    Setting("verify_image", "raw", check=check_image_references),
 )
 _CHECKED = {setting.option: setting for setting in SETTINGS + ROLE_SETTINGS}
 

@@ -167,6 +167,8 @@ BAD_VALUES = [
     ("nodeletd", "/opt/x\\y", "backslashes"),
     ("state", "gone", "'gone' is not one of present, absent"),
     ("ca_content", ["x"], "must be a string"),
+    ("verify_image", "Pause:3.6", "'Pause:3.6' is not a valid image reference"),
+    ("verify_image", {"image": "pause"}, "must be an image reference or a list of them, got dict"),
 ]
 
 
@@ -186,6 +188,17 @@ def test_values_are_normalised_and_blank_strings_stay_unset():
                                        "cert_path": "", "registries": ["docker.io"], "fallbacks": None})
     assert checked == {"url": "http://Mirror:80", "repo_path": "infra/k8s", "username": "", "cert_path": "",
                        "registries": ["docker.io"], "fallbacks": None}
+
+
+@pytest.mark.parametrize("verify_image", ["", [], "pause:3.6", ["registry.k8s.io/pause:3.6", "docker.io/library/x"]])
+def test_verify_image_is_a_reference_or_a_list_kept_as_given(verify_image):
+    assert settings.check_settings({"verify_image": verify_image}) == {"verify_image": verify_image}
+
+
+def test_a_bad_verify_image_in_a_list_is_named_with_its_index():
+    with pytest.raises(RegistrySettingError) as raised:
+        settings.check_settings({"verify_image": ["pause:3.6", "registry.k8s.io/Pause"]}, role_name)
+    assert raised.value.field == "containerd_mirror_verify_image[1]"
 
 
 @pytest.mark.parametrize(("given", "field"), [({"colour": "blue"}, "containerd_mirror_colour"),
