@@ -5,7 +5,8 @@
 #   1.6  localhost/kubenode-node:<tag> (+ :latest): Debian bookworm via
 #        debootstrap, systemd as PID 1, containerd 1.6 from Debian with the stock
 #        Platform9 (PMK) config.toml, user pf9 and the PMK agent stand-ins from
-#        testbed/node/, and sshd for the operator's account ops (no setfacl, as on
+#        testbed/node/, PMK's CRI client /opt/pf9/pf9-kube/bin/crictl (a stand-in on
+#        python3-grpcio), and sshd for the operator's account ops (no setfacl, as on
 #        a minimal Debian node; see testbed/README.md).
 #   1.7  localhost/kubenode-node-1.7:<tag> (+ :latest): the 1.6 image with trixie's
 #   2.1  localhost/kubenode-node-2.1:<tag> (+ :latest): or forky's containerd package
@@ -83,10 +84,11 @@ quiet debootstrap --variant=minbase --include=systemd,systemd-sysv,python3,dbus,
   bookworm "$ROOT" "$MIRROR"
 
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
-image_log "installing containerd and openssh-server"
+image_log "installing containerd, openssh-server and python3-grpcio"
 quiet in_root apt-get update
+# python3-grpcio: for the crictl stand-in (Debian packages no crictl).
 quiet in_root apt-get install -y --no-install-recommends \
-  containerd ca-certificates procps iproute2 openssh-server
+  containerd ca-certificates procps iproute2 openssh-server python3-grpcio
 
 # Debian's containerd unit must keep Restart=always (PMK's has it too).
 grep -qx 'Restart=always' "$ROOT/lib/systemd/system/containerd.service" ||
@@ -127,6 +129,10 @@ for f in pf9-fake-event pf9-fake-daemon pf9-fake-hostagent; do
   install -D -m 0755 "$HERE/node/$f" "$ROOT/opt/pf9-fake/bin/$f"
 done
 install -D -m 0755 "$HERE/node/nodeletd" "$ROOT/opt/pf9/nodelet/nodeletd"
+# PMK's CRI client, where a PMK node has it (nodelet calls it with sudo): a stand-in that
+# speaks CRI v1 to containerd, so a pull through it is containerd's CRI pull, as kubelet's.
+install -D -m 0755 "$HERE/node/crictl" "$ROOT/opt/pf9/pf9-kube/bin/crictl"
+quiet in_root /opt/pf9/pf9-kube/bin/crictl --help
 install -m 0644 "$HERE"/node/pf9-*.service "$ROOT/etc/systemd/system/"
 install -D -m 0644 "$HERE/node/containerd-events.conf" \
   "$ROOT/etc/systemd/system/containerd.service.d/pf9-fake-events.conf"
