@@ -56,6 +56,7 @@ IMAGES=(
   "coreos/tiny:1             quay.io/coreos/tiny:1"
   "google-containers/tiny:1  gcr.io/google-containers/tiny:1"
   "pause:3.9                 registry.k8s.io/pause:3.9"
+  "pause:3.6                 registry.k8s.io/pause:3.6"   # PMK's sandbox_image, containerd 1.6's default
   "platform9/tiny:1          platform9.io/platform9/tiny:1"
 )
 # Upstream registry -> its project on the mTLS registry and the first (as with a proxy-cache project
@@ -70,7 +71,7 @@ MTLS_PROJECTS=(
 )
 MTLS_IMAGES=(
   docker.io/library/tiny:1 quay.io/coreos/tiny:1 gcr.io/google-containers/tiny:1
-  registry.k8s.io/pause:3.9 platform9.io/platform9/tiny:1 ghcr.io/kubenode/tiny:1
+  registry.k8s.io/pause:3.9 registry.k8s.io/pause:3.6 platform9.io/platform9/tiny:1 ghcr.io/kubenode/tiny:1
 )
 # The mTLS registry's project that holds every upstream's images under one path (a mirror
 # for *, every registry, with one repo path): each of MTLS_IMAGES as all-upstreams/<path>.
@@ -221,22 +222,37 @@ has_image() {
     "https://$2/v2/$repo/manifests/$tag") == 200 ]]
 }
 
-# push_images CURL PUSH HOST REPO:TAG...: pushes the test image as each REPO:TAG the
-# registry does not have yet.
+# local_image NAME FILE TEXT: a one-file image NAME built locally (no registry pulls
+# possible here), unless it exists.
+local_image() {
+  local rootfs
+  podman image exists "$1" && return 0
+  rootfs=$(mktemp -d /tmp/kubenode-image.XXXXXX)
+  echo "$3" >"$rootfs/$2"
+  tar -C "$rootfs" -c . | podman import --quiet - "$1" >/dev/null
+  rm -rf "$rootfs"
+}
+
+# push_images CURL PUSH HOST REPO:TAG...: pushes a test image as each REPO:TAG the
+# registry does not have yet: the sandbox image pause:3.6 (<path>/pause:3.6) its own
+# one-file image, every other reference the same one-file "tiny" image. pause:3.6 has
+# its own digest because the CRI store keeps one record per image ID: sharing tiny's,
+# it would be one image with both names (a CRI rmi of tiny:1 would remove pause:3.6
+# too, and containerd 1.7 and 2.x would show tiny:1 pinned as the sandbox image).
 push_images() {
-  local curl=$1 push=$2 host=$3 ref rootfs
+  local curl=$1 push=$2 host=$3 ref image
   shift 3
   for ref; do
     has_image "$curl" "$host" "$ref" && continue
-    if ! podman image exists localhost/kubenode-tiny:1; then
-      # A one-file image, built locally (no registry pulls possible here).
-      rootfs=$(mktemp -d /tmp/kubenode-tiny.XXXXXX)
-      echo "hello from the kubenode test bed" >"$rootfs/hello.txt"
-      tar -C "$rootfs" -c . | podman import --quiet - localhost/kubenode-tiny:1 >/dev/null
-      rm -rf "$rootfs"
+    if [[ $ref == pause:3.6 || $ref == */pause:3.6 ]]; then
+      image=localhost/kubenode-pause:3.6
+      local_image "$image" pause "the kubenode test bed's stand-in for the pod sandbox image"
+    else
+      image=localhost/kubenode-tiny:1
+      local_image "$image" hello.txt "hello from the kubenode test bed"
     fi
     log "pushing $host/$ref"
-    "$push" localhost/kubenode-tiny:1 "docker://$host/$ref"
+    "$push" "$image" "docker://$host/$ref"
   done
 }
 
