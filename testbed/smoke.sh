@@ -10,10 +10,15 @@
 # registry with the client certificate, and the same pull failing without it;
 # the seed's restart sequence stops containerd and pf9-kubelet (and the k8s.io
 # containers) and the node comes back healthy with a fresh kube_status;
-# config_path next to the legacy mirrors breaks the CRI plugin.
+# config_path next to the legacy mirrors breaks the CRI plugin; pulls the way
+# kubelet pulls (containerd's CRI, through the crictl stand-in): with the stock
+# config.toml a CRI pull ignores certs.d and fails at the legacy endpoint; with the
+# legacy mirrors moved out and config_path set it goes through the mirror, the
+# sandbox image registry.k8s.io/pause:3.6 too.
 # On 1.6 also the checks of the stand-ins themselves: a pull through the
 # basic-auth mirror; `phases stop` refused while the agents run; fail-drain;
-# `phases start` by hand with slow-start; never-healthy; the operator's SSH login
+# `phases start` by hand with slow-start; slow-drain (a SIGHUP during it, the
+# caller's death); never-healthy; the operator's SSH login
 # (ops, key only, sudo, on a 127.0.0.1 port of its own) and no setfacl in the node.
 # The 1.7 and 2.1 nodes run in the background while the 1.6 node runs.
 # Leaves the registries running (stop: testbed/registry.sh stop [--purge]);
@@ -31,6 +36,8 @@ MODE=${1:-all}
 [[ $MODE == all || $MODE == node ]] || { echo "usage: $0 [all|node]" >&2; exit 2; }
 
 NODELETD=/opt/pf9/nodelet/nodeletd
+CRICTL=/opt/pf9/pf9-kube/bin/crictl   # PMK's CRI client (the test bed's stand-in)
+CERTS=/etc/containerd/certs.d
 KUBE_STATUS=/var/opt/pf9/kube_status
 EVENTS=/var/log/pf9-fake/events.log
 REFUSED='cannot run this command while hostagent and/or nodeletd is running'
@@ -89,6 +96,107 @@ put_hosts_toml() {
 }
 # The running containerd's version, as `ctr version` gets it from the daemon.
 server_version() { on_node ctr version | awk '$1 == "Server:" {s = 1} s && $1 == "Version:" {print $2; exit}'; }
+# since_offset LOG OFFSET: what LOG got after OFFSET bytes.
+since_offset() { tail -c +$(($2 + 1)) "$1"; }
+# One field of `crictl inspecti`'s JSON on stdin: status.<key> (lists joined by spaces).
+inspect_field() {
+  python3 -c 'import json, sys
+v = json.load(sys.stdin)["status"][sys.argv[1]]
+print(" ".join(v) if isinstance(v, list) else v)' "$1"
+}
+
+# mirror_certs_d: /etc/containerd/certs.d for the PMK mirror (the basic-auth registry, repo
+# path infra/k8s) as the collection writes it: docker.io and registry.k8s.io (the sandbox image).
+mirror_certs_d() {
+  local mirror="$TESTBED_REGISTRY_URL/v2/$TESTBED_REPO_PATH" auth registry
+  auth=$(printf '%s:%s' "$TESTBED_REGISTRY_USER" "$TESTBED_REGISTRY_PASSWORD" | base64 -w0)
+  on_node mkdir -p "$CERTS/$TESTBED_REGISTRY_HOST" "$CERTS/docker.io" "$CERTS/registry.k8s.io"
+  to_node "$CERTS/$TESTBED_REGISTRY_HOST/ca.crt" <"$TESTBED_CA_FILE"
+  for registry in docker.io registry.k8s.io; do
+    put_hosts_toml "$CERTS/$registry/hosts.toml" "https://$registry" "$mirror" "$CERTS/$TESTBED_REGISTRY_HOST/ca.crt" \
+      "[host.\"$mirror\".header]" "  authorization = \"Basic $auth\""
+  done
+}
+
+# cri_pull_stock: with the stock config.toml (legacy mirrors, no config_path) containerd's CRI
+# ignores certs.d: a crictl pull (kubelet's path) goes to the legacy endpoint
+# dockermirror.platform9.io, unreachable here, and fails as crictl fails (exit 1, the CRI
+# client's error line, then crictl's fatal one, both with containerd's error naming the host).
+cri_pull_stock() {
+  local out rc=0
+  step "a CRI pull with the stock config.toml ignores certs.d (crictl pull, as kubelet pulls)"
+  [[ -n $(on_node ls "$CERTS/docker.io") ]] || fail "no certs.d to ignore"
+  T=$(ms)
+  out=$(on_node timeout 120 "$CRICTL" pull docker.io/library/tiny:1 2>&1) || rc=$?
+  ((rc == 1)) || fail "crictl pull with the stock config.toml: exit $rc, not 1: $out"
+  [[ $out == *'"PullImage from image service failed" err="rpc error: code = '* &&
+    $out == *'pulling image: rpc error: code = '* ]] || fail "crictl pull did not fail as crictl does: $out"
+  [[ $out == *'https://dockermirror.platform9.io/v2/library/tiny/manifests/1'* ]] ||
+    fail "the CRI pull did not go to the legacy endpoint: $out"
+  echo "exit 1 in $(secs_since "$T"): ...${out##*failed to do request: }"
+}
+
+# cri_pull_config_path: what a rollout leaves on a node: the stock config.toml with its legacy
+# mirrors moved out (certs.d holds the mirror) and config_path set, nothing else changed (the
+# snapshotter stays the stock overlayfs); containerd restarted with the agents stopped, then
+# pf9-hostagent started and the node healthy again. A crictl pull of docker.io/library/tiny:1
+# is then containerd's CRI pull through certs.d: the mirror's access log shows this node's
+# containerd asking for the manifest under infra/k8s; CRI unpacks it with its snapshotter.
+# The sandbox image registry.k8s.io/pause:3.6 comes from the mirror the same way. Also
+# crictl's inspecti, rmi and version.
+cri_pull_config_path() {
+  local restart out ref agent offset chain
+  step "config_path instead of the legacy mirrors: a CRI pull goes through the mirror"
+  on_node systemctl stop pf9-hostagent pf9-nodeletd
+  sed -e '/registry\.mirrors/d' -e '/^ *endpoint = /d' \
+    -e 's|^    \[plugins."io.containerd.grpc.v1.cri".registry\]$|&\n      config_path = "/etc/containerd/certs.d"|' \
+    "$HERE/node/config.toml" | to_node /etc/containerd/config.toml
+  on_node grep -qx '      config_path = "/etc/containerd/certs.d"' /etc/containerd/config.toml || fail "config_path not written"
+  on_node systemctl restart containerd
+  # The effective configuration (2.x: migrated to io.containerd.cri.v1.images, in single quotes).
+  on_node containerd config dump 2>/dev/null | grep -E "^ *config_path = [\"']${CERTS}[\"']\$" >/dev/null ||
+    fail "containerd config dump does not show config_path = $CERTS"
+  restart=$(node_now)
+  on_node systemctl start pf9-hostagent
+  wait_for 30 healthy_since "$restart" || fail "not healthy within 30 s with config_path: $(on_node cat "$KUBE_STATUS")"
+  out=$(on_node "$CRICTL" version) || fail "crictl version failed"
+  [[ $out == *$'RuntimeName:  containerd\n'*"RuntimeVersion:  $(server_version)"* ]] || fail "crictl version: $out"
+  agent="containerd/$(server_version)"
+  if on_node "$CRICTL" inspecti -q docker.io/library/tiny:1 >/dev/null 2>&1; then   # from a ctr pull before
+    on_node "$CRICTL" rmi docker.io/library/tiny:1 >/dev/null || fail "crictl rmi failed"
+  fi
+  out=$(on_node "$CRICTL" inspecti docker.io/library/tiny:1 2>&1) && fail "crictl inspecti found a removed image"
+  [[ $out == *'no such image \"docker.io/library/tiny:1\" present'* ]] || fail "crictl inspecti of a missing image: $out"
+  offset=$(stat -c %s "$TESTBED_REGISTRY_LOG")
+  T=$(ms)
+  out=$(on_node timeout 120 "$CRICTL" pull docker.io/library/tiny:1 2>&1) || fail "crictl pull through config_path failed: $out"
+  echo "crictl pull docker.io/library/tiny:1 in $(secs_since "$T"): $out"
+  ref=${out#Image is up to date for }
+  [[ $out == "Image is up to date for sha256:"* && $ref != *$'\n'* ]] || fail "crictl pull said: $out"
+  since_offset "$TESTBED_REGISTRY_LOG" "$offset" |
+    grep -F "/v2/$TESTBED_REPO_PATH/library/tiny/manifests/1?ns=docker.io HTTP/" | grep -F '" 200 ' |
+    grep -F "\"$agent\"" >/dev/null || fail "$TESTBED_REGISTRY_LOG: no manifest request of $agent for tiny:1"
+  out=$(on_node "$CRICTL" inspecti docker.io/library/tiny:1) || fail "crictl inspecti after the pull failed"
+  [[ $(inspect_field id <<<"$out") == "$ref" && " $(inspect_field repoTags <<<"$out") " == *" docker.io/library/tiny:1 "* ]] ||
+    fail "crictl inspecti: $out"
+  # Unpacked by CRI into its snapshotter (the stock file's overlayfs): the image's chain ID is a snapshot there.
+  chain=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["info"]["chainID"])' <<<"$out")
+  on_node ctr -n k8s.io snapshots --snapshotter overlayfs info "$chain" >/dev/null 2>&1 ||
+    fail "tiny:1 is not unpacked in the overlayfs snapshotter ($chain)"
+  echo "manifest from $TESTBED_REGISTRY_HOST/v2/$TESTBED_REPO_PATH by $agent; unpacked (overlayfs snapshot $chain)"
+  offset=$(stat -c %s "$TESTBED_REGISTRY_LOG")
+  out=$(on_node timeout 120 "$CRICTL" pull registry.k8s.io/pause:3.6 2>&1) || fail "crictl pull of the sandbox image failed: $out"
+  since_offset "$TESTBED_REGISTRY_LOG" "$offset" |
+    grep -F "/v2/$TESTBED_REPO_PATH/pause/manifests/3.6?ns=registry.k8s.io HTTP/" | grep -F '" 200 ' |
+    grep -F "\"$agent\"" >/dev/null || fail "$TESTBED_REGISTRY_LOG: no manifest request of $agent for pause:3.6"
+  [[ ${out#Image is up to date for } != "$ref" ]] || fail "pause:3.6 is the same image as tiny:1"
+  echo "registry.k8s.io/pause:3.6 from $TESTBED_REGISTRY_HOST/v2/$TESTBED_REPO_PATH/pause: $out"
+  out=$(on_node "$CRICTL" rmi docker.io/library/tiny:1) || fail "crictl rmi failed"
+  [[ $out == "Deleted: docker.io/library/tiny:1" ]] || fail "crictl rmi said: $out"
+  ! on_node "$CRICTL" inspecti -q docker.io/library/tiny:1 >/dev/null 2>&1 || fail "tiny:1 still there after crictl rmi"
+  on_node "$CRICTL" inspecti -q registry.k8s.io/pause:3.6 >/dev/null || fail "crictl rmi of tiny:1 removed pause:3.6"
+  echo "crictl inspecti, rmi, version: as crictl's"
+}
 
 # boot_checks IMAGE RELEASE: $NODE from IMAGE becomes healthy, with containerd
 # RELEASE.*, the stock config.toml, and the units, files and events of a fresh node.
@@ -149,6 +257,10 @@ nodeletd-daemon healthy pf9"
 # registry's dockerhub-proxy project by a hosts.toml written by hand, with the
 # client certificate; the same pull without it fails. The upstream (server) is a
 # closed port: nothing leaves the host, and a failed pull fails at once.
+# ctr with --hosts-dir, not crictl: the point is containerd's TLS client with and without
+# the client certificate, two hosts directories side by side, which CRI (one config_path,
+# read at start) cannot switch between without a restart; and run_task needs the image in
+# the native snapshotter.
 mtls_pull() {
   local ns=$1 dir=/etc/kubenode-smoke-mtls out offset pull=(--snapshotter native)
   step "pull from the mTLS registry, with and without the client certificate"
@@ -256,9 +368,10 @@ check_newer() {
   local release=$1 image=$2
   NODE=$NODE_16-$release
   boot_checks "$image" "$release"
-  if [[ $MODE == all ]]; then mtls_pull k8s.io; run_task; fi
+  if [[ $MODE == all ]]; then mirror_certs_d; cri_pull_stock; mtls_pull k8s.io; run_task; fi
   restart_sequence
   config_path_conflict
+  if [[ $MODE == all ]]; then cri_pull_config_path; fi
 }
 
 START=$(ms)
@@ -319,16 +432,13 @@ out=$(ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/de
 echo "ops logs in with its key and sudoes to root; root and passwords are refused; no setfacl"
 
 if [[ $MODE == all ]]; then
-  step "pull through the basic-auth mirror, and a k8s.io container for phases stop to kill"
-  CERTS=/etc/containerd/certs.d
-  MIRROR="$TESTBED_REGISTRY_URL/v2/$TESTBED_REPO_PATH"
-  AUTH=$(printf '%s:%s' "$TESTBED_REGISTRY_USER" "$TESTBED_REGISTRY_PASSWORD" | base64 -w0)
-  on_node mkdir -p "$CERTS/$TESTBED_REGISTRY_HOST" "$CERTS/docker.io"
-  to_node "$CERTS/$TESTBED_REGISTRY_HOST/ca.crt" <"$TESTBED_CA_FILE"
-  put_hosts_toml "$CERTS/docker.io/hosts.toml" https://docker.io "$MIRROR" "$CERTS/$TESTBED_REGISTRY_HOST/ca.crt" \
-    "[host.\"$MIRROR\".header]" "  authorization = \"Basic $AUTH\""
-  # ctr reads certs.d only with --hosts-dir (the CRI plugin uses config_path instead).
-  # The native snapshotter: overlayfs mounts fail inside this podman container.
+  mirror_certs_d
+  cri_pull_stock
+  step "pull through the basic-auth mirror with ctr, and a k8s.io container for phases stop to kill"
+  # ctr, not crictl, because the container is the point: `ctr run` needs the image unpacked
+  # to the native snapshotter (overlayfs mounts fail inside this podman container), and CRI
+  # unpacks only to the stock file's overlayfs. ctr reads certs.d only with --hosts-dir:
+  # this pull proves the files, not kubelet's path (cri_pull_config_path does that).
   on_node ctr -n k8s.io images pull --snapshotter native --hosts-dir "$CERTS" docker.io/library/tiny:1 | tail -n 1
   on_node ctr -n k8s.io images ls -q | grep -x docker.io/library/tiny:1 >/dev/null || fail "image not in containerd"
   run_task
@@ -377,6 +487,35 @@ expect_events "$MARK" "nodeletd phases-start pf9
 containerd start root
 pf9-kubelet start root"
 
+step "slow-drain 2: phases stop drains before it stops anything; SIGHUP is caught, the caller's death ends it"
+# As the real command: SIGHUP (also SIGINT, SIGQUIT) is caught and the stop goes on.
+MARK=$(mark)
+on_node sh -c 'echo 2 > /etc/pf9-fake/slow-drain'
+T=$(ms)
+out=$(on_node bash -c "su pf9 -s /bin/bash -c '$NODELETD phases stop' & sleep 1
+  pkill -HUP -u pf9 -f 'nodeletd phases stop'; wait \$!") || fail "phases stop with slow-drain exited non-zero"
+(($(ms) - T >= 2000)) || fail "slow-drain did not delay phases stop"
+echo "phases stop with slow-drain 2 and a SIGHUP: $(secs_since "$T")"
+[[ $out == *"Signal received: hangup"* && $out == *"INDEX NUMBER"* ]] || fail "phases stop said: $out"
+expect_inactive containerd pf9-kubelet
+expect_events "$MARK" "nodeletd phases-stop pf9
+nodeletd drain-start pf9
+nodeletd phases-stop-sighup pf9
+nodeletd drain-end pf9
+pf9-kubelet stop root
+containerd stop root
+nodeletd phases-stop-end pf9"
+# Its stdout's reader dies during the drain: the drain ends, the next line kills it (SIGPIPE).
+as_pf9 "$NODELETD phases start" >/dev/null
+MARK=$(mark)
+on_node bash -c "su pf9 -s /bin/bash -c '$NODELETD phases stop' 2>/dev/null | sleep 1; sleep 0.5" || true
+expect_active containerd pf9-kubelet
+expect_events "$MARK" "nodeletd phases-stop pf9
+nodeletd drain-start pf9
+nodeletd drain-end pf9"
+on_node rm /etc/pf9-fake/slow-drain
+echo "drain-start and drain-end around the drain; the stop goes on after SIGHUP, not after its reader died"
+
 step "never-healthy keeps status failing"
 MARK=$(mark)
 on_node touch /etc/pf9-fake/never-healthy
@@ -401,6 +540,7 @@ wait_for 20 healthy_since "$RECOVER" || fail "not healthy after removing never-h
 echo "healthy again once the switch is gone"
 
 config_path_conflict
+if [[ $MODE == all ]]; then cri_pull_config_path; fi
 
 failed=()
 for release in "${NEWER[@]}"; do
