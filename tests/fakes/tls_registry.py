@@ -2,7 +2,8 @@
 
     make_pki(directory)      CAs, a server certificate and client certificates made with the openssl CLI (see Pki)
     TlsRegistry(pki, ...)    GET /v2/ -> 200 when the Basic credentials match, 401 otherwise; optionally mTLS
-                             (client_ca) and Harbor-like projects for GET /v2/<name>/tags/list
+                             (client_ca), Harbor-like projects for GET /v2/<name>/tags/list, and manifests
+                             for HEAD or GET /v2/<name>/manifests/<tag or digest>
     FileServer({...})        GET /<name> -> the bytes given for it (or an Answer), 404 otherwise (a CA to download)
 
 Both servers are tests/fakes/base.py's FakeServer: they listen on 127.0.0.1 on a
@@ -17,7 +18,9 @@ from __future__ import annotations
 
 import argparse
 import base64
+import hashlib
 import os
+import re
 import socket
 import ssl
 import subprocess
@@ -61,6 +64,8 @@ subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
 """
 
+# HEAD or GET /v2/<name>/manifests/<tag or digest>
+_MANIFEST_PATH = re.compile(r"/v2/(.+)/manifests/([^/]+)")
 CA_NAME = "kubenode test mirror CA"
 OTHER_CA_NAME = "kubenode unrelated CA"
 
@@ -190,13 +195,17 @@ class TlsRegistry(FakeServer):
     projects: None answers every tags/list 404 NAME_UNKNOWN, as registry:2 does for a repository it does not
     hold; a set of Harbor project names answers 404 NOT_FOUND for a repository under one of them and, as Harbor's
     v2 authorisation does for any other, 401 UNAUTHORIZED "project <name> not found".
+    manifests: the "<name>:<tag or digest>" it holds (name with any repo path, e.g. k8s-proxy/pause:3.6); HEAD or
+    GET of one answers 200 with an OCI index's headers, of any other 404 MANIFEST_UNKNOWN (under projects, a
+    name outside them 401 as above). The set may be changed while it runs.
     """
 
-    def __init__(self, pki, users=None, forbidden=(), client_ca=None, projects=None):
+    def __init__(self, pki, users=None, forbidden=(), client_ca=None, projects=None, manifests=()):
         super().__init__(tls_context=server_context(pki, client_ca))
         self.users = dict(users or {})
         self.forbidden = set(forbidden)
         self.projects = None if projects is None else set(projects)
+        self.manifests = set(manifests)
         self.force_status = None
         self.force_location = "https://elsewhere.invalid/v2/"
         self.trickle = None
@@ -220,9 +229,10 @@ class TlsRegistry(FakeServer):
             extra = {"Location": self.force_location} if 300 <= self.force_status < 400 else {}
             return self.force_status, b"{}", extra
         name = path[len("/v2/"):-len("/tags/list")] if path.startswith("/v2/") and path.endswith("/tags/list") else None
-        if path != "/v2/" and not name:
+        manifest = _MANIFEST_PATH.fullmatch(path)
+        if path != "/v2/" and not name and not manifest:
             return 404, b'{"errors":[{"code":"NOT_FOUND"}]}', {}
-        if method != "GET":
+        if method != "GET" and not (manifest and method == "HEAD"):
             return 405, b"{}", {}
         if self.users:
             user = self._user(authorization)
@@ -231,9 +241,21 @@ class TlsRegistry(FakeServer):
                 return 401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', challenge
             if user in self.forbidden:
                 return 403, b'{"errors":[{"code":"DENIED"}]}', {}
+        if manifest:
+            return self._manifest(*manifest.groups())
         if name is None:
             return 200, b"{}", {"Docker-Distribution-API-Version": "registry/2.0"}
         return self._tags(name)
+
+    def _manifest(self, name, reference):
+        if self.projects is not None and name.split("/", 1)[0] not in self.projects:
+            message = f"project {name.split('/', 1)[0]} not found"
+            return 401, f'{{"errors":[{{"code":"UNAUTHORIZED","message":"{message}"}}]}}'.encode(), {}
+        if f"{name}:{reference}" not in self.manifests:
+            return 404, b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}', {}
+        body = b'{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}'
+        digest = "sha256:" + hashlib.sha256(body).hexdigest()
+        return 200, body, {"Content-Type": "application/vnd.oci.image.index.v1+json", "Docker-Content-Digest": digest}
 
     def _tags(self, name):
         if self.projects is None:
