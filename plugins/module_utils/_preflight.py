@@ -134,21 +134,22 @@ def _unreachable(url, reason):
     return f"the mirror at {url} is unreachable ({reason})"
 
 
-def call(target, url, timeout):
-    """GET url as containerd would reach target; return the Response (any status), raise PreflightError without one."""
-    headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+def call(target, url, timeout, method="GET", accept="application/json", redirects=_http.NO_REDIRECTS):
+    """Send method url as containerd would reach target; return the Response (any status), raise PreflightError
+    without one. By default no redirect is followed, so the credentials go to the mirror only."""
+    headers = {"User-Agent": USER_AGENT, "Accept": accept}
     if target.authorization is not None:
         headers["Authorization"] = target.authorization
     try:
         return _http.request(
-            "GET",
+            method,
             url,
             timeout=timeout,
             max_bytes=MAX_BODY,
             truncate=True,  # only the status and an error message matter
             headers=headers,
             context=target.context if url.startswith("https://") else None,
-            redirects=_http.NO_REDIRECTS,  # the credentials go to the mirror only
+            redirects=redirects,
         )
     except _http.HttpRedirectError as error:
         raise PreflightError(
@@ -214,3 +215,23 @@ def check_repo_path(target, repo_path, timeout):
         f"{_registry_message(response.body)}; check that the project or path exists and that {who} may pull from it",
         status=response.status,
     )
+
+
+def check_manifest(target, url, accept, timeout):
+    """HEAD a manifest as containerd's resolver does; return (status, why): why None on HTTP 200, else what the
+    mirror answered, naming url. Redirects within the mirror are followed (containerd follows them too); one to
+    another host is reported, since the mirror's CA and credentials are not for it.
+    Raises PreflightError when no HTTP answer came (unreachable, TLS, too slow)."""
+    try:
+        response = call(target, url, timeout, method="HEAD", accept=accept, redirects=_http.SAME_ORIGIN)
+    except PreflightError as error:
+        if error.status is None:
+            raise
+        return error.status, (f"{url} redirects to another host (HTTP {error.status}), which the preflight does not "
+                              "follow with the mirror's CA and credentials")
+    if response.status == 200:
+        return response.status, None
+    if response.status == 404:
+        return response.status, f"{url} answered HTTP 404 (not on this mirror)"
+    return response.status, http_error_message(target, url, response.status, response.reason, response.headers,
+                                               body=response.body)
