@@ -10,6 +10,7 @@ value can change the meaning of the TOML that containerd reads.
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -42,9 +43,11 @@ from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._registry
     DEFAULT_CONFIG_PATH,
     DEFAULT_DIRECTORY,
     ENTRY_KEYS,
+    WILDCARD,
     check_directory_name,
     endpoint_of,
     make_mirror,
+    preflight_target_key,
     read_entry,
     read_registry_mirrors,
     same_registry,
@@ -60,8 +63,8 @@ __all__ = [
     "CAPABILITIES", "DEFAULT_DIRECTORY", "HOSTS_FILES_SETTINGS_KEYS", "HOSTS_TOML_SPEC_KEYS", "MissingDependencyError",
     "RegistrySettingError", "basic_auth", "check_mirror_settings", "dump_hosts_toml", "hosts_directories",
     "hosts_document", "hosts_toml_warnings", "mirror_endpoint", "mirrors_document", "normalize_repo_path",
-    "normalize_url", "parse_mirror", "registry_mirror_warnings", "render_hosts_files", "render_hosts_files_from",
-    "render_hosts_toml", "render_node_files",
+    "normalize_url", "parse_mirror", "preflight_routes", "registry_mirror_warnings", "render_hosts_files",
+    "render_hosts_files_from", "render_hosts_toml", "render_node_files",
 ]
 
 
@@ -189,6 +192,42 @@ def hosts_directories(mirror_directory, registries, registry_mirrors=None):
     then each other registry of registry_mirrors (* as _default). Ours by the marker and not in this list: stale."""
     entries = read_registry_mirrors(registry_mirrors)
     return [directory for directory, _entry in _directory_plan(mirror_directory, registries, entries)]
+
+
+def preflight_routes(entries, targets, url=None, repo_path=None, registries=DEFAULT_REGISTRIES, upstream_fallback=True):
+    """Return how containerd will reach each registry the settings write a directory for, in the form
+    registry_preflight checks the node's sandbox image by (module_utils/_sandbox_image.py).
+
+    entries: read_registry_mirrors' for the settings; targets: preflight_targets' of them, which the routes index.
+    url, repo_path and registries: the PMK mirror's (None: no PMK mirror); upstream_fallback: the global setting,
+    which its registries take. Each route is {"registry": its directory, or * for _default; "field": how the
+    settings name it; "upstream_fallback": whether containerd may go on to the registry itself; "mirrors": what
+    hosts.toml lists, in containerd's order: {"target": the index in targets, or None for the PMK mirror of url,
+    "repo_path", "capabilities", "field"}}. The PMK mirror's own directory is a route without mirrors: containerd
+    pulls from that host itself, as it did before.
+    """
+    index = {json.dumps({key: value for key, value in target.items() if key != "fields"}, sort_keys=True): number
+             for number, target in enumerate(targets)}
+    mirror_directory = pmk_repo_path = None
+    if url not in (None, ""):
+        mirror_directory = normalize_url(url)[0].split("://", 1)[1]
+        pmk_repo_path = normalize_repo_path(repo_path) or None
+    plan = _directory_plan(mirror_directory, registries if mirror_directory else (), entries)
+    routes = []
+    for directory, entry in plan:
+        registry = WILDCARD if directory == DEFAULT_DIRECTORY else directory
+        if entry is not None:
+            mirrors = [{"target": index[preflight_target_key(mirror)], "repo_path": mirror.repo_path or None,
+                        "capabilities": list(mirror.capabilities), "field": mirror.field} for mirror in entry.mirrors]
+            routes.append({"registry": registry, "field": entry.field, "upstream_fallback": entry.upstream_fallback,
+                           "mirrors": mirrors})
+        elif directory == mirror_directory:
+            routes.append({"registry": registry, "field": "url", "upstream_fallback": True, "mirrors": []})
+        else:
+            mirrors = [{"target": None, "repo_path": pmk_repo_path, "capabilities": list(CAPABILITIES), "field": "url"}]
+            routes.append({"registry": registry, "field": "url", "upstream_fallback": upstream_fallback is not False,
+                           "mirrors": mirrors})
+    return routes
 
 
 def render_hosts_files(*args, **kwargs):

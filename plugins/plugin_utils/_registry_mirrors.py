@@ -311,23 +311,31 @@ def preflight_targets(entries):
     targets = {}
     for entry in entries:
         for mirror in entry.mirrors:
-            texts = dict(mirror.contents)
-            client = () if mirror.client is None or "client_cert_content" in texts else mirror.client
-            target = {
-                "url": mirror.server,
-                "repo_path": mirror.repo_path or None,
-                "skip_tls": mirror.skip_tls,
-                "ca_file": None if "ca_content" in texts else mirror.ca_file,
-                "client_cert": client[0] if client else None,
-                "client_key": client[1] if client else None,
-                **{key: texts.get(key) for key in TLS_FILES},
-                "username": mirror.username,
-                "authorization": mirror.authorization,
-            }
-            key = json.dumps(target, sort_keys=True)
-            targets.setdefault(key, dict(target, fields=[]))["fields"].append(mirror.field)
+            target = _preflight_target(mirror)
+            targets.setdefault(preflight_target_key(mirror), dict(target, fields=[]))["fields"].append(mirror.field)
     secrets = {target[key] for target in targets.values() for key in ("authorization", "client_key_content")}
     return list(targets.values()), sorted(secret for secret in secrets if secret)
+
+
+def _preflight_target(mirror):
+    texts = dict(mirror.contents)
+    client = () if mirror.client is None or "client_cert_content" in texts else mirror.client
+    return {
+        "url": mirror.server,
+        "repo_path": mirror.repo_path or None,
+        "skip_tls": mirror.skip_tls,
+        "ca_file": None if "ca_content" in texts else mirror.ca_file,
+        "client_cert": client[0] if client else None,
+        "client_key": client[1] if client else None,
+        **{key: texts.get(key) for key in TLS_FILES},
+        "username": mirror.username,
+        "authorization": mirror.authorization,
+    }
+
+
+def preflight_target_key(mirror):
+    """What makes two mirrors one preflight target: everything the node calls them with."""
+    return json.dumps(_preflight_target(mirror), sort_keys=True)
 
 
 def masked_registry_mirrors(value, placeholder):

@@ -15,6 +15,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.filter.registry_mirror
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_toml import (
     RegistrySettingError,
     hosts_directories,
+    preflight_routes,
     registry_mirror_warnings,
     render_hosts_files,
     render_hosts_toml,
@@ -494,3 +495,61 @@ def test_preflight_targets_are_the_distinct_mirrors_with_their_texts_and_secrets
     assert secrets == sorted([AUTH.split(" = ")[1].strip().strip('"'), pki.client_key.read_text()])
     assert masked_registry_mirrors({"docker.io": [mtls]}, "X")["docker.io"][0] == dict(
         mtls, password="X", client_key_content="X")
+
+
+# --- the routes of the sandbox image's preflight: which mirrors containerd will ask for each registry ------------
+
+
+def routes_of(registry_mirrors, upstream_fallback=True, **pmk):
+    entries = read_registry_mirrors(registry_mirrors, upstream_fallback)
+    targets, _secrets = preflight_targets(entries)
+    return preflight_routes(entries, targets, upstream_fallback=upstream_fallback, **pmk), targets
+
+
+def test_each_registry_has_its_mirrors_in_order_the_wildcard_its_own():
+    routes, targets = routes_of({
+        "docker.io": [harbor("dockerhub-proxy", username="u", password="p"), {"url": "https://b.example"}],
+        "quay.io": {"mirrors": [harbor("dockerhub-proxy", username="u", password="p")], "upstream_fallback": False},
+        "*": {"mirrors": [{"url": "https://all.example", "repo_path": "all", "capabilities": ["pull"]}],
+              "repo_path_for_all": True},
+    })
+    assert [target["url"] for target in targets] == [HARBOR, "https://b.example", "https://all.example"]
+    assert routes == [
+        {"registry": "docker.io", "field": 'registry_mirrors["docker.io"]', "upstream_fallback": True, "mirrors": [
+            {"target": 0, "repo_path": "dockerhub-proxy", "capabilities": ["pull", "resolve"],
+             "field": 'registry_mirrors["docker.io"][0]'},
+            {"target": 1, "repo_path": None, "capabilities": ["pull", "resolve"],
+             "field": 'registry_mirrors["docker.io"][1]'}]},
+        {"registry": "quay.io", "field": 'registry_mirrors["quay.io"]', "upstream_fallback": False, "mirrors": [
+            {"target": 0, "repo_path": "dockerhub-proxy", "capabilities": ["pull", "resolve"],
+             "field": 'registry_mirrors["quay.io"].mirrors[0]'}]},  # the same mirror: one target
+        {"registry": "*", "field": 'registry_mirrors["*"]', "upstream_fallback": True, "mirrors": [
+            {"target": 2, "repo_path": "all", "capabilities": ["pull"], "field": 'registry_mirrors["*"].mirrors[0]'}]},
+    ]
+
+
+def test_the_pmk_mirror_serves_its_registries_unless_registry_mirrors_does():
+    routes, targets = routes_of({"docker.io": [harbor("dockerhub-proxy")]}, upstream_fallback=False,
+                                url="10.101.101.100:443/", repo_path="/infra/k8s/", registries=["docker.io", "gcr.io"])
+    pmk = {"target": None, "repo_path": "infra/k8s", "capabilities": ["pull", "resolve"], "field": "url"}
+    assert routes == [
+        # the mirror's own directory: containerd pulls from that host itself
+        {"registry": "10.101.101.100:443", "field": "url", "upstream_fallback": True, "mirrors": []},
+        {"registry": "docker.io", "field": 'registry_mirrors["docker.io"]', "upstream_fallback": False,
+         "mirrors": [{"target": 0, "repo_path": "dockerhub-proxy", "capabilities": ["pull", "resolve"],
+                      "field": 'registry_mirrors["docker.io"][0]'}]},
+        {"registry": "gcr.io", "field": "url", "upstream_fallback": False, "mirrors": [pmk]},
+    ]
+    assert len(targets) == 1
+
+
+def test_without_the_pmk_mirror_its_registries_have_no_route():
+    assert routes_of({}, registries=["docker.io"])[0] == []
+    routes = routes_of({}, url="https://m.example", registries=["_default"])[0]
+    assert [route["registry"] for route in routes] == ["m.example", "*"]  # _default is containerd's *
+
+
+def test_a_bad_registries_list_is_named():
+    with pytest.raises(RegistrySettingError) as raised:
+        routes_of({}, url="https://m.example", registries=["docker.io", "docker.io"])
+    assert raised.value.field == "registries[1]"
