@@ -26,6 +26,7 @@ def role_vars(tmp_path, **overrides):
         "containerd_mirror_restart_strategy": "none",
         "containerd_mirror_preflight": False,
         "containerd_mirror_manage_config": False,
+        "containerd_mirror_verify_image": "",  # no containerd runs here to pull through
     }
     settings.update(overrides)
     return settings
@@ -56,7 +57,9 @@ def test_applies_then_changes_nothing(run_playbook, tmp_path):
         "migrated": [],
         "restarted": "none",
         "health_wait": None,
-        "summary": "changed: certs.d; legacy mirrors migrated: none; restarted: none",
+        "verified": [],
+        "verified_with": "none",
+        "summary": "changed: certs.d; legacy mirrors migrated: none; restarted: none; pulled: nothing",
     }
     second = run_playbook(role_play(settings))
     assert second.stats["localhost"]["changed"] == 0
