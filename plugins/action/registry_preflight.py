@@ -1,6 +1,10 @@
 # Copyright (c) 2026 kubenode maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Read registry_mirrors on the controller, then call every distinct mirror from the node in one module run."""
+"""Read registry_mirrors on the controller, then call every distinct mirror from the node in one module run.
+
+The node is also told which mirrors serve each registry (the routes), as containerd_hosts will write them, so that
+it can ask them for its own sandbox image, which only the node knows.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,12 @@ from ansible.errors import AnsibleActionFail
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import RegistrySettingError
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import (
+    RegistrySettingError,
+    normalize_url,
+)
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import BY_OPTION, DEFAULT_REGISTRIES
+from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_toml import preflight_routes
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._registry_mirrors import (
     masked_registry_mirrors,
     preflight_targets,
@@ -17,7 +26,21 @@ from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._registry
 
 _MODULE = "kubenode.registry_mirror.registry_preflight"
 _NO_LOG_PLACEHOLDER = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
-_INTERNAL = ("_mirrors", "_secrets")
+_INTERNAL = ("_mirrors", "_secrets", "_routes")
+
+
+def _pmk_option(args, option):
+    """The value of one of the PMK mirror's options the routes need, given by its name or a PMK alias."""
+    return next((args[name] for name in (option, *BY_OPTION[option].aliases) if name in args), None)
+
+
+def _pmk_url(args):
+    """The PMK mirror's URL when it is a valid one; the module reports a bad one itself, with its status."""
+    url = _pmk_option(args, "url")
+    try:
+        return None if url in (None, "") else normalize_url(url)[0]
+    except RegistrySettingError:
+        return None
 
 
 class ActionModule(ActionBase):
@@ -37,10 +60,14 @@ class ActionModule(ActionBase):
             except TypeError:
                 raise RegistrySettingError("upstream_fallback", "must be a boolean") from None
             entries = read_registry_mirrors(registry_mirrors, upstream_fallback)
+            targets, secrets = preflight_targets(entries)
+            # Which mirrors serve each registry, for the node's sandbox image (the module reads it there).
+            registries = args.get("registries")
+            routes = preflight_routes(entries, targets, _pmk_url(args), _pmk_option(args, "repo_path"),
+                                      DEFAULT_REGISTRIES if registries is None else registries, upstream_fallback)
         except RegistrySettingError as error:
             raise AnsibleActionFail(str(error)) from None
-        targets, secrets = preflight_targets(entries)
-        module_args = dict(args, _mirrors=targets)
+        module_args = dict(args, _mirrors=targets, _routes=routes)
         if secrets:
             module_args["_secrets"] = secrets  # no_log: Ansible masks them in all the module returns and logs
         result.update(self._execute_module(module_name=_MODULE, module_args=module_args, task_vars=task_vars))

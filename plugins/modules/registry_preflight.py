@@ -30,6 +30,18 @@ description:
     exists - and fails on 401 or 403 (Harbor's answer for a project that does not exist, or that the credentials
     may not pull from) and anything else. Every mirror is checked; the task fails when one of them failed, naming
     each by its setting (for example C(registry_mirrors["docker.io"][0])) and saying what to fix.
+  - With mirrors to check (O(url) or O(registry_mirrors)), also checks the node's sandbox ("pause") image, which
+    every new pod sandbox pulls with the node's credentials only - O(sandbox_image), or, when it is empty, the one
+    containerd's effective configuration names (C(containerd --config <containerd_config> config dump);
+    C(sandbox_image) on containerd 1.x, C(pinned_images.sandbox) on 2.x). When its registry is served by mirrors -
+    its own entry of O(registry_mirrors), the C(*) entry, or one of O(registries) of the mirror of O(url) - each of
+    those mirrors is asked, in the order of its C(hosts.toml) and only if its capabilities let containerd use it,
+    C(HEAD <mirror>/v2/[<repo_path>/]<repository>/manifests/<tag or digest>?ns=<registry>) as containerd's resolver
+    asks it (its C(Accept) header for manifests, manifest lists and OCI indexes; the mirror's CA, client certificate
+    and credentials; the same deadline). The first HTTP 200 passes. When none answers 200 and the registry serves
+    only from its mirrors (O(upstream_fallback=false), or its own C(upstream_fallback)), the task fails naming the
+    image and every mirror URL tried with its answer, before anything changes, since no new pod could start on the
+    node; when containerd may go on to the registry itself, a warning says so instead.
   - Read-only; it runs in check mode too.
   - The option names of the Platform9 (PMK) cluster API are accepted as aliases.
 author:
@@ -105,6 +117,39 @@ options:
       - Warn when a certificate of the CA expires within this many days. An expired certificate is an error.
     type: int
     default: 30
+  repo_path:
+    description:
+      - The repository path under O(url) that the mirror of O(url) serves its registries from, as
+        M(kubenode.registry_mirror.containerd_hosts) writes it (C(override_path)). Only the sandbox image's manifest
+        is asked for under it.
+    type: str
+    default: ""
+    aliases: [customRegistryRepoPath, customRegistryPath]
+  registries:
+    description:
+      - The registries the mirror of O(url) serves, as M(kubenode.registry_mirror.containerd_hosts) takes them; they
+        say which mirrors the sandbox image is asked for on.
+    type: list
+    elements: str
+    default: [platform9.io, docker.io, gcr.io, quay.io, registry.k8s.io]
+  sandbox_image:
+    description:
+      - The node's sandbox image, for example C(registry.k8s.io/pause:3.6); a valid image reference. When empty, it
+        is read on the node from C(containerd config dump), when there are mirrors to check it on.
+      - When it cannot be read (containerd not installed, the command failing, no sandbox image in its output), the
+        task fails if a registry serves only from mirrors, and warns otherwise.
+    type: str
+  containerd_config:
+    description:
+      - containerd's config.toml on the node, which C(containerd config dump) reads with what it imports.
+    type: str
+    default: /etc/containerd/config.toml
+  _routes:
+    description:
+      - Internal, set by the action plugin; which mirrors serve each registry. Do not set.
+    type: list
+    elements: dict
+    default: []
   _mirrors:
     description:
       - Internal, set by the action plugin; the distinct mirrors of O(registry_mirrors). Do not set.
@@ -154,6 +199,14 @@ EXAMPLES = r"""
             client_key_content: "{{ node_client_key }}"
         repo_path_for_all: true
 
+- name: Before an air-gapped rollout, make sure the mirror holds the sandbox image the nodes need
+  kubenode.registry_mirror.registry_preflight:
+    url: https://10.101.101.100:443
+    repo_path: infra/k8s
+    ca_file: /usr/local/share/reg-ca.crt
+    upstream_fallback: false
+    sandbox_image: registry.k8s.io/pause:3.6
+
 - name: The same with a CA not placed yet, and PMK's names
   kubenode.registry_mirror.registry_preflight:
     customRegistryUrl: "{{ cluster.customRegistryUrl }}"
@@ -201,6 +254,58 @@ mirrors:
       description: Why the mirror failed, naming its settings.
       type: str
       returned: when it failed
+sandbox:
+  description: The node's sandbox image and what its registry's mirrors answered for it.
+  returned: when there are mirrors to check it on and it could be read
+  type: dict
+  contains:
+    image:
+      description: The sandbox image, as given or read.
+      type: str
+      sample: registry.k8s.io/pause:3.6
+    source:
+      description: Where it came from - V(sandbox_image), or the key of C(containerd config dump) it was read from.
+      type: str
+      sample: 'containerd config dump: plugins."io.containerd.grpc.v1.cri".sandbox_image'
+    reference:
+      description: The image's full reference, as containerd reads it.
+      type: str
+      sample: docker.io/library/pause:3.6
+    served_by:
+      description:
+        - The setting whose mirrors serve its registry, for example V(url) or V(registry_mirrors["*"]); null when no
+          mirror does (containerd pulls it as before), and nothing was asked.
+      type: str
+      sample: registry_mirrors["registry.k8s.io"]
+    upstream_fallback:
+      description: Whether containerd may go on to the registry itself after the mirrors; null when no mirror serves it.
+      type: bool
+      sample: false
+    found:
+      description: Whether a mirror answered 200 for its manifest; null when nothing was asked.
+      type: bool
+      sample: true
+    tried:
+      description: Each mirror asked, in order, up to the first that has it.
+      type: list
+      elements: dict
+      contains:
+        url:
+          description: The URL of the C(HEAD) request.
+          type: str
+          sample: https://10.101.101.100:443/v2/infra/k8s/pause/manifests/3.6?ns=registry.k8s.io
+        field:
+          description: The setting of the mirror.
+          type: str
+          sample: url
+        status:
+          description: The HTTP status, or null when no HTTP answer came.
+          type: int
+          sample: 200
+        why:
+          description: What the mirror answered when it was not HTTP 200.
+          type: str
+          sample: https://10.101.101.100:443/v2/infra/k8s/pause/manifests/3.6?ns=registry.k8s.io answered HTTP 404
 ca_content:
   description:
     - The PEM text of the CA that was checked (a CA is public), with a final newline, to hand to
@@ -216,6 +321,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils import _http
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils import _sandbox_image as sandbox
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._ca import (
     ARGUMENT_SPEC as CA_ARGUMENT_SPEC,
 )
@@ -227,9 +333,11 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._ca impor
     get_ca,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import REQUIRED_TOGETHER
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._image_reference import parse_image_reference
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._preflight import (
     PreflightError,
     Target,
+    check_manifest,
     check_repo_path,
     check_v2,
     tls_context,
@@ -239,6 +347,12 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry
     basic_auth,
     normalize_url,
 )
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import argument_spec
+
+# Where a node's own binaries are when the module's PATH (a non-login shell's) misses them.
+_EXTRA_DIRS = ["/usr/local/bin"]
+# timeout(1)'s grace before SIGKILL, for a containerd that ignores SIGTERM.
+_KILL_AFTER = "5"
 
 
 def _checked_ca(module):
@@ -285,8 +399,10 @@ def _mirror_target(module, mirror):
 
 
 def _check_mirror(module, mirror):
-    """Check one distinct mirror of registry_mirrors; return its result entry (with msg when it failed)."""
+    """Check one distinct mirror of registry_mirrors; return its result entry (with msg when it failed) and its
+    Target (None when it could not be made)."""
     result = {"fields": mirror["fields"], "url": f"{mirror['url']}/v2/", "status": None, "repo_path_status": None}
+    target = None
     try:
         target = _mirror_target(module, mirror)
         result["status"] = check_v2(target, module.params["timeout"])
@@ -294,7 +410,72 @@ def _check_mirror(module, mirror):
             result["repo_path_status"] = check_repo_path(target, mirror["repo_path"], module.params["timeout"])
     except PreflightError as error:
         result["msg"] = f"{' and '.join(mirror['fields'])}: {error}"
-    return result
+    return result, target
+
+
+def _read_sandbox_image(module):
+    """(image, source, why): the sandbox image containerd's effective configuration names, or why it is not known."""
+    containerd = module.get_bin_path("containerd", opt_dirs=_EXTRA_DIRS)
+    if containerd is None:
+        return None, None, "containerd is not installed (no containerd program on PATH) to read it from"
+    argv = sandbox.dump_argv(containerd, module.params["containerd_config"])
+    rc, out, err = module.run_command(["timeout", "-k", _KILL_AFTER, str(module.params["timeout"]), *argv])
+    if rc != 0:
+        said = " ".join((err or out).split())[:500]
+        return None, None, f"`{' '.join(argv)}` failed (exit {rc}{': ' + said if said else ''})"
+    image, source = sandbox.sandbox_image_of(out)
+    if image is None:
+        return None, None, f"`{' '.join(argv)}` names no sandbox image (sandbox_image, pinned_images.sandbox)"
+    return image, source, None
+
+
+def _check_sandbox(module, routes, targets, result):
+    """Ask the mirrors of the sandbox image's registry for its manifest; fail or warn when none has it."""
+    params = module.params
+    # the settings of registries served only from mirrors: for them the image must be known and found
+    strict = list(dict.fromkeys(route["field"] for route in routes
+                                if route["mirrors"] and not route["upstream_fallback"]))
+    image, source, why = params["sandbox_image"], "sandbox_image", None
+    if not image:
+        image, source, why = _read_sandbox_image(module)
+    reference = None
+    if why is None:
+        try:  # the option was checked first; what the node's configuration names is checked here
+            reference = parse_image_reference(image, source)
+        except RegistrySettingError as error:
+            why = str(error)
+    if reference is None:
+        if strict:
+            module.fail_json(msg=sandbox.unread_message(why, strict), **result)
+        module.warn(sandbox.unread_message(why, strict))
+        return
+    route = sandbox.route_for(routes, reference)
+    served = route is not None and bool(route["mirrors"])
+    checked = result["sandbox"] = {
+        "image": image, "source": source, "reference": str(reference),
+        "served_by": route["field"] if served else None,
+        "upstream_fallback": route["upstream_fallback"] if served else None,
+        "found": None, "tried": [],
+    }
+    if not served:
+        return  # no mirror serves its registry: containerd pulls it as it did before
+    for mirror in sandbox.eligible_mirrors(route, reference):
+        target = targets[mirror["target"]]
+        url = sandbox.manifest_url(target.url, mirror["repo_path"], reference)
+        try:
+            status, why = check_manifest(target, url, sandbox.MANIFEST_ACCEPT, params["timeout"])
+        except PreflightError as error:
+            status, why = error.status, str(error)
+        checked["tried"].append(dict({"url": url, "field": mirror["field"], "status": status},
+                                     **({"why": why} if why else {})))
+        if status == 200:
+            checked["found"] = True
+            return
+    checked["found"] = False
+    if route["upstream_fallback"]:
+        module.warn(sandbox.fallback_warning(image, source, reference, route, checked["tried"]))
+        return
+    module.fail_json(msg=sandbox.failure_message(image, source, reference, route, checked["tried"]), **result)
 
 
 def main():
@@ -310,9 +491,14 @@ def main():
             warn_days=dict(type="int", default=30),
             registry_mirrors=dict(type="dict", default={}),
             upstream_fallback=dict(type="bool", default=True),
-            # set by the action plugin: the distinct mirrors of registry_mirrors, and the secrets they hold
+            **argument_spec(["repo_path", "registries"]),
+            sandbox_image=dict(type="str"),
+            containerd_config=dict(type="str", default="/etc/containerd/config.toml"),
+            # set by the action plugin: the distinct mirrors of registry_mirrors, the secrets they hold, and which
+            # mirrors serve each registry
             _mirrors=dict(type="list", elements="dict", default=[]),
             _secrets=dict(type="list", elements="str", no_log=True),
+            _routes=dict(type="list", elements="dict", default=[]),
         ),
         required_together=REQUIRED_TOGETHER,
         mutually_exclusive=[["ca_content", "ca_file", "ca_url"]],
@@ -336,6 +522,12 @@ def main():
         module.fail_json(msg="url: required, unless only a CA is checked (ca_content, ca_url or ca_file) or "
                          "registry_mirrors is given", status=None)
     result = dict(changed=False, status=None)
+    if params["sandbox_image"]:
+        try:  # before any request: a bad reference is refused first
+            parse_image_reference(params["sandbox_image"], "sandbox_image")
+        except RegistrySettingError as error:
+            module.fail_json(msg=str(error), **result)
+    targets = {}  # the Target of each mirror the routes name: an index of _mirrors, or None for url's
     ca = _checked_ca(module)
     if ca is not None:
         result["ca_content"] = ca.text
@@ -355,15 +547,22 @@ def main():
             if url.startswith("https://"):
                 target = target._replace(context=tls_context(params["skip_tls"], ca))
             result["status"] = check_v2(target, params["timeout"])
+            targets[None] = target
         except PreflightError as error:
             module.fail_json(msg=str(error), status=error.status, url=url)
     if params["_mirrors"]:
-        result["mirrors"] = [_check_mirror(module, mirror) for mirror in params["_mirrors"]]
+        checked = [_check_mirror(module, mirror) for mirror in params["_mirrors"]]
+        result["mirrors"] = [mirror for mirror, _target in checked]
+        targets.update((index, target) for index, (_mirror, target) in enumerate(checked))
         failed = [mirror["msg"] for mirror in result["mirrors"] if "msg" in mirror]
         if failed:
             count = len(result["mirrors"])
             module.fail_json(msg=f"{len(failed)} of {count} mirror{'s' if count > 1 else ''} of registry_mirrors "
                              f"failed the preflight. " + " ".join(f"{message}." for message in failed), **result)
+    # The routes name the mirror of url only when it was given, and every mirror passed /v2/ by now.
+    routes = [route for route in params["_routes"] if all(m["target"] in targets for m in route["mirrors"])]
+    if routes:
+        _check_sandbox(module, routes, targets, result)
     module.exit_json(**result)
 
 

@@ -1,4 +1,9 @@
-"""registry_preflight through ansible-playbook against the fake HTTPS registry (tests/fakes/tls_registry.py)."""
+"""registry_preflight through ansible-playbook against the fake HTTPS registry (tests/fakes/tls_registry.py).
+
+The node's sandbox image is checked in test_preflight_sandbox_image.py; here containerd is kept off the module's
+PATH, so that no case reads this machine's containerd configuration (the sandbox image is then not checked, with a
+warning, as no registry is served only from mirrors).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import socket
 
 import pytest
 from fakes import tls_registry as fake
+from fakes.node_programs import path_without
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils import _registry_url
 
@@ -16,6 +22,19 @@ PASSWORD = "pässwörd-Qx7-PREFLIGHTSECRET-5521"
 # What containerd sends for USER:PASSWORD, computed here from RFC 7617 (UTF-8), not by the module.
 AUTHORIZATION = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode("ascii")
 FORBIDDEN_USER = "no-pull"
+
+
+@pytest.fixture(scope="module")
+def without_containerd(tmp_path_factory):
+    return str(path_without(tmp_path_factory.mktemp("path"), ("containerd",)))
+
+
+@pytest.fixture
+def run_playbook(run_playbook, without_containerd):
+    def run(*args, env=None, **kwargs):
+        return run_playbook(*args, env=dict({"PATH": without_containerd}, **(env or {})), **kwargs)
+
+    return run
 
 
 @pytest.fixture(scope="module")
