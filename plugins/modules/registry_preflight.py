@@ -417,7 +417,8 @@ def _read_sandbox_image(module):
     """(image, source, why): the sandbox image containerd's effective configuration names, or why it is not known."""
     containerd = module.get_bin_path("containerd", opt_dirs=_EXTRA_DIRS)
     if containerd is None:
-        return None, None, "containerd is not installed (no containerd program on PATH) to read it from"
+        argv = sandbox.dump_argv("containerd", module.params["containerd_config"])
+        return None, None, f"`{' '.join(argv)}` cannot run: containerd is not installed (no containerd program on PATH)"
     argv = sandbox.dump_argv(containerd, module.params["containerd_config"])
     rc, out, err = module.run_command(["timeout", "-k", _KILL_AFTER, str(module.params["timeout"]), *argv])
     if rc != 0:

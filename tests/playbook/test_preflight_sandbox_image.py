@@ -215,7 +215,8 @@ def test_the_image_is_read_from_containerd_config_dump_when_not_given(run_playbo
     lenient = run.task_results("dump fails, fallback")
     assert lenient.get("failed", False) is False
     assert lenient["warnings"] == [f"sandbox_image: {command}; the sandbox image was not checked on the mirrors"]
-    missing = "sandbox_image: containerd is not installed (no containerd program on PATH) to read it from"
+    missing = ("sandbox_image: `containerd --config /etc/containerd/config.toml config dump` cannot run: containerd "
+               "is not installed (no containerd program on PATH)")
     assert run.task_results("no containerd, mirror only")["msg"].startswith(missing + ", and ")
     assert run.task_results("no containerd, fallback")["warnings"] == [
         f"{missing}; the sandbox image was not checked on the mirrors"]
