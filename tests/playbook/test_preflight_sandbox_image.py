@@ -69,7 +69,7 @@ def assert_no_secret(run):
 
 
 def test_mirror_only_the_first_mirror_with_the_image_passes_none_fails_naming_each(run_playbook, mirrors, pki,
-                                                                                  node_path):
+                                                                                   node_path):
     first, second = mirrors
     second.manifests = {"k8s/pause:3.6"}
     _with, without, _containerd = node_path
@@ -78,9 +78,8 @@ def test_mirror_only_the_first_mirror_with_the_image_passes_none_fails_naming_ea
     run = run_playbook([
         task("second has it", without, registry_mirrors=only, sandbox_image=PAUSE),
         task("none has it", without, registry_mirrors=only, sandbox_image="registry.k8s.io/pause:3.10"),
-        task("none has it, fallback", without, registry_mirrors=dict(
-            only, **{"registry.k8s.io": dict(only["registry.k8s.io"], upstream_fallback=True)}),
-             sandbox_image="registry.k8s.io/pause:3.10"),
+        task("none has it, fallback", without, sandbox_image="registry.k8s.io/pause:3.10",
+             registry_mirrors={"registry.k8s.io": dict(only["registry.k8s.io"], upstream_fallback=True)}),
     ], extra_vars={"mirror_password": PASSWORD})
     assert run.rc == 0, run.stdout + run.stderr
     assert_no_secret(run)

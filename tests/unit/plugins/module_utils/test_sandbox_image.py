@@ -174,7 +174,7 @@ def target(pki, server, password="pw"):
     ],
 )
 def test_the_manifest_is_asked_with_head_containerds_accept_and_the_credentials(pki, server, path, password, status,
-                                                                               why):
+                                                                                why):
     server.clear()
     url = f"{server.url}/v2/{path}"
     assert _preflight.check_manifest(target(pki, server, password), url, sandbox.MANIFEST_ACCEPT, 5)[0] == status
