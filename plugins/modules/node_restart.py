@@ -17,11 +17,36 @@ description:
     needed), then C(systemctl start pf9-hostagent), which runs even when a step before it failed.
   - When containerd still runs after C(phases stop), the stack was not stopped (a failed drain, for example)
     and the new configuration is not active; pf9-hostagent is started again and the task fails saying so.
+  - B(The node brings itself back.) The sequence does not run in the module's process but in a transient
+    systemd unit, C(kubenode-registry-mirror-restart.service), that the module starts with C(systemd-run
+    --wait --collect) and watches. PID 1 owns that unit, so killing the module, its SSH session, sudo or the
+    controller at any instant does not stop it. The unit's program runs the sequence and, at its end
+    (finished, failed, or stopped by a signal), always starts pf9-hostagent again (containerd with
+    O(strategy=containerd)); the unit's C(ExecStopPost) starts it again too, should that program itself be
+    killed, and C(RuntimeMaxSec) bounds the unit at 1080 s, after which systemd stops it (C(TimeoutStopSec)
+    60 s). Worst-case delay, pf9-hostagent is started at the latest 1140 s after the sequence began, whatever
+    happens to the controller; normally the moment C(phases stop) returns (the drain's own time, up to
+    300 s on a real node, plus the stop of the stack). The unit records each step in O(pending_marker), which
+    the module reads back for its outcome. Needs systemd 236 or later on the node.
+  - When containerd still runs after C(phases stop), the stack was not stopped (a failed drain, for example)
+    and the new configuration is not active; pf9-hostagent is started again and the task fails saying so.
   - A marker file (O(pending_marker)) is written before the sequence and removed only once the node is seen
     healthy again. So on the next call, even when nothing changed then, a sequence that did not see the stack
     stopped runs again, and a node that did not come back in time is waited for again (without a new
-    restart) before the role goes on to the next node.
-  - With O(strategy=containerd), restarts containerd.
+    restart) before the role goes on to the next node. RV(recovered) then says what an earlier run left
+    unfinished and how this run finished it.
+  - B(One run per node at a time.) Before it looks at the node's agents, a run takes an exclusive lock,
+    C(flock) on O(lock_file), and holds it through the sequence and the health wait; the kernel releases it
+    when the run's module dies. A run that finds the lock taken waits up to O(lock_timeout) seconds, touching
+    nothing. Then, when it holds the lock, it first waits (within the same time) for a restart unit that a
+    run which died left running, and reads the marker again. When the other run finished the restart and
+    nothing is left to do here, the task fails saying that another run held the node and when that run took
+    it, rather than go on to the next nodes behind that run (with nothing requested and nothing pending when
+    it starts, a run does not wait at all). When the wait times out, the task fails naming the other run and
+    when it took the node. systemd refuses a second unit of the same name, which also keeps two sequences
+    apart.
+  - With O(strategy=containerd), restarts containerd (C(systemctl restart containerd) in the same kind of
+    unit, which starts containerd again at its end), under the same lock and marker.
   - Then, with O(wait=true), polls until the node is back, or fails after O(health_timeout) seconds with a
     message naming each condition that does not hold and what C(kube_status) last said. The conditions are
     containerd active, its CRI plugin loaded (C(ctr plugins ls)), and containerd started after the restart
@@ -36,7 +61,7 @@ extends_documentation_fragment:
   - kubenode.registry_mirror.attributes.no_files
 attributes:
   check_mode:
-    details: Reports whether a restart would happen; restarts nothing and waits for nothing.
+    details: Reports whether a restart would happen; restarts nothing and waits for nothing, not for the lock either.
 options:
   strategy:
     description:
@@ -65,6 +90,20 @@ options:
       - Seconds between two health checks.
     type: int
     default: 5
+  lock_timeout:
+    description:
+      - Seconds to wait for another run that holds this node (its restart sequence and health wait), or for
+        the restart unit a run that died left running, before failing. V(0) does not wait.
+      - The default covers a drain of 300 s and a health wait of 900 s.
+    type: int
+    default: 1200
+  lock_file:
+    description:
+      - The node's lock file, created root-only. A run holds an exclusive C(flock) on it from before it looks
+        at the agents until its health wait ends, and writes in it when it took the node and who it is, for a
+        run that has to wait. Under C(/run), so that a reboot clears it.
+    type: str
+    default: /run/kubenode-registry-mirror.lock
   pmk_user:
     description:
       - The user Platform9's nodelet runs as.
@@ -87,8 +126,9 @@ options:
     default: /opt/pf9/pf9-kube/bin/etcd_raft_checker
   pending_marker:
     description:
-      - File that marks a PMK restart not yet seen through, from the start of the sequence until the node is
-        healthy again; it says whether the stack was seen stopped.
+      - File that marks a restart not yet seen through, from before the sequence starts until the node is
+        healthy again; it says whether the stack was seen stopped, which run started the sequence, and each
+        step the restart unit ran.
     type: str
     default: /var/lib/kubenode-registry-mirror.restart-pending
 notes:
@@ -131,11 +171,37 @@ pending:
   type: str
   sample: null
 steps:
-  description: The commands run, in order, with their exit codes and durations.
+  description:
+    - The commands the restart unit ran, in order, with their exit codes and durations; the last one starts
+      pf9-hostagent (or containerd) again. An exit code of V(-1) is a step interrupted by a signal.
   returned: always
   type: list
   elements: dict
   sample: [{"step": "systemctl stop pf9-hostagent", "rc": 0, "seconds": 0.4}]
+recovered:
+  description:
+    - What this run found unfinished by an earlier run (from O(pending_marker)) and how it finished it, in one
+      line for the node's summary; V(null) when it found nothing.
+    - It names the earlier run (when it took the node), how far its sequence got (for example that the stack
+      was stopped and the node started pf9-hostagent again itself, and when), whether its restart unit was
+      still running, and then what this run did (waited for the node, or ran the sequence again) and how long
+      the node took to be healthy again.
+  returned: always
+  type: str
+  sample: >-
+    found an unfinished restart: the restart of a run that took this node at 2026-12-04 16:38:16 UTC (26 s ago,
+    node_restart pid 530, by ops): its sequence stopped the stack and the node started pf9-hostagent again
+    itself at 2026-12-04 16:38:31 UTC, but the node was not seen healthy; waited for the node to be healthy
+    again, without a new restart; healthy again after 0.1 s
+lock_wait:
+  description:
+    - When another run held this node's lock, how long this run waited and which run held it (when it took
+      the node, its module's process id, the user that ran it). V(null) when the lock was free.
+  returned: always
+  type: dict
+  sample:
+    seconds: 10.0
+    holder: a run that took this node at 2026-12-04 16:46:56 UTC (20 s ago, node_restart pid 583, by ops)
 health_wait:
   description: Seconds from the end of the restart until every condition held; null when no wait ran.
   returned: always
@@ -153,19 +219,26 @@ kube_status:
   sample: {"pf9_kube_node_state": "ok", "status_check_timestamp": 1795833351}
 """
 
+import fcntl
 import json
 import os
 import shlex
+import sys
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils import _node_health as health
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils import _restart_lock as lock
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils import _restart_unit as unit
 
 # A probe must not hang the wait beyond its deadline.
 _PROBE_TIMEOUT = 30
-# phases stop drains the node (Platform9's drain has a 300 s timeout).
-_STOP_TIMEOUT = 900
+# How often a run that waits looks again at the lock, and at the unit an earlier run left running.
+_LOCK_POLL = 0.5
+_UNIT_POLL = 1.0
+# systemd-run --wait returns when the unit has ended, which RuntimeMaxSec and TimeoutStopSec bound.
+_UNIT_WAIT_TIMEOUT = lock.WORST_CASE_DELAY + lock.RESTORE_TIMEOUT + 60
 
 
 class _Node:
@@ -173,21 +246,92 @@ class _Node:
 
     def __init__(self, module):
         self.module = module
-        self.steps = []
 
-    def run(self, argv, record=True, timeout=_PROBE_TIMEOUT):
-        started = time.monotonic()
-        rc, out, err = self.module.run_command(["timeout", str(timeout), *argv])
-        if record:
-            self.steps.append({"step": shlex.join(argv), "rc": rc, "seconds": round(time.monotonic() - started, 1)})
-        return rc, out, err
+    def run(self, argv, timeout=_PROBE_TIMEOUT):
+        return self.module.run_command(["timeout", str(timeout), *argv])
 
-    def as_user(self, user, argv, timeout=_PROBE_TIMEOUT, record=True):
+    def as_user(self, user, argv, timeout=_PROBE_TIMEOUT):
         # su as the seed does: needs no become to the user, so no world-readable module files.
-        return self.run(["su", user, "-s", "/bin/bash", "-c", shlex.join(argv)], record=record, timeout=timeout)
+        return self.run(["su", user, "-s", "/bin/bash", "-c", shlex.join(argv)], timeout=timeout)
 
     def containerd_state(self):
-        return self.run(["systemctl", "is-active", "containerd"], record=False)[1].strip()
+        return self.run(["systemctl", "is-active", "containerd"])[1].strip()
+
+    def unit_state(self):
+        """The ActiveState of the restart unit ("inactive" when it does not exist)."""
+        rc, out, _err = self.run(["systemctl", "show", f"{lock.UNIT}.service", "--property=ActiveState", "--value"])
+        return out.strip() if rc == 0 and out.strip() else "inactive"
+
+
+class _Lock:
+    """An exclusive flock on a file: held until released or until this process dies (the kernel drops it)."""
+
+    def __init__(self, path):
+        self.path = path
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+    def try_take(self):
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def holder(self):
+        """The holder's document, as it wrote it (None before it did)."""
+        try:
+            with open(self.path, encoding="utf-8") as handle:
+                return lock.parse_document(handle.read())
+        except OSError:
+            return None
+
+    def write(self, document):
+        data = (json.dumps(document) + "\n").encode("utf-8")
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, data, 0)
+
+    def release(self):
+        os.ftruncate(self.fd, 0)
+        os.close(self.fd)
+
+
+def _take_lock(module, params, result):
+    """Wait up to lock_timeout for the node's lock; fail naming its holder when it stays taken.
+
+    Returns the lock, the deadline of the whole wait (also for a unit an earlier run left running), and the
+    holder waited for (None when the lock was free; {} when the holder had not written itself yet).
+    """
+    started = time.monotonic()
+    deadline = started + params["lock_timeout"]
+    try:
+        held = _Lock(params["lock_file"])
+    except OSError as exc:
+        module.fail_json(msg=f"lock_file: {params['lock_file']}: {exc.strerror}", **result)
+    holder = None
+    while not held.try_take():
+        holder = held.holder() or holder or {}
+        if time.monotonic() + _LOCK_POLL > deadline:
+            waited = time.monotonic() - started
+            result["lock_wait"] = {"seconds": round(waited, 1), "holder": lock.describe_run(holder, time.time())}
+            module.fail_json(msg=lock.lock_timeout_message(holder, waited, params["lock_timeout"], time.time()),
+                             **result)
+        time.sleep(_LOCK_POLL)
+    if holder is not None:
+        result["lock_wait"] = {"seconds": round(time.monotonic() - started, 1),
+                               "holder": lock.describe_run(holder, time.time())}
+    return held, deadline, holder
+
+
+def _wait_unit(module, node, params, result, deadline):
+    """Wait, touching nothing, until the unit an earlier run left running has ended; return seconds waited."""
+    started = time.monotonic()
+    while node.unit_state() in lock.RUNNING_STATES:
+        if time.monotonic() + _UNIT_POLL > deadline:
+            marker = _read_marker(params["pending_marker"])
+            module.fail_json(msg=lock.unit_timeout_message(marker, time.monotonic() - started,
+                                                           params["lock_timeout"], time.time()), **result)
+        time.sleep(_UNIT_POLL)
+    return time.monotonic() - started
 
 
 def _probe(node, params, strategy):
@@ -195,22 +339,20 @@ def _probe(node, params, strategy):
     ctr = module.get_bin_path("ctr")
     probes = {"containerd_active": node.containerd_state(), "ctr_plugins": None}
     if ctr:
-        rc, out, _err = node.run([ctr, "plugins", "ls"], record=False)
+        rc, out, _err = node.run([ctr, "plugins", "ls"])
         probes["ctr_plugins"] = out if rc == 0 else None
-    out = node.run(["systemctl", "show", "containerd", "--property=ActiveEnterTimestampMonotonic", "--value"],
-                   record=False)[1].strip()
+    out = node.run(["systemctl", "show", "containerd", "--property=ActiveEnterTimestampMonotonic", "--value"])[1]
+    out = out.strip()
     probes["containerd_started"] = int(out) if out.isdigit() else 0
     if strategy == "pmk":
-        probes["phases_status_rc"] = node.as_user(
-            params["pmk_user"], [params["nodeletd"], "phases", "status"], record=False
-        )[0]
+        probes["phases_status_rc"] = node.as_user(params["pmk_user"], [params["nodeletd"], "phases", "status"])[0]
         try:
             with open(params["kube_status"], encoding="utf-8") as handle:
                 probes["kube_status"] = health.parse_kube_status(handle.read())
         except OSError:
             probes["kube_status"] = None
         checker = params["etcd_raft_checker"]
-        probes["etcd_rc"] = node.run([checker], record=False)[0] if os.path.exists(checker) else None
+        probes["etcd_rc"] = node.run([checker])[0] if os.path.exists(checker) else None
     return probes
 
 
@@ -246,64 +388,48 @@ def _read_marker(path):
             text = handle.read()
     except FileNotFoundError:
         return None
-    try:
-        document = json.loads(text)
-    except ValueError:
-        return {}
-    return document if isinstance(document, dict) else {}
+    return lock.parse_document(text) or {}
 
 
-def _write_marker(path, stage, restarted_at, restarted_monotonic):
+def _write_marker(path, document):
+    temporary = path + ".tmp"
+    with open(temporary, "w", encoding="utf-8") as handle:
+        handle.write(json.dumps(document) + "\n")
+    os.replace(temporary, path)
+
+
+def _run_sequence(module, params, strategy, holder, restarted_at, restarted_monotonic):
+    """Run the sequence as the transient unit and wait for it to end; return (error or None, steps)."""
+    marker = params["pending_marker"]
+    tools = {name: module.get_bin_path(name) for name in ("systemd-run", "systemctl")}
+    missing = [name for name, path in tools.items() if not path]
+    if missing:
+        return f"{' and '.join(missing)} not found: node_restart runs the restart as a systemd unit", []
     document = {
         "what": "kubenode.registry_mirror: a restart of this node has not been seen through",
-        "stage": stage,
+        "stage": "sequence",
+        "strategy": strategy,
         "restarted_at": restarted_at,
         "restarted_monotonic": restarted_monotonic,
         "boot_id": _boot_id(),
+        "run": holder,
     }
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(json.dumps(document) + "\n")
-
-
-def _stop_stack(node, params):
-    """Stop the agents and the stack as the seed does; return an error message or None."""
-    for unit in ("pf9-hostagent", "pf9-nodeletd"):
-        rc, _out, err = node.run(["systemctl", "stop", unit])
-        if rc != 0:
-            return f"systemctl stop {unit} failed (rc {rc}): {err.strip()}"
-    rc, out, err = node.as_user(params["pmk_user"], [params["nodeletd"], "phases", "stop"], timeout=_STOP_TIMEOUT)
-    if rc != 0:
-        return f"nodeletd phases stop as {params['pmk_user']} failed (rc {rc}): {(err or out).strip()}"
-    state = node.containerd_state()
-    if state in ("active", "activating", "reloading", "deactivating"):
-        return (
-            "nodeletd phases stop exited 0 but containerd is still "
-            f"{state}: a phase failed (a failed drain, for example), so the stack was not stopped and "
-            "the new configuration is not active. pf9-hostagent was started again. Fix the cause (the "
-            "phase table below says which phase failed; `kubectl drain` on this node shows why), then run "
-            "again: the restart sequence is still pending and will run even though nothing changes.\n"
-            + out.strip()
-        )
-    return None
-
-
-def _pmk_sequence(node, params, restarted_at, restarted_monotonic):
-    """Run the seed's sequence; return an error message or None. pf9-hostagent is always started again."""
-    marker = params["pending_marker"]
-    error = None
     try:
-        _write_marker(marker, "sequence", restarted_at, restarted_monotonic)
-        error = _stop_stack(node, params)
-        if error is None:
-            _write_marker(marker, "health", restarted_at, restarted_monotonic)
+        # Before anything stops: a run that dies from here on leaves the marker for the next one.
+        _write_marker(marker, document)
     except OSError as exc:
-        error = f"{marker}: {exc.strerror}"
-    finally:
-        # Also when the module is failing: a node must not be left with its agents stopped.
-        rc, _out, err = node.run(["systemctl", "start", "pf9-hostagent"])
-    if rc != 0:
-        error = f"{error + '; ' if error else ''}systemctl start pf9-hostagent failed (rc {rc}): {err.strip()}"
-    return error
+        return f"{marker}: {exc.strerror}; nothing was stopped", []
+    arguments = unit.unit_arguments(marker, strategy, params["pmk_user"], params["nodeletd"])
+    argv = unit.unit_command(tools["systemd-run"], tools["systemctl"], sys.executable, arguments)
+    # Returns once the unit has ended. Should this process die meanwhile, the unit goes on without it.
+    rc, _out, err = module.run_command(["timeout", str(_UNIT_WAIT_TIMEOUT), *argv])
+    document = _read_marker(marker)
+    if document is not None and "unit_started_at" not in document:
+        return (f"systemd-run could not start the restart unit {lock.UNIT}.service (rc {rc}): {err.strip()}; "
+                "nothing was stopped"), []
+    steps = [{"step": step.get("step"), "rc": step.get("rc"), "seconds": step.get("seconds")}
+             for step in (document or {}).get("steps") or []]
+    return lock.sequence_error(document, strategy, params["pmk_user"]), steps
 
 
 def main():
@@ -314,6 +440,8 @@ def main():
             wait=dict(type="bool", default=True),
             health_timeout=dict(type="int", default=900),
             health_interval=dict(type="int", default=5),
+            lock_timeout=dict(type="int", default=1200),
+            lock_file=dict(type="str", default=lock.LOCK_FILE),
             pmk_user=dict(type="str", default="pf9"),
             nodeletd=dict(type="str", default="/opt/pf9/nodelet/nodeletd"),
             kube_status=dict(type="str", default="/var/opt/pf9/kube_status"),
@@ -326,14 +454,17 @@ def main():
     for name in ("health_timeout", "health_interval"):
         if params[name] < 1:
             module.fail_json(msg=f"{name}: must be at least 1, got {params[name]}")
+    if params["lock_timeout"] < 0:
+        module.fail_json(msg=f"lock_timeout: must be at least 0, got {params['lock_timeout']}")
     # Node paths are taken as written: no ~ or $VAR expansion.
-    for name in ("nodeletd", "kube_status", "etcd_raft_checker", "pending_marker"):
+    for name in ("nodeletd", "kube_status", "etcd_raft_checker", "pending_marker", "lock_file"):
         if not params[name].startswith("/"):
             module.fail_json(msg=f"{name}: {params[name]!r} must be an absolute path on the node")
     strategy = params["strategy"]
-    marker = _read_marker(params["pending_marker"]) if strategy == "pmk" else None
-    pending = None if marker is None else "health" if marker.get("stage") == "health" else "sequence"
-    result = dict(changed=False, restarted=False, pending=pending, steps=[], health_wait=None)
+    marker = _read_marker(params["pending_marker"])
+    pending = lock.stage(marker)
+    result = dict(changed=False, restarted=False, pending=pending, steps=[], health_wait=None, recovered=None,
+                  lock_wait=None)
     if not (params["requested"] or pending):
         module.exit_json(**result)
     # Only waiting again for a node restarted earlier changes nothing on it.
@@ -341,21 +472,38 @@ def main():
     if module.check_mode:
         module.exit_json(**result)
 
+    # One run per node: nothing below touches the node before this run holds its lock.
+    held, deadline, waited_for = _take_lock(module, params, result)
+    holder = lock.holder_document(time.time(), os.getpid(), os.environ.get("SUDO_USER") or None, strategy,
+                                  params["requested"])
+    held.write(holder)
     node = _Node(module)
-    if result["changed"]:
+    unit_waited = None
+    if node.unit_state() in lock.RUNNING_STATES:
+        # The sequence of a run that died still runs: it brings the node back itself; wait for it.
+        unit_waited = _wait_unit(module, node, params, result, deadline)
+    # Read again under the lock: the run waited for may have finished the restart, or left it unfinished.
+    marker = _read_marker(params["pending_marker"])
+    same_boot = marker is not None and marker.get("boot_id") == _boot_id()
+    action = lock.plan(marker, params["requested"], "inactive", waited_for is not None)
+    result.update(pending=lock.stage(marker), changed=action == lock.RESTART)
+    if action in (lock.NOTHING, lock.GIVE_UP):
+        held.release()
+        if action == lock.GIVE_UP:
+            module.fail_json(msg=lock.gave_up_message(waited_for, result["lock_wait"]["seconds"], time.time()),
+                             **result)
+        module.exit_json(**result)
+    result["recovered"] = lock.recovered_text(marker, action, time.time(), same_boot, unit_waited)
+
+    if action == lock.RESTART:
         restarted_at, restarted_monotonic = time.time(), time.monotonic()
-        if strategy == "pmk":
-            error = _pmk_sequence(node, params, restarted_at, restarted_monotonic)
-        else:
-            rc, _out, err = node.run(["systemctl", "restart", "containerd"], timeout=_STOP_TIMEOUT)
-            error = f"systemctl restart containerd failed (rc {rc}): {err.strip()}" if rc != 0 else None
-        result.update(restarted=True, steps=node.steps)
+        error, steps = _run_sequence(module, params, strategy, holder, restarted_at, restarted_monotonic)
+        result.update(restarted=True, steps=steps)
         if error:
             module.fail_json(msg=error, **result)
     else:
         restarted_at = float(marker.get("restarted_at", 0))
         # A monotonic time means nothing after a reboot, which restarted containerd anyway.
-        same_boot = marker.get("boot_id") == _boot_id()
         restarted_monotonic = float(marker.get("restarted_monotonic", 0)) if same_boot else 0.0
     if params["wait"]:
         healthy, waited, results, kube_status = _wait_healthy(node, params, strategy, restarted_at,
@@ -368,11 +516,13 @@ def main():
                 msg=health.timeout_message(results, kube_status, restarted_at, params["health_timeout"]), **result
             )
         result["health_wait"] = waited
-    if marker is not None or result["restarted"]:
-        try:
-            os.remove(params["pending_marker"])
-        except FileNotFoundError:
-            pass
+        if result["recovered"]:
+            result["recovered"] += f"; healthy again after {waited} s"
+    try:
+        os.remove(params["pending_marker"])
+    except FileNotFoundError:
+        pass
+    held.release()
     module.exit_json(**result)
 
 

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
+import threading
+import time
+from pathlib import Path
 
 import pytest
 
@@ -51,10 +57,103 @@ def test_a_wait_below_one_second_is_refused(run_playbook, tmp_path, option):
     assert f"{option}: must be at least 1, got 0" in run.task_results("kubenode.registry_mirror.node_restart")["msg"]
 
 
-@pytest.mark.parametrize("option", ["nodeletd", "kube_status", "etcd_raft_checker", "pending_marker"])
+@pytest.mark.parametrize("option", ["nodeletd", "kube_status", "etcd_raft_checker", "pending_marker", "lock_file"])
 def test_a_node_path_is_taken_as_written_and_must_be_absolute(run_playbook, tmp_path, option):
     paths = {"pending_marker": tmp_path / "marker", option: "~/x"}
     run = run_playbook([restart_task(paths.pop("pending_marker"), requested=False, **paths)])
     assert run.rc != 0
     message = run.task_results("kubenode.registry_mirror.node_restart")["msg"]
     assert f"{option}: '~/x' must be an absolute path" in message
+
+
+def test_a_negative_lock_timeout_is_refused(run_playbook, tmp_path):
+    run = run_playbook([restart_task(tmp_path / "marker", lock_timeout=-1)])
+    assert run.rc != 0
+    message = run.task_results("kubenode.registry_mirror.node_restart")["msg"]
+    assert "lock_timeout: must be at least 0, got -1" in message
+
+
+@contextlib.contextmanager
+def other_run_holds(lock_file, taken_at):
+    """Hold the node's lock as another run's node_restart does: flock, and who it is in the file."""
+    with open(lock_file, "w", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.write(json.dumps({"taken_at": taken_at, "pid": 4242, "user": "someone", "strategy": "pmk",
+                                 "requested": True}))
+        handle.flush()
+        yield handle
+
+
+def opened_elsewhere(path):
+    """Whether a process other than this one has the file open."""
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        if fd_dir.parent.name == str(os.getpid()):
+            continue
+        try:
+            if any(os.readlink(fd) == str(path) for fd in fd_dir.iterdir()):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+PENDING = json.dumps({"stage": "sequence", "restarted_at": 1.0}) + "\n"
+
+
+def test_a_second_run_waits_for_the_lock_then_fails_naming_the_other_run(run_playbook, tmp_path):
+    """It touches nothing meanwhile: the marker stays as it was, no step ran."""
+    marker, lock_file = tmp_path / "marker", tmp_path / "lock"
+    marker.write_text(PENDING)
+    with other_run_holds(lock_file, 1_800_000_000.0):
+        run = run_playbook([restart_task(marker, requested=False, lock_file=str(lock_file), lock_timeout=2)])
+    result = run.task_results("kubenode.registry_mirror.node_restart")
+    assert run.rc != 0
+    assert result["msg"].startswith(
+        "another run holds this node: a run that took this node at 2027-01-15 08:00:00 UTC (")
+    assert "node_restart pid 4242, by someone" in result["msg"]
+    assert "Waited 2 s (lock_timeout 2 s) and touched nothing on the node" in result["msg"]
+    assert result["lock_wait"]["seconds"] >= 1.5
+    assert (result["restarted"], result["steps"], result["recovered"]) == (False, [], None)
+    assert marker.read_text() == PENDING
+
+
+def test_a_run_that_waited_while_another_finished_the_node_stops_saying_so(run_playbook, tmp_path):
+    """The other run restarted the node and removed the marker: nothing left here, and this run stops rather
+    than follow that run onto the next nodes."""
+    marker, lock_file = tmp_path / "marker", tmp_path / "lock"
+    marker.write_text(PENDING)
+    taken_at = time.time()
+
+    def other_run():
+        with other_run_holds(lock_file, taken_at):
+            held.set()
+            # Until the module waits on the lock (it has the file open), then a little longer.
+            deadline = time.monotonic() + 300
+            while not opened_elsewhere(lock_file) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            time.sleep(1)
+            marker.unlink()
+
+    held = threading.Event()
+    thread = threading.Thread(target=other_run)
+    thread.start()
+    held.wait()
+    run = run_playbook([restart_task(marker, requested=False, lock_file=str(lock_file), lock_timeout=600)])
+    thread.join()
+    result = run.task_results("kubenode.registry_mirror.node_restart")
+    assert run.rc != 0
+    assert result["msg"].startswith("another run held this node: a run that took this node at ")
+    assert "restarted it while this run waited" in result["msg"]
+    assert result["lock_wait"]["seconds"] > 0
+    assert (result["changed"], result["restarted"], result["pending"], result["steps"]) == (False, False, None, [])
+
+
+def test_check_mode_does_not_wait_for_the_lock(run_playbook, tmp_path):
+    marker, lock_file = tmp_path / "marker", tmp_path / "lock"
+    marker.write_text(PENDING)
+    with other_run_holds(lock_file, time.time()):
+        run = run_playbook([restart_task(marker, requested=False, lock_file=str(lock_file), lock_timeout=600)],
+                           check=True)
+    result = run.task_results("kubenode.registry_mirror.node_restart")
+    assert run.rc == 0
+    assert (result["changed"], result["pending"], result["lock_wait"]) == (True, "sequence", None)
