@@ -10,11 +10,15 @@
 #     holding the test images under one project per upstream (dockerhub-proxy/, quay-proxy/...)
 #     and all of them under all-upstreams/; its certificate also names registry.site.internal
 #
-# Usage: registry.sh start | stop [--purge] | status | env
+# Usage: registry.sh start | stop [--purge] | status | env | push REPO:TAG... | delete REPO:TAG...
 #   start   idempotent: (re)starts what is not healthy, pushes missing test images
 #   stop    stops the servers, keeps the state dir; --purge removes it too
 #   status  exit 0 when all servers answer
 #   env     prints shell-sourceable TESTBED_* settings: eval "$(registry.sh env)"
+#   push    pushes the test image as each REPO:TAG the basic-auth registry lacks (pause:3.6's own
+#           image for <path>/pause:3.6, else tiny's), e.g. under a repo path only one test uses
+#   delete  deletes each REPO:TAG's manifest from the basic-auth registry (none there: nothing to do);
+#           only for a repo path of one test's own: other runs share the registry
 #
 # Environment (defaults):
 #   TESTBED_STATE=/tmp/kubenode-testbed   TESTBED_REGISTRY_PORT=15443   TESTBED_CA_PORT=15080
@@ -297,6 +301,28 @@ cmd_start() {
   push_images mtls_curl mtls_push "$MTLS_HOST" "${repos[@]}"
 }
 
+# The basic-auth registry must be up (registry.sh start) for push and delete.
+cmd_push() {
+  exec 9>"$STATE/lock"; flock 9   # not while start pushes
+  push_images registry_curl registry_push "$REG_HOST" "$@"
+}
+
+cmd_delete() {
+  local ref repo tag digest
+  exec 9>"$STATE/lock"; flock 9
+  for ref; do
+    repo=${ref%:*} tag=${ref##*:}
+    digest=$(registry_curl -s -I -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+      -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+      "https://$REG_HOST/v2/$repo/manifests/$tag" | tr -d '\r' |
+      awk 'tolower($1) == "docker-content-digest:" {print $2}')
+    [[ -n $digest ]] || continue
+    log "deleting $REG_HOST/$ref ($digest)"
+    [[ $(registry_curl -s -o /dev/null -w '%{http_code}' -X DELETE "https://$REG_HOST/v2/$repo/manifests/$digest") == 202 ]] ||
+      { log "the registry did not delete $REG_HOST/$ref"; return 1; }
+  done
+}
+
 cmd_stop() {
   local name pid
   for name in registry ca-http mtls-registry; do
@@ -354,5 +380,7 @@ case ${1:-} in
   stop) cmd_stop "${2:-}" ;;
   status) cmd_status ;;
   env) cmd_env ;;
-  *) echo "usage: $0 start | stop [--purge] | status | env" >&2; exit 2 ;;
+  push) shift; cmd_push "$@" ;;
+  delete) shift; cmd_delete "$@" ;;
+  *) echo "usage: $0 start | stop [--purge] | status | env | push REPO:TAG... | delete REPO:TAG..." >&2; exit 2 ;;
 esac
