@@ -177,12 +177,18 @@ def testbed(tmp_path):
         yield nodes, inventory
     finally:
         podman("rm", "-f", "-t", "0", *(node.name for node in nodes), check=False)
+        # Also what a run left, its SSH master connections included, now that their nodes are gone.
+        while Run.started:
+            Run.started.pop().reap()
 
 
 class Run:
     """ansible-playbook playbooks/configure-mirror.yml as a process in its own process group."""
 
+    started = []  # every run of the current test, reaped at its end
+
     def __init__(self, tmp_path, inventory, label):
+        Run.started.append(self)
         self.label = label
         home = tmp_path / f"home-{label}"
         home.mkdir()
@@ -217,11 +223,13 @@ class Run:
             self.reap()
 
     def reap(self):
-        """Ends what is left of the run's process group (an SSH master connection, say)."""
+        """Ends what is left of the run's process group; removes its SSH control sockets' directory."""
         try:
             os.killpg(self.process.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+        if self.process.poll() is None:
+            self.process.wait(timeout=60)
         shutil.rmtree(self.control_dir, ignore_errors=True)
 
     def output(self):
