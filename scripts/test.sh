@@ -23,8 +23,9 @@ lint() {
         check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/ci.yml
 }
 run_pytest() {
-    # unit and playbook tests, packaging, and the benchmark's smoke run (tests/ee: the ee step)
-    pytest tests --ignore=tests/ee
+    # unit and playbook tests, packaging, and the benchmark's smoke run (tests/ee: the ee step;
+    # tests/testbed: the testbed step)
+    pytest tests --ignore=tests/ee --ignore=tests/testbed
 }
 run_tomlkit() {
     # the unit tests with the lowest and the newest tomlkit requirements.txt accepts
@@ -34,8 +35,10 @@ run_ansible_test() {
     bash scripts/ansible-test.sh sanity units
 }
 run_testbed() {
-    # The stand-ins behave as pmk-node-facts.md says real PMK nodes do (testbed/README.md).
-    bash testbed/registry.sh start && bash testbed/smoke.sh
+    # The stand-ins behave as pmk-node-facts.md says real PMK nodes do (testbed/README.md); then
+    # rollouts interrupted (SIGINT, SIGKILL, a cut SSH session) or run twice at once, on test bed nodes.
+    bash testbed/registry.sh start && bash testbed/smoke.sh &&
+        KUBENODE_NODE_IMAGE=$(bash testbed/build-node-image.sh | tail -n 1) pytest tests/testbed
 }
 run_molecule() {
     # A scratch home keeps molecule's and ansible's files out of the real one.

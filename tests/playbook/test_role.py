@@ -57,6 +57,7 @@ def test_applies_then_changes_nothing(run_playbook, tmp_path):
         "migrated": [],
         "restarted": "none",
         "health_wait": None,
+        "recovered": None,
         "verified": [],
         "verified_with": "none",
         "summary": "changed: certs.d; legacy mirrors migrated: none; restarted: none; pulled: nothing",
