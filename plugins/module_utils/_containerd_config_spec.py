@@ -4,10 +4,13 @@
 
 from __future__ import annotations
 
+import re
+
 DEFAULT_PATH = "/etc/containerd/config.toml"
 DEFAULT_CONFIG_PATH = "/etc/containerd/certs.d"
-# config versions a new file may be written in: 2 for containerd 1.x (2.x migrates it), 3 for 2.x only
-NEW_FILE_VERSIONS = (2, 3)
+# config versions a new file may be written in: 2 for containerd 1.x (2.x migrates it), 3 for 2.x only,
+# 4 for 2.3 and later (its default; containerd before 2.3 refuses it)
+NEW_FILE_VERSIONS = (2, 3, 4)
 DEFAULT_VERSION = 2
 # what is done with legacy registry.mirrors / registry.configs.<host>.tls|auth entries
 LEGACY_MIRRORS = ("migrate", "refuse")
@@ -28,10 +31,18 @@ ARGUMENT_SPEC = dict(
 )
 
 
+def containerd_release(containerd_version):
+    """(major, minor) of a containerd version such as 2.3.0 or 2.3.0-rc.1; None when it is not one."""
+    match = re.match(r"(\d+)(?:\.(\d+))?", containerd_version or "")
+    return None if match is None else (int(match.group(1)), int(match.group(2) or 0))
+
+
 def new_file_version(version, containerd_version):
-    """The config version of a new file: the one asked for, else 3 where the node runs containerd 2.x or later,
-    whose own default it is, else DEFAULT_VERSION (containerd 1.x, or unknown: 2.x reads and migrates it too)."""
+    """The config version of a new file: the one asked for, else the node's containerd's own default (4 on 2.3 and
+    later, 3 on 2.0 to 2.2), else DEFAULT_VERSION (containerd 1.x, or unknown: 2.x reads and migrates it too)."""
     if version is not None:
         return version
-    major = (containerd_version or "").split(".", 1)[0]
-    return 3 if major.isdigit() and int(major) >= 2 else DEFAULT_VERSION
+    release = containerd_release(containerd_version)
+    if release is None or release[0] < 2:
+        return DEFAULT_VERSION
+    return 4 if release >= (2, 3) else 3

@@ -16,7 +16,8 @@ description:
   - The section comes from the file's C(version) key, as containerd reads it. Without the key (which containerd
     1.x reads as version 1) or with C(version = 1) it is C([plugins.cri.registry]); with C(version = 2)
     (containerd 1.x) it is C([plugins."io.containerd.grpc.v1.cri".registry]); with C(version = 3)
-    (containerd 2.x) it is C([plugins."io.containerd.cri.v1.images".registry]).
+    (containerd 2.x) or C(version = 4) (containerd 2.3 and later, whose default it is) it is
+    C([plugins."io.containerd.cri.v1.images".registry]).
   - The action plugin reads the node's file, edits it on the controller with C(tomlkit) so that comments,
     order, quoting and every other setting stay byte-for-byte, parses the result back with C(tomllib) to prove
     that only C(config_path) (and the legacy settings migrated) changed, and has this module write it on the
@@ -112,11 +113,12 @@ options:
     description:
       - The config version of a file this module creates (or of one that holds no settings yet); an existing
         file's own C(version) always decides.
-      - V(2) is read by containerd 1.x and migrated by containerd 2.x; V(3) is for containerd 2.x only.
-      - Not set, the node's containerd decides (RV(containerd_version)), as its own default does; V(3) on
-        containerd 2.x and later, V(2) on 1.x or where containerd is not found.
+      - V(2) is read by containerd 1.x and migrated by containerd 2.x; V(3) is for containerd 2.x only; V(4) for
+        containerd 2.3 and later only.
+      - Not set, the node's containerd decides (RV(containerd_version)), as its own default does; V(4) on
+        containerd 2.3 and later, V(3) on 2.0 to 2.2, V(2) on 1.x or where the version is not known.
     type: int
-    choices: [2, 3]
+    choices: [2, 3, 4]
   backup:
     description:
       - Keep a timestamped copy of the file before it is replaced.
@@ -246,7 +248,7 @@ section:
 containerd_major:
   description:
     - The containerd major release that reads the file, as deduced from its C(version) (1 for versions 1 and 2,
-      2 for version 3). V(null) when O(state=absent) and the file does not exist.
+      2 for versions 3 and 4). V(null) when O(state=absent) and the file does not exist.
   returned: always
   type: int
   sample: 1

@@ -19,6 +19,8 @@ Which section containerd reads depends on the file's ``version`` key:
   (containerd 2.x migrates this on load, so it works there too).
 * 3: containerd 2.x, where the image settings moved to their own plugin:
   ``[plugins."io.containerd.cri.v1.images".registry]``.
+* 4: containerd 2.3 and later (its default; server settings moved into plugins), the same
+  CRI images table as 3. containerd before 2.3 refuses a version 4 file.
 
 containerd will not start its CRI plugin with the legacy ``mirrors`` table (or,
 in 1.x, ``configs.<host>.tls``) next to ``config_path``. With
@@ -73,9 +75,10 @@ REGISTRY_SECTIONS = {
     1: ("plugins", "cri", "registry"),
     2: ("plugins", "io.containerd.grpc.v1.cri", "registry"),
     3: ("plugins", "io.containerd.cri.v1.images", "registry"),
+    4: ("plugins", "io.containerd.cri.v1.images", "registry"),  # containerd 2.3's default, same CRI table as 3
 }
 # config version -> the containerd major release that reads it
-CONTAINERD_MAJOR = {1: 1, 2: 1, 3: 2}
+CONTAINERD_MAJOR = {1: 1, 2: 1, 3: 2, 4: 2}
 # containerd major -> what it does with a legacy registry table next to config_path: "fatal" (it runs
 # without its CRI plugin, so the file is refused) or "deprecated" (a warning)
 LEGACY_TABLES = {
@@ -117,6 +120,7 @@ IGNORED_CRI_SECTIONS = {
     ),
     2: ("cri", "a version 2 file names plugins by their full ID, so containerd ignores this section"),
     3: ("cri", "a version 3 file names plugins by their full ID, so containerd ignores this section"),
+    4: ("cri", "a version 4 file names plugins by their full ID, so containerd ignores this section"),
 }
 # Other settings that keep config_path from working although the file parses. Fields: names, section, key, parent.
 DISABLED_CRI_WARNING = (
@@ -164,13 +168,15 @@ def check_config_path(config_path, field="config_path"):
 def _check_new_version(version):
     if isinstance(version, bool) or version not in NEW_FILE_VERSIONS:
         raise RegistrySettingError(
-            "version", f"must be 2 (containerd 1.x, also read by 2.x) or 3 (containerd 2.x only), got {version!r}"
+            "version",
+            "must be 2 (containerd 1.x, also read by 2.x), 3 (containerd 2.x only) or 4 (containerd 2.3 and later), "
+            f"got {version!r}",
         )
     return version
 
 
 def config_version(data):
-    """Return the config version containerd reads the parsed file as (1, 2 or 3)."""
+    """Return the config version containerd reads the parsed file as (1, 2, 3 or 4)."""
     if "version" not in data:
         return 1
     version = data["version"]
@@ -182,7 +188,7 @@ def config_version(data):
         raise RegistrySettingError(
             "version",
             f"containerd config version {version} is not supported "
-            "(containerd 1.x reads 1 and 2, containerd 2.x reads 3)",
+            "(containerd 1.x reads 1 and 2, containerd 2.x reads 3, containerd 2.3 and later 4)",
         )
     return version
 

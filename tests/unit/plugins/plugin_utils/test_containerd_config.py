@@ -32,13 +32,15 @@ SECTIONS = {
     1: ("plugins", "cri", "registry"),
     2: ("plugins", CRI, "registry"),
     3: ("plugins", "io.containerd.cri.v1.images", "registry"),
+    4: ("plugins", "io.containerd.cri.v1.images", "registry"),  # containerd 2.3's default, same table as 3
 }
 SECTION_NAMES = {
     1: "plugins.cri.registry",
     2: 'plugins."io.containerd.grpc.v1.cri".registry',
     3: 'plugins."io.containerd.cri.v1.images".registry',
+    4: 'plugins."io.containerd.cri.v1.images".registry',
 }
-MAJOR = {1: 1, 2: 1, 3: 2}
+MAJOR = {1: 1, 2: 1, 3: 2, 4: 2}
 # Today's behaviour: legacy entries refused, configs.<host>.auth left alone. The layout tests below run in
 # this mode, as several of their files keep an auth table that the default mode (migrate) would move out.
 REFUSE = "refuse"
@@ -92,6 +94,11 @@ FILES = {
     "1.x-v2-comments-other-config-path": (fixture("v2-comments.toml"), 2, False),
     "1.x-v1-comments": (fixture("v1-comments.toml"), 1, False),
     "2.x-v3-comments": (fixture("v3-comments.toml"), 3, False),
+    # hand-written (containerd 2.3 is not in Debian): its default layout, version 4 with a colon list
+    "2.3-v4-default": (fixture("v4-containerd-2.3-default.toml"), 4, False),
+    "2.3-v4-minimal": (
+        "version = 4\n[plugins.'io.containerd.cri.v1.images'.pinned_images]\n  sandbox = 'p'\n", 4, False
+    ),
     "explicit-version-1": ('version = 1\n[plugins.cri]\n  sandbox_image = "p"  # keep\n', 1, False),
     "version-0-reads-as-1": ("version = 0\n[grpc]\n  uid = 0\n", 1, False),
     "empty-section-then-comment": (
@@ -269,7 +276,7 @@ def test_containerd_1x_reads_the_new_value_and_the_same_everything_else(case, tm
     assert after == before
 
 
-@pytest.mark.parametrize("version", [2, 3])
+@pytest.mark.parametrize("version", [2, 3, 4])
 def test_missing_file_becomes_a_minimal_one(version):
     text, info = ensure_config_path(None, WANTED, version)
     assert tomllib.loads(text) == with_config_path({"version": version}, version, WANTED)
@@ -367,7 +374,7 @@ def test_configs_tls_is_a_warning_for_containerd_2x():
     [
         pytest.param("version = 2\n[grpc\n", "/etc/containerd/config.toml", id="invalid-toml"),
         pytest.param("version = 2\nversion = 3\n", "/etc/containerd/config.toml", id="duplicate-key"),
-        pytest.param("version = 4\n", "version", id="unknown-version"),
+        pytest.param("version = 5\n", "version", id="unknown-version"),
         pytest.param('version = "2"\n', "version", id="version-string"),
         pytest.param(
             f'version = 2\n[plugins."{CRI}"]\n  registry = "x"\n', f'plugins."{CRI}".registry', id="not-a-table"
@@ -404,7 +411,7 @@ def test_invalid_toml_names_the_file_and_where():
         ("/etc/containerd/certs.d\n", 2),
         (None, 2),
         (WANTED, 1),
-        (WANTED, 4),
+        (WANTED, 5),
         (WANTED, True),
         (WANTED, "3"),
     ],
