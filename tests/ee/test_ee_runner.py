@@ -6,7 +6,9 @@ vars, the machine credential's SSH key), streams it with `ansible-runner transmi
 artifacts and job events with `ansible-runner process`. This test does exactly that against
 two test bed nodes reached over SSH as the unprivileged operator `ops` (with become, as the
 playbook says), with the extra vars of examples/cluster.json (a PMK cluster API body), then
-checks the job's events and the nodes.
+checks the job's events and the nodes. Every pull that proves the mirror goes through containerd's
+CRI with PMK's crictl, as kubelet pulls, and is found in the mirror's access log: the rollout's own
+(each node's sandbox image, the role's default) and one more per node after the job.
 
 Needs root, podman, the test bed's registry and node image, and the EE image: `bash
 scripts/test.sh ee` provides them all and sets KUBENODE_EE_IMAGE; without it the test is
@@ -15,8 +17,10 @@ skipped.
 
 from __future__ import annotations
 
+import calendar
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -34,6 +38,11 @@ COLLECTION_IN_EE = "/usr/share/ansible/collections/ansible_collections/kubenode/
 CLUSTER = json.loads((ROOT / "examples" / "cluster.json").read_text())
 MIRROR = CLUSTER["customRegistryUrl"].rstrip("/")
 REPO_PATH = CLUSTER["customRegistryRepoPath"].strip("/")
+# The mirror's access log (testbed/registry.sh env: TESTBED_REGISTRY_LOG).
+REGISTRY_LOG = Path(os.environ.get("TESTBED_STATE") or "/tmp/kubenode-testbed") / "registry.log"
+# PMK's CRI client on the node (the test bed's stand-in) and containerd's CRI socket, as nodelet calls it.
+CRICTL = ["/opt/pf9/pf9-kube/bin/crictl", "-r", "unix:///run/containerd/containerd.sock"]
+SANDBOX_IMAGE = "registry.k8s.io/pause:3.6"  # the stock config.toml's sandbox_image: what the role verifies
 
 pytestmark = pytest.mark.skipif(not EE_IMAGE, reason="needs the EE image: run `bash scripts/test.sh ee`")
 
@@ -45,6 +54,49 @@ def podman(*args, check=True, timeout=120, **kwargs):
     if check:
         assert done.returncode == 0, f"podman {' '.join(args)}: {done.stdout}{done.stderr}"
     return done
+
+
+def log_requests(offset):
+    """The mirror's access log after offset bytes: time (epoch seconds), method, uri, agent, status per request."""
+    field = re.compile(r'([\w.]+)=("(?:[^"\\]|\\.)*"|\S+)')
+    with REGISTRY_LOG.open("rb") as log:
+        log.seek(offset)
+        lines = log.read().decode("utf-8", "replace").splitlines()
+    requests = []
+    for line in lines:
+        if 'msg="response completed"' not in line:
+            continue
+        values = {key: json.loads(value) if value.startswith('"') else value for key, value in field.findall(line)}
+        whole, fraction = re.match(r"(\S+?)(?:\.(\d+))?Z$", values["time"]).groups()
+        requests.append({
+            "time": calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S")) + float("0." + (fraction or "0")),
+            **{key: values.get("http." + source) for key, source in (
+                ("method", "request.method"), ("uri", "request.uri"), ("agent", "request.useragent"),
+                ("status", "response.status"))},
+        })
+    return requests
+
+
+def manifest_requests(requests, image, agent, after, before):
+    """Those of requests that fetched image's manifest by its tag through the mirror's repo path, by agent, 200."""
+    registry, rest = image.split("/", 1)
+    path, tag = rest.rsplit(":", 1)
+    uri = f"/v2/{REPO_PATH}/{path}/manifests/{tag}?ns={registry}"
+    return [request for request in requests if request["uri"] == uri and request["agent"] == agent
+            and request["status"] == "200" and after < request["time"] < before]
+
+
+def agent_of(node):
+    """The node's containerd, as the access log names it: containerd/<crictl version's RuntimeVersion>."""
+    version = podman("exec", node, *CRICTL, "version").stdout
+    return "containerd/" + re.search(r"^RuntimeVersion:\s+(\S+)", version, re.M).group(1)
+
+
+def event_times(node):
+    """The node's agent events: (epoch seconds, component, action) in order."""
+    lines = podman("exec", node, "cat", "/var/log/pf9-fake/events.log").stdout.splitlines()
+    return sorted((float(t), component, action) for t, component, action, _user in
+                  (line.split("\t") for line in lines if line))
 
 
 def ssh_key_pair(directory):
@@ -89,7 +141,13 @@ def nodes(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def job(nodes, tmp_path_factory):
+def log_offset(nodes):
+    """The size of the mirror's access log before the job: what the job's pulls add comes after it."""
+    return REGISTRY_LOG.stat().st_size
+
+
+@pytest.fixture(scope="module")
+def job(nodes, log_offset, tmp_path_factory):
     """Run the job: transmit | podman run EE ansible-runner worker | process. Returns the artifacts dir."""
     base = tmp_path_factory.mktemp("awx-job")
     private_data = base / "private_data_dir"
@@ -162,12 +220,39 @@ def test_job_events(job):
                 and event["event_data"]["task_action"] == "kubenode.registry_mirror.node_restart"
                 and event["event_data"]["res"].get("changed")]
     assert restarts == NODES
+    # Then each node's sandbox image pulled through containerd's CRI (the role's default verify image).
+    pulls = {event["event_data"]["host"]: event["event_data"]["res"] for event in events
+             if event["event"] == "runner_on_ok"
+             and event["event_data"]["task_action"] == "kubenode.registry_mirror.cri_pull"}
+    assert set(pulls) == set(NODES)
+    for res in pulls.values():
+        assert res["method"] == "cri" and res["verified"], res
+        assert [(pull["image"], pull["ok"]) for pull in res["pulls"]] == [(SANDBOX_IMAGE, True)], res
+    # The rollout's summary says so, per node.
+    summary = [event["event_data"]["res"]["msg"] for event in events if event["event"] == "runner_on_ok"
+               and event["event_data"]["task"].startswith("Show how long each batch took")]
+    assert len(summary) == 1
+    assert {node: line.rpartition("; ")[2] for node, line in summary[0]["nodes"].items()} == \
+        {node: f"pulled through the CRI: {SANDBOX_IMAGE}" for node in NODES}
 
 
 def test_no_secret_in_artifacts(job):
     for path in job.rglob("*"):
         if path.is_file():
             assert CLUSTER["customRegistryPassword"] not in path.read_text(errors="replace"), path
+
+
+def test_rollout_pulled_each_sandbox_image_through_the_mirror(job, log_offset):
+    """The access log shows each node's containerd fetching its sandbox image's manifest after its restart."""
+    requests = log_requests(log_offset)
+    for index, node in enumerate(NODES):
+        events = event_times(node)
+        restarted = [at for at, component, action in events if (component, action) == ("containerd", "start")]
+        assert restarted, events
+        # one node after the other: the next node's first event ends this node's part of the rollout
+        until = event_times(NODES[index + 1])[0][0] if index + 1 < len(NODES) else time.time()
+        assert manifest_requests(requests, SANDBOX_IMAGE, agent_of(node), restarted[-1], until), \
+            [request for request in requests if "/manifests/" in request["uri"]]
 
 
 def test_nodes_use_the_mirror(job):
@@ -181,9 +266,14 @@ def test_nodes_use_the_mirror(job):
         podman("exec", node, "su", "pf9", "-s", "/bin/bash", "-c", "/opt/pf9/nodelet/nodeletd phases status")
         events = podman("exec", node, "cat", "/var/log/pf9-fake/events.log").stdout
         assert "pf9-hostagent\tstop\troot" in events and "nodeletd\tphases-stop\tpf9" in events
-        # no internet in the node: the pull can only go through the mirror
-        podman("exec", node, "ctr", "-n", "k8s.io", "image", "pull", "--hosts-dir", "/etc/containerd/certs.d",
-               "docker.io/library/tiny:1", timeout=120)
+        # no internet in the node: a pull through the CRI, as kubelet pulls, can only come through the mirror
+        image = "docker.io/library/tiny:1"
+        podman("exec", node, *CRICTL, "rmi", image, check=False)
+        offset, since = REGISTRY_LOG.stat().st_size, time.time()
+        pulled = podman("exec", node, "timeout", "120", *CRICTL, "pull", image, timeout=150)
+        assert pulled.stdout.startswith("Image is up to date for sha256:"), pulled.stdout
+        assert manifest_requests(log_requests(offset), image, agent_of(node), since, time.time()), \
+            log_requests(offset)
 
 
 def test_image_documents_every_plugin():
