@@ -4,7 +4,12 @@
 
 The read (the module's internal read mode) also tells whether node_restart's pending
 marker exists and which containerd the node runs, so that the role needs no other call
-to know whether a restart is owed.
+to know whether a restart is owed, and (state present or check) returns containerd's
+effective configuration: `containerd config dump` and the files its imports pull in.
+Before anything is written, a drop-in that would defeat config_path is refused; after
+the write, the module's new dump must read config_path with no legacy entry active,
+else config.toml is put back as it was (a third module run, only then). state=check
+only reads, and fails when kubelet's pulls would not use certs.d.
 
 The edit sets config_path and, unless legacy_mirrors=refuse, moves the legacy
 registry mirrors/configs entries to hosts.toml files that the same module call
@@ -27,15 +32,27 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._containe
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import RegistrySettingError
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import check_absolute
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._containerd_config import (
+    check_config_path,
     ensure_config_path,
     mask_secrets,
     remove_config_path,
+)
+from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._effective_config import (
+    NOT_USED,
+    EffectiveConfigError,
+    drop_in_problems,
+    dump_problems,
+    main_file_problems,
+    not_used_message,
+    read_effective,
+    sandbox_image,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_toml import MissingDependencyError
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._toml_mask import mask_diff
 
 _MODULE = "kubenode.registry_mirror.containerd_config"
 _RETURNED = ("section", "containerd_major", "version", "previous_config_path", "config_path")
+NOTHING_WRITTEN = "nothing was written"
 
 
 def _diffs(path, text, new_text, migrated, written):
@@ -57,67 +74,173 @@ def _diffs(path, text, new_text, migrated, written):
     return diffs
 
 
+def _effective(report, path, text):
+    """The Effective configuration the module's read reported; AnsibleActionFail naming the command when it cannot
+    be read (nothing is written then)."""
+    try:
+        return read_effective(report, path, text)
+    except EffectiveConfigError as error:
+        raise AnsibleActionFail(f"{error}; {NOTHING_WRITTEN}") from None
+
+
+def _effective_results(effective):
+    """sandbox_image and effective, as the results say them (the dump itself may hold credentials: never returned)."""
+    if effective is None:
+        return {"sandbox_image": "", "effective": None}
+    return {"sandbox_image": sandbox_image(effective.settings), "effective": effective.summary()}
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
 
-    def _read(self, path, pending_marker, task_vars):
-        """One module run: the node's file (bytes, None when there is none), the marker, containerd's version."""
-        module_args = {"path": path, "_read": True}
+    def _read(self, path, pending_marker, dump, task_vars):
+        """One module run: the node's file (bytes, None when there is none), the marker, containerd's version and,
+        with dump, the module's report of containerd's effective configuration."""
+        module_args = {"path": path, "_read": True, "_dump": dump}
         if pending_marker is not None:
             module_args["pending_marker"] = pending_marker
         read = self._execute_module(module_name=_MODULE, module_args=module_args, task_vars=task_vars)
         if read.get("failed"):
             raise AnsibleActionFail(read.get("msg", f"cannot read {path}"))
         content = None if read["content"] is None else base64.b64decode(read["content"])
-        return content, {"pending_restart": read["pending_restart"], "containerd_version": read["containerd_version"]}
+        node = {"pending_restart": read["pending_restart"], "containerd_version": read["containerd_version"]}
+        return content, node, read.get("effective")
+
+    def _check(self, result, path, text, report, config_path):
+        """state=check: fail when containerd's effective configuration does not read config_path; write nothing.
+
+        A failure still returns sandbox_image and effective, for what the caller says next.
+        """
+        if text is None:
+            result.update(_effective_results(None), failed=True, msg=(
+                f"{NOT_USED}: {path} does not exist, so containerd runs with its built-in defaults, which do not set "
+                f"config_path = \"{config_path}\". Create it with that setting (state=present does)."
+            ))
+            return
+        effective = _effective(report, path, text)
+        result.update(_effective_results(effective))
+        problems, warnings = dump_problems(effective, config_path)
+        drop_ins = drop_in_problems(effective, config_path)
+        if problems:
+            result.update(failed=True, msg=not_used_message(effective, config_path, problems, drop_ins))
+        else:
+            warnings += drop_ins  # in effect now, but an import that says otherwise is one change away from winning
+        if warnings:
+            result["warnings"] = warnings
+
+    def _before_write(self, report, path, text, new_text, config_path, containerd_version):
+        """The Effective configuration now (None for a file yet to be created); refuse what a write cannot fix."""
+        if not report["found"]:
+            raise AnsibleActionFail(f"{report['error']}, so its effective configuration cannot be checked; "
+                                    f"{NOTHING_WRITTEN}")
+        problems = main_file_problems(new_text, path, config_path, containerd_version)
+        if text is None:  # a new file imports nothing, and containerd's defaults no longer apply once it exists
+            effective = None
+        else:
+            effective = _effective(report, path, text)
+            problems += drop_in_problems(effective, config_path)
+        if problems:
+            refused = " ".join(problems)
+            raise AnsibleActionFail(f"containerd would not read {config_path} after this change, so {NOTHING_WRITTEN}. "
+                                    f"{refused}")
+        return effective
+
+    def _after_write(self, written, path, text, new_text, config_path, task_vars):
+        """Check the dump the write returned; when config_path is not in effect, put the file back and fail."""
+        try:
+            effective = read_effective(written.pop("effective"), path, new_text)
+            problems, warnings = dump_problems(effective, config_path)
+            drop_ins = drop_in_problems(effective, config_path)
+            cause = not_used_message(effective, config_path, problems, drop_ins) if problems or drop_ins else None
+        except EffectiveConfigError as error:
+            effective, warnings, cause = None, [], str(error)
+        if cause is None:
+            return effective, warnings
+        # The file as it was read: its bytes, as the edit was refused for anything but UTF-8 text.
+        module_args = {"path": path, "_rollback": True,
+                       "_read_sha256": hashlib.sha256(new_text.encode("utf-8")).hexdigest()}
+        if text is not None:
+            module_args["_content"] = text
+        restored = self._execute_module(module_name=_MODULE, module_args=module_args, task_vars=task_vars)
+        cause = cause.rstrip(".")
+        if restored.get("failed"):
+            raise AnsibleActionFail(f"{path} was written, but {cause}. Putting it back failed: {restored.get('msg')}")
+        put_back = "removed again" if text is None else "put back as it was"
+        kept = [entry["path"] for entry in written.get("migrated", []) if entry["status"] in ("created", "kept_aside")]
+        also = f" The hosts.toml files migrated from it stay: {', '.join(kept)}." if kept else ""
+        raise AnsibleActionFail(f"{path} was written, but {cause}. So {path} was {put_back}.{also}")
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
-        path = args["path"]
+        path, state, config_path = args["path"], args["state"], args["config_path"]
         try:  # type str, not path: taken literally, no ~ or $VAR expansion here
             check_absolute(path, "path")
+            if state != "absent":
+                check_config_path(config_path)
         except RegistrySettingError as error:
             raise AnsibleActionFail(str(error)) from None
 
         try:
-            before, node = self._read(path, args["pending_marker"], task_vars)
+            before, node, report = self._read(path, args["pending_marker"], state != "absent", task_vars)
             try:
                 text = None if before is None else before.decode("utf-8")
             except UnicodeDecodeError as error:
-                raise AnsibleActionFail(f"{path}: is not UTF-8 text ({error}); nothing was written") from None
+                raise AnsibleActionFail(f"{path}: is not UTF-8 text ({error}); {NOTHING_WRITTEN}") from None
+            result.update(path=path, changed=False, **node)
+            if state == "check":
+                self._check(result, path, text, report, config_path)
+                return result
             try:
-                if args["state"] == "present":
+                if state == "present":
                     version = new_file_version(args["version"], node["containerd_version"])
                     new_text, info = ensure_config_path(
-                        text, args["config_path"], version, name=path, legacy_mirrors=args["legacy_mirrors"]
+                        text, config_path, version, name=path, legacy_mirrors=args["legacy_mirrors"]
                     )
                 else:
-                    new_text, info = remove_config_path(text, args["config_path"], name=path)
+                    new_text, info = remove_config_path(text, config_path, name=path)
             except (RegistrySettingError, MissingDependencyError) as error:
                 raise AnsibleActionFail(str(error)) from None
+            effective = None
+            if state == "present":
+                effective = self._before_write(
+                    report, path, text, new_text, config_path, node["containerd_version"]
+                )
 
-            result.update({name: info[name] for name in _RETURNED}, path=path, changed=False, **node)
+            result.update({name: info[name] for name in _RETURNED})
             result.update(migrated=[], legacy_removed=False)
-            if info["warnings"]:
-                result["warnings"] = list(info["warnings"])
+            warnings = list(info["warnings"])
             if new_text != text:
                 module_args = {name: args[name] for name in ARGUMENT_SPEC if args[name] is not None}
                 module_args["_content"] = new_text
                 module_args["_read_sha256"] = "" if before is None else hashlib.sha256(before).hexdigest()
                 module_args["_hosts_files"] = info["migrated"]
                 module_args["_legacy_removed"] = info["legacy_removed"]
+                module_args["_dump"] = state == "present"  # the write returns the new dump (not in check mode)
                 written = self._execute_module(module_name=_MODULE, module_args=module_args, task_vars=task_vars)
                 written.pop("diff", None)  # the module shows no file text; the masked diff is made below
-                warnings = result.get("warnings", []) + written.pop("warnings", [])
+                warnings += written.pop("warnings", [])
+                if not written.get("failed") and "effective" in written:
+                    effective, dump_warnings = self._after_write(
+                        written, path, text, new_text, config_path, task_vars
+                    )
+                    warnings += dump_warnings
                 result.update(written)
-                if warnings:
-                    result["warnings"] = warnings
                 if self._task.diff and not written.get("failed"):
                     result["diff"] = _diffs(path, text, new_text, info["migrated"], written.get("migrated", []))
+            elif effective is not None:  # unchanged: what containerd runs with must read config_path already
+                problems, dump_warnings = dump_problems(effective, config_path)
+                if problems:
+                    drop_ins = drop_in_problems(effective, config_path)
+                    message = not_used_message(effective, config_path, problems, drop_ins)
+                    result.update(failed=True, msg=f"{message} ({NOTHING_WRITTEN})")
+                warnings += dump_warnings
+            if state == "present":
+                result.update(_effective_results(effective))
+            if warnings:
+                result["warnings"] = warnings
         finally:
             self._remove_tmp_path(self._connection._shell.tmpdir)
-
-        # The module's own invocation holds the whole file; show what the user asked instead.
-        result["invocation"] = {"module_args": args}
+            # The module's own invocation holds the whole file; show what the user asked instead.
+            result["invocation"] = {"module_args": args}
         return result

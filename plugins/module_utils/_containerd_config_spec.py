@@ -15,13 +15,15 @@ DEFAULT_VERSION = 2
 # what is done with legacy registry.mirrors / registry.configs.<host>.tls|auth entries
 LEGACY_MIRRORS = ("migrate", "refuse")
 DEFAULT_LEGACY_MIRRORS = "migrate"
+STATES = ("present", "absent", "check")
 
 # Node paths are "str", not "path": "path" would expand ~ and $VARS, on the controller in the action
 # plugin. They are taken literally and must be absolute.
 ARGUMENT_SPEC = dict(
     path=dict(type="str", default=DEFAULT_PATH),
     config_path=dict(type="str", default=DEFAULT_CONFIG_PATH),
-    state=dict(type="str", default="present", choices=["present", "absent"]),
+    # check: only read, and fail when containerd's effective configuration does not read config_path
+    state=dict(type="str", default="present", choices=list(STATES)),
     # None: the node's containerd decides (new_file_version)
     version=dict(type="int", choices=list(NEW_FILE_VERSIONS)),
     backup=dict(type="bool", default=False),

@@ -68,6 +68,31 @@ description:
     itself first, whatever O(backup) says (RV(backup_file)).
   - With C(--diff), the file's diff and one per C(hosts.toml) created are shown with every C(password),
     C(auth), C(identitytoken) and header value masked.
+  - "What counts is containerd's B(effective) configuration, the one kubelet's pulls go by: C(config.toml) plus
+    every file its C(imports) pull in. With O(state=present) or O(state=check), the module's read also runs
+    C(containerd --config <path> config dump) on the node (the C(containerd) found on C(PATH)) and reads every
+    imported file; a missing C(containerd), or a dump that fails, fails the task naming the command and its
+    error, with nothing written."
+  - "B(Drop-ins are refused, not migrated.) Only O(path) is ever edited. Before anything is written, the task
+    fails, naming the imported file, the keys and what to do, when an imported file sets, in the CRI registry
+    table containerd reads from it, legacy C(mirrors), C(configs.<host>.tls) or C(auths) (move them into
+    C(hosts.toml) files under O(config_path) and delete them there), or a C(config_path) other than
+    O(config_path) (set it to O(config_path), or on containerd 2.x remove it)."
+  - "How an imported file combines with C(config.toml) depends on the release (containerd's C(mergeConfig)).
+    containerd 1.x replaces a whole plugin section with an imported file's, so a drop-in with a
+    C([plugins.\"io.containerd.grpc.v1.cri\"]) table but no C(config_path) in its registry table drops
+    C(config.toml)'s C(config_path): refused, asking to add C(config_path = \"<config_path>\") to that table.
+    containerd 2.x merges plugin settings key by key (containerd/containerd#9982), so such a table without
+    C(config_path) is accepted there; each imported file is read in its own config version, as 2.x migrates it."
+  - "After a write, the module runs the dump again: when C(config_path) is not O(config_path) there (a list
+    of directories separated by C(:) is not), or legacy C(mirrors) or C(auths) (or, on containerd 1.x,
+    C(configs.<host>.tls) with a value) are active, O(path) is put back exactly as it was (its bytes; removed
+    when it was created), and the task fails naming the cause. Legacy C(configs.<host>.tls) on containerd 2.x
+    is only a warning: 2.x does not use it next to C(config_path). An unchanged file is checked against the dump
+    the read made. Nothing of this happens in check mode, where nothing is written."
+  - "Before writing, a file in a config version the node's containerd does not read is refused: version 3 or
+    4 on containerd 1.x (which ignores that CRI table), version 4 before containerd 2.3 (which refuses it).
+    So is a C(config.toml) that would keep a deprecated C(auths) table, which is not migrated."
   - Refuses, writing nothing, a file that is not valid TOML or not UTF-8.
   - A file system error (permission denied, a path component that is a file, a name too long) fails the task with a
     message naming the path and the operation, never a temporary file, and listing what was written before it; the
@@ -103,11 +128,19 @@ options:
     default: /etc/containerd/certs.d
   state:
     description:
-      - V(present) points containerd at O(config_path).
+      - V(present) points containerd at O(config_path), and checks that containerd's effective configuration
+        then reads it (see the description).
       - V(absent) removes the C(config_path) key, but only when it holds exactly O(config_path); another value,
-        the section and the rest of the file are left alone. A missing file stays missing.
+        the section and the rest of the file are left alone. A missing file stays missing. containerd's
+        effective configuration is not read.
+      - V(check) writes nothing, for nodes whose C(config.toml) must not be edited. One read of the node, and
+        the task fails when containerd's effective configuration does not read O(config_path), saying that
+        kubelet's pulls would not use the mirror, which C(config_path) is in effect, and the file or files to
+        fix (C(config.toml), or the imported file that sets it). A missing O(path) fails too, as containerd's
+        defaults do not set O(config_path). A failed check still returns RV(sandbox_image) and RV(effective).
+        O(version), O(backup) and O(legacy_mirrors) are not used.
     type: str
-    choices: [present, absent]
+    choices: [present, absent, check]
     default: present
   version:
     description:
@@ -151,6 +184,18 @@ options:
       - Internal, set by the action plugin; return the file, RV(pending_restart) and RV(containerd_version). Do not set.
     type: bool
     default: false
+  _dump:
+    description:
+      - Internal, set by the action plugin; with the read, and after a write, also return containerd's
+        C(config dump) and the text of every file its C(imports) name, for the action to check. Do not set.
+    type: bool
+    default: false
+  _rollback:
+    description:
+      - Internal, set by the action plugin; put O(path) back as O(_content) (remove it when O(_content) is not
+        set), unless it changed since the write whose SHA-256 O(_read_sha256) is. Do not set.
+    type: bool
+    default: false
   _content:
     description:
       - Internal, set by the action plugin; the new text of the file. Do not set.
@@ -187,9 +232,13 @@ options:
     type: bool
     default: false
 notes:
-  - containerd reads C(config.toml) only when it starts; restart it for a change to take effect.
-  - Files named in the C(imports) key are not read or changed; a plugin section in one of them replaces this
-    file's section as a whole. A warning says so when C(imports) is set.
+  - containerd reads C(config.toml) only when it starts; restart it for a change to take effect. The dump
+    reads the files as they are, not the running daemon.
+  - Files named in the C(imports) key are read and checked, never changed (see the description).
+  - containerd 2.0 releases before the fix of containerd/containerd#11747 print a dump that does not show the
+    migration of a version 2 file's CRI settings; there, give C(config.toml) version 3.
+  - A relative C(imports) entry in an imported file outside O(path)'s directory is refused, as containerd 2.x
+    prints the entries of every file merged in its dump, not resolved; write it as an absolute path.
   - A warning also flags a CRI plugin listed in C(disabled_plugins), and a CRI section that the file's version
     makes containerd ignore (for example C([plugins."io.containerd.grpc.v1.cri"]) in a file without C(version)).
 seealso:
@@ -235,6 +284,15 @@ EXAMPLES = r"""
 - name: Leave a file with legacy mirrors alone and fail instead
   kubenode.registry_mirror.containerd_config:
     legacy_mirrors: refuse
+
+- name: A node whose config.toml is not ours to edit - fail unless kubelet's pulls read certs.d
+  kubenode.registry_mirror.containerd_config:
+    state: check
+  register: containerd_config
+
+- name: The image every new pod needs, from containerd's effective configuration
+  ansible.builtin.debug:
+    msg: "{{ containerd_config.sandbox_image }} ({{ containerd_config.effective.imports | length }} drop-ins)"
 """
 
 RETURN = r"""
@@ -242,29 +300,29 @@ section:
   description:
     - The section holding C(config_path), spelt as a TOML table header.
     - V(null) when O(state=absent) and the file does not exist.
-  returned: always
+  returned: with O(state=present) or O(state=absent)
   type: str
   sample: plugins."io.containerd.grpc.v1.cri".registry
 containerd_major:
   description:
     - The containerd major release that reads the file, as deduced from its C(version) (1 for versions 1 and 2,
       2 for versions 3 and 4). V(null) when O(state=absent) and the file does not exist.
-  returned: always
+  returned: with O(state=present) or O(state=absent)
   type: int
   sample: 1
 version:
   description: The file's config version (1 when it has no C(version) key). V(null) as for RV(section).
-  returned: always
+  returned: with O(state=present) or O(state=absent)
   type: int
   sample: 2
 previous_config_path:
   description: The value of C(config_path) before the task; V(null) when the key or the file was missing.
-  returned: always
+  returned: with O(state=present) or O(state=absent)
   type: str
   sample: ""
 config_path:
   description: The value of C(config_path) after the task; V(null) when the key is not set.
-  returned: always
+  returned: with O(state=present) or O(state=absent)
   type: str
   sample: /etc/containerd/certs.d
 path:
@@ -281,7 +339,7 @@ migrated:
   description:
     - The C(hosts.toml) files the legacy registry settings moved to (or, in check mode, would move to), in the
       order of the legacy entries. Empty when there were none. Holds no settings, so no credentials.
-  returned: always
+  returned: with O(state=present) or O(state=absent)
   type: list
   elements: dict
   contains:
@@ -315,7 +373,7 @@ migrated:
       hosts: [https://dockermirror.platform9.io]
 legacy_removed:
   description: Whether legacy registry entries were (in check mode, would be) deleted from the file.
-  returned: always
+  returned: with O(state=present) or O(state=absent)
   type: bool
   sample: true
 pending_restart:
@@ -330,6 +388,40 @@ containerd_version:
   returned: always
   type: str
   sample: 1.7.2
+sandbox_image:
+  description:
+    - The sandbox (pause) image of containerd's effective configuration, pulled for every new pod;
+      C(sandbox_image) of the C(io.containerd.grpc.v1.cri) plugin on containerd 1.x, C(pinned_images.sandbox)
+      of the C(io.containerd.cri.v1.images) plugin on 2.x. Empty when it sets none, or when the configuration
+      was not read (a file yet to be created, in check mode).
+    - From the dump after the write when the task wrote O(path), else from the read.
+  returned: with O(state=present) or O(state=check)
+  type: str
+  sample: registry.k8s.io/pause:3.6
+effective:
+  description:
+    - What containerd's effective configuration (C(containerd config dump)) says, from the same dump as
+      RV(sandbox_image). V(null) when it was not read. Never the dump itself, which may hold credentials.
+  returned: with O(state=present) or O(state=check)
+  type: dict
+  contains:
+    config_path:
+      description: The C(config_path) in effect; V(null) when the table does not set it.
+      type: str
+      sample: /etc/containerd/certs.d
+    section:
+      description: The CRI registry table it is in, by the dump's config version.
+      type: str
+      sample: plugins."io.containerd.grpc.v1.cri".registry
+    version:
+      description: The dump's config version (2 on containerd 1.x, 3 on 2.x, 4 on 2.3 and later).
+      type: int
+      sample: 2
+    imports:
+      description: The files imported after O(path), in the order containerd loads them (1.x, unordered).
+      type: list
+      elements: str
+      sample: [/etc/containerd/conf.d/10-runtime.toml]
 """
 
 import base64
@@ -340,7 +432,15 @@ import pwd
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubenode.registry_mirror.plugins.module_utils._containerd_config_spec import ARGUMENT_SPEC
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._containerd_config_spec import (
+    ARGUMENT_SPEC,
+    containerd_release,
+)
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._containerd_dump import (
+    MISSING,
+    DumpFormatError,
+    effective_report,
+)
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import (
     HOSTS_FILE_NAME,
     KEPT_ASIDE_SUFFIX,
@@ -353,6 +453,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._io impor
     exists,
     file_arguments,
     load_file_if_exists,
+    remove,
     write_file,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._node_health import containerd_version
@@ -382,8 +483,51 @@ def _unreadable(path, error):
     return error.reason
 
 
+def _containerd(module):
+    """containerd's binary on PATH and its version (None, None when it is not there)."""
+    binary = module.get_bin_path("containerd")
+    if not binary:
+        return None, None
+    rc, out, _err = module.run_command([binary, "--version"])
+    return binary, containerd_version(out) if rc == 0 else None
+
+
+def _imported_file(path):
+    """One imported file for the controller to check: {content: base64} or {error: why it cannot be read}."""
+    try:
+        data = load_file_if_exists(path)
+    except FileOperationError as error:
+        return {"error": f"cannot be read: {_unreadable(path, error)}"}
+    if data is None:
+        return {"error": MISSING}
+    return {"content": base64.b64encode(data).decode("ascii")}
+
+
+def _effective(module, path, binary, version):
+    """containerd's effective configuration: `containerd config dump` and every file its imports name.
+
+    Never fails the module: the action decides when a failure matters (after its own checks of the
+    file, which say more), and says so naming the command.
+    """
+    command = f"containerd --config {path} config dump"
+    if binary is None:
+        return {"command": command, "found": False, "error": f"`{command}`: containerd is not on PATH "
+                f"({os.environ.get('PATH', '')})"}
+    # cwd /: as the daemon's, since containerd 1.x globs a relative import from its working directory
+    rc, out, err = module.run_command([binary, "--config", path, "config", "dump"], cwd="/")
+    if rc != 0:
+        return {"command": command, "found": True,
+                "error": f"`{command}` failed (exit {rc}): {(err or out).strip() or 'no output'}"}
+    major = containerd_release(version)
+    try:
+        return effective_report(command, path, out, None if major is None else major[0], _imported_file)
+    except DumpFormatError as error:
+        return {"command": command, "found": True, "error": f"`{command}`: {error} (please report this)"}
+
+
 def _read(module, path):
-    """One call for what the action plugin needs from the node: the file, the restart marker, containerd's version."""
+    """One call for what the action plugin needs from the node: the file, the restart marker, containerd's version
+    and, with _dump, containerd's effective configuration."""
     marker = module.params["pending_marker"]
     if marker is not None and not os.path.isabs(marker):
         module.fail_json(msg=f"pending_marker: {marker!r} must be an absolute path")
@@ -391,17 +535,31 @@ def _read(module, path):
         data = load_file_if_exists(path)
     except FileOperationError as error:
         module.fail_json(msg=f"cannot read {path}: {_unreadable(path, error)}; nothing was written")
-    version = None
-    binary = module.get_bin_path("containerd")
-    if binary:
-        rc, out, _err = module.run_command([binary, "--version"])
-        version = containerd_version(out) if rc == 0 else None
+    binary, version = _containerd(module)
     try:
         pending = None if marker is None else exists(marker)
     except FileOperationError as error:
         module.fail_json(msg=f"pending_marker: {error}")
+    effective = _effective(module, path, binary, version) if module.params["_dump"] else None
     module.exit_json(changed=False, content=None if data is None else base64.b64encode(data).decode("ascii"),
-                     pending_restart=pending, containerd_version=version)
+                     pending_restart=pending, containerd_version=version, effective=effective)
+
+
+def _rollback(module, path):
+    """Put config.toml back as the action read it (_content; none: remove it), unless it changed since the write."""
+    target = os.path.realpath(path)
+    original = module.params["_content"]
+    try:
+        current = load_file_if_exists(target)
+        if current is None or hashlib.sha256(current).hexdigest() != module.params["_read_sha256"]:
+            module.fail_json(msg=f"{path}: changed on the node since it was written; it was not put back")
+        if original is None:
+            remove(target)  # there was no file
+        else:
+            write_file(module, target, original.encode("utf-8"))  # keeps the mode and owner it has kept
+    except FileOperationError as error:
+        module.fail_json(msg=f"{error}; it was not put back")
+    module.exit_json(changed=True, path=path)
 
 
 def _migrated(module, config_path, config_file):
@@ -453,6 +611,8 @@ def main():
         ),
         _legacy_removed=dict(type="bool", default=False),
         _read=dict(type="bool", default=False),
+        _dump=dict(type="bool", default=False),
+        _rollback=dict(type="bool", default=False),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
 
@@ -461,6 +621,8 @@ def main():
         module.fail_json(msg=f"path: {path!r} must be an absolute path")
     if module.params["_read"]:
         _read(module, path)
+    if module.params["_rollback"]:
+        _rollback(module, path)
     content = module.params["_content"]
     if content is None:
         module.fail_json(msg="containerd_config must run through its action plugin, which edits the file")
@@ -514,6 +676,8 @@ def main():
         done = f"Written before the failure: {', '.join(written)}." if written else "Nothing was written."
         result.update(changed=bool(written), msg=f"{error}. {done}")
         module.fail_json(**result)
+    if module.params["_dump"]:  # what containerd will run with now, for the action to check
+        result["effective"] = _effective(module, path, *_containerd(module))
     module.exit_json(**result)
 
 

@@ -122,14 +122,11 @@ IGNORED_CRI_SECTIONS = {
     3: ("cri", "a version 3 file names plugins by their full ID, so containerd ignores this section"),
     4: ("cri", "a version 4 file names plugins by their full ID, so containerd ignores this section"),
 }
-# Other settings that keep config_path from working although the file parses. Fields: names, section, key, parent.
+# Other settings that keep config_path from working although the file parses. Fields: names, section, key.
+# (The files config.toml imports are read and checked by the action: _effective_config.py.)
 DISABLED_CRI_WARNING = (
     "disabled_plugins: lists {names}; containerd's CRI plugin is off, so kubelet cannot use this containerd and "
     "{section}.{key} has no effect until it is removed from that list"
-)
-IMPORTS_WARNING = (
-    "imports: this file imports {names}; a plugin section in an imported file replaces this file's section as a "
-    "whole, so check that none of them sets {parent}"
 )
 # A config_path holding several directories separated by ':' (containerd 2.2's default is
 # '/etc/containerd/certs.d:/etc/docker/certs.d') is replaced by our one directory, with this warning. Only
@@ -217,9 +214,6 @@ def _warnings(data, version):
         off = [plugin for plugin in disabled if plugin in CRI_PLUGIN_IDS]
         if off:
             warnings.append(DISABLED_CRI_WARNING.format(names=", ".join(off), section=dotted_key(path), key=KEY))
-    imports = data.get("imports")
-    if isinstance(imports, list) and imports:
-        warnings.append(IMPORTS_WARNING.format(names=", ".join(map(str, imports)), parent=dotted_key(path[:-1])))
     plugins = data.get("plugins")
     ignored, why = IGNORED_CRI_SECTIONS[version]
     if isinstance(plugins, dict) and ignored in plugins:

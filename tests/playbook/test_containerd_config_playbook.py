@@ -14,6 +14,9 @@ import sys
 import tomllib
 from pathlib import Path
 
+from fakes.containerd_2x import Containerd2x
+from fakes.node_programs import path_without
+
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import KEPT_ASIDE_SUFFIX, MARKER
 
 FIXTURES = Path(__file__).parents[1] / "unit" / "fixtures" / "containerd_config"
@@ -31,6 +34,11 @@ def placed(tmp_path, fixture, mode=0o640, name="config.toml"):
     path.write_bytes((FIXTURES / fixture).read_bytes())
     path.chmod(mode)
     return path
+
+
+def on_containerd_2x(task, tmp_path, version="2.2.0"):
+    """The task run where containerd is 2.x: the host's is 1.6, which does not read a version 3 or 4 file."""
+    return {**task, "environment": Containerd2x(tmp_path / f"containerd-{version}", version).environment}
 
 
 def minimal(version):
@@ -81,7 +89,9 @@ def test_check_mode_writes_nothing_and_diff_shows_the_change(run_playbook, tmp_p
     missing = tmp_path / "absent-dir" / "config.toml"
     before = snapshot(path)
     run = run_playbook(
-        [config_task("existing", path), config_task("missing", missing, version=3)], check=True, diff=True
+        [config_task("existing", path), on_containerd_2x(config_task("missing", missing, version=3), tmp_path)],
+        check=True,
+        diff=True,
     )
     assert run.rc == 0, run.stdout + run.stderr
     assert snapshot(path) == before
@@ -130,7 +140,7 @@ def test_a_symlinked_file_is_updated_through_its_link(run_playbook, tmp_path):
 
 def test_missing_files_are_created_minimal_and_world_readable(run_playbook, tmp_path):
     v2, v3 = tmp_path / "one" / "config.toml", tmp_path / "two" / "config.toml"
-    run = run_playbook([config_task("v2", v2), config_task("v3", v3, version=3)])
+    run = run_playbook([config_task("v2", v2), on_containerd_2x(config_task("v3", v3, version=3), tmp_path)])
     assert run.rc == 0, run.stdout + run.stderr
     assert tomllib.loads(v2.read_text()) == minimal(2)
     assert tomllib.loads(v3.read_text()) == minimal(3)
@@ -638,6 +648,7 @@ def test_a_colon_list_is_replaced_with_a_warning_in_v2_and_v3_files_then_left_al
     original = {name: snapshot(path) for name, (path, *_rest) in files.items()}
     untouched = snapshot(theirs)
     tasks = [config_task(name, path, config_path=str(certs)) for name, (path, *_rest) in files.items()]
+    tasks[0] = on_containerd_2x(tasks[0], tmp_path)  # the version 3 file
 
     checked = run_playbook(tasks, check=True, diff=True)
     assert checked.rc == 0, checked.stdout + checked.stderr
@@ -674,12 +685,8 @@ def test_a_missing_file_on_a_containerd_2_node(run_playbook, tmp_path):
     """No config.toml on a containerd 2.2 node (faked through PATH): the read reports 2.2.0, so the file created
     is a version 3 one, containerd 2.x's own, unless version 2 is asked for; both set one directory, so
     containerd's built-in colon list no longer applies."""
-    fake = tmp_path / "bin" / "containerd"
-    fake.parent.mkdir()
-    fake.write_text("#!/bin/sh\necho containerd github.com/containerd/containerd/v2 v2.2.0 1c4457e0\n")
-    fake.chmod(0o755)
     default, two = tmp_path / "default" / "config.toml", tmp_path / "two" / "config.toml"
-    environment = {"PATH": f"{fake.parent}:{os.environ['PATH']}"}
+    environment = Containerd2x(tmp_path / "bin", "2.2.0").environment
     run = run_playbook(
         [
             {**config_task("default", default), "environment": environment},
@@ -697,3 +704,255 @@ def test_a_missing_file_on_a_containerd_2_node(run_playbook, tmp_path):
     # containerd_major says which containerd reads the file's version, not which one the node runs
     assert run.task_results("default")["containerd_major"] == 2
     assert run.task_results("two")["containerd_major"] == 1
+
+
+# --- issue 20: containerd's effective configuration (the dump and its imports), checked ------------------------
+
+PAUSE = "registry.k8s.io/pause:3.6"  # the stock PMK node's sandbox image, containerd 1.6's default
+
+
+def module_runs(run):
+    """The module runs on the node, from a -vvv run (the local connection does not pipeline)."""
+    assert run.rc == 0 or "fatal" in run.stdout, run.stdout[-3000:]
+    return len(re.findall(r"EXEC /bin/sh -c '\S*python\S* \S+/AnsiballZ_containerd_config\.py", run.stdout))
+
+
+def with_imports(text, *entries):
+    listed = ", ".join(f'"{entry}"' for entry in entries)
+    return text.replace("version = 2\n", f"version = 2\nimports = [{listed}]\n", 1)
+
+
+def test_the_results_say_the_sandbox_image_and_what_containerd_runs_with(run_playbook, tmp_path):
+    path = placed(tmp_path, "pmk-stock.toml")
+    certs = str(tmp_path / "certs.d")
+    run = run_playbook([config_task("apply", path, config_path=certs), config_task("again", path, config_path=certs)])
+    assert run.rc == 0, run.stdout + run.stderr
+    for name in ("apply", "again"):  # the write's own dump, then the read's
+        result = run.task_results(name)
+        assert result["sandbox_image"] == PAUSE
+        assert result["effective"] == {"config_path": certs, "section": MIRRORS_SECTION, "version": 2, "imports": []}
+    assert "effective" not in run.task_results("again")["invocation"]["module_args"]
+
+
+def test_a_drop_in_with_legacy_mirrors_is_refused_naming_it_and_nothing_is_written(run_playbook, tmp_path):
+    conf_d = tmp_path / "conf.d"
+    conf_d.mkdir()
+    drop_in = conf_d / "10-mirror.toml"
+    drop_in.write_text(f'version = 2\n[plugins."{CRI}".registry.mirrors."docker.io"]\n  endpoint = ["https://m.example"]\n')
+    path = tmp_path / "config.toml"
+    path.write_text(with_imports(STOCK.read_text(), f"{conf_d}/*.toml"))
+    certs = tmp_path / "certs.d"
+    before = {file: snapshot(file) for file in (path, drop_in)}
+    for check in (True, False):
+        run = run_playbook([{**config_task("refused", path, config_path=str(certs)), "ignore_errors": True}],
+                           check=check)
+        assert run.rc == 0, run.stdout + run.stderr
+        result = run.task_results("refused")
+        assert result["failed"] is True
+        assert result["msg"].startswith(
+            f"containerd would not read {certs} after this change, so nothing was written. {drop_in}: sets mirrors "
+            f"(docker.io) in [{MIRRORS_SECTION}]. Drop-ins are not edited"
+        )
+        assert "delete them from this file, and run this again." in result["msg"]
+    assert {file: snapshot(file) for file in (path, drop_in)} == before
+    assert not certs.exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("config.toml")) == ["config.toml"]
+
+
+def test_a_drop_in_replacing_the_cri_section_is_refused_on_1x(run_playbook, tmp_path):
+    """containerd 1.x replaces config.toml's whole CRI section with a drop-in's: its config_path would be gone."""
+    drop_in = tmp_path / "runtime.toml"
+    drop_in.write_text(f'version = 2\n[plugins."{CRI}".containerd]\n  snapshotter = "native"\n')
+    path = tmp_path / "config.toml"
+    path.write_text(with_imports((FIXTURES / "containerd-1.6-default.toml").read_text().replace("imports = []\n", ""),
+                                 "runtime.toml"))
+    before = snapshot(path)
+    run = run_playbook([{**config_task("replaced", path, config_path=str(tmp_path / "certs.d")),
+                         "ignore_errors": True}])
+    result = run.task_results("replaced")
+    assert result["failed"] is True
+    assert f'{drop_in}: has a [plugins."{CRI}"] table without {MIRRORS_SECTION}.config_path' in result["msg"]
+    assert f'Add config_path = "{tmp_path / "certs.d"}" to its [{MIRRORS_SECTION}] table' in result["msg"]
+    assert snapshot(path) == before
+
+
+def test_check_state_passes_reading_only_once_and_writes_nothing(run_playbook, tmp_path):
+    path = placed(tmp_path, "pmk-stock.toml")
+    certs = str(tmp_path / "certs.d")
+    assert run_playbook([config_task("apply", path, config_path=certs)]).rc == 0
+    before = snapshot(path)
+    task = config_task("check", path, config_path=certs, state="check")
+    verbose = run_playbook([task], json_output=False, verbosity=3)
+    assert module_runs(verbose) == 1
+    run = run_playbook([task])
+    assert run.rc == 0, run.stdout + run.stderr
+    result = run.task_results("check")
+    assert result["changed"] is False
+    assert result["sandbox_image"] == PAUSE
+    assert result["effective"] == {"config_path": certs, "section": MIRRORS_SECTION, "version": 2, "imports": []}
+    assert snapshot(path) == before
+
+
+def test_check_state_fails_on_a_stock_node_naming_config_path_and_the_file(run_playbook, tmp_path):
+    path = placed(tmp_path, "pmk-stock.toml")
+    certs = tmp_path / "certs.d"
+    before = snapshot(path)
+    for check in (False, True):
+        run = run_playbook([{**config_task("check", path, config_path=str(certs), state="check"),
+                             "ignore_errors": True}], check=check)
+        result = run.task_results("check")
+        assert result["failed"] is True
+        assert result["msg"] == (
+            f"kubelet's pulls would not use the mirror: in containerd's effective configuration (`containerd --config "
+            f"{path} config dump`), {MIRRORS_SECTION}.config_path is '', not '{certs}'; {MIRRORS_SECTION}.mirrors is "
+            f'set for docker.io, platform9.io. Set config_path = "{certs}" in the [{MIRRORS_SECTION}] table of {path}, '
+            f"and move the legacy registry settings of {path} into hosts.toml files under {certs} (containerd_config "
+            "with state=present migrates config.toml's)."
+        )
+        assert result["sandbox_image"] == PAUSE
+    assert snapshot(path) == before
+    assert not certs.exists()
+
+
+def test_check_state_names_the_drop_in_that_defeats_config_path(run_playbook, tmp_path):
+    certs = tmp_path / "certs.d"
+    drop_in = tmp_path / "other.toml"
+    drop_in.write_text(f'version = 2\n[plugins."{CRI}".registry]\n  config_path = "/etc/docker/certs.d"\n')
+    path = tmp_path / "config.toml"
+    path.write_text(f'version = 2\nimports = ["{drop_in}"]\n[plugins."{CRI}".registry]\n  config_path = "{certs}"\n')
+    missing = tmp_path / "missing.toml"
+    run = run_playbook([
+        {**config_task("drop-in", path, config_path=str(certs), state="check"), "ignore_errors": True},
+        {**config_task("missing", missing, config_path=str(certs), state="check"), "ignore_errors": True},
+    ])
+    message = run.task_results("drop-in")["msg"]
+    assert message.startswith(f"kubelet's pulls would not use the mirror: in containerd's effective configuration "
+                              f"(`containerd --config {path} config dump`), {MIRRORS_SECTION}.config_path is "
+                              f"'/etc/docker/certs.d', not '{certs}'. {drop_in}: sets {MIRRORS_SECTION}.config_path")
+    assert run.task_results("missing")["msg"] == (
+        f"kubelet's pulls would not use the mirror: {missing} does not exist, so containerd runs with its built-in "
+        f'defaults, which do not set config_path = "{certs}". Create it with that setting (state=present does).'
+    )
+    assert not missing.exists()
+
+
+def test_a_write_containerd_would_not_read_is_put_back_byte_for_byte(run_playbook, tmp_path):
+    """With the real containerd 1.6: config.toml imports a glob that also matches the backup this run makes of it
+    (config.toml.<pid>.<date>~). Before the write it matches nothing; after it, containerd loads the backup, the
+    original with its legacy mirrors, whose CRI section replaces the new one: the write is undone."""
+    path = tmp_path / "config.toml"
+    path.write_text(with_imports(STOCK.read_text(), f"{tmp_path}/config.toml.*"))
+    path.chmod(0o640)
+    original = path.read_bytes()
+    certs = tmp_path / "certs.d"
+    task = {**config_task("undone", path, config_path=str(certs)), "ignore_errors": True}
+    verbose = run_playbook([task], json_output=False, verbosity=3)
+    assert module_runs(verbose) == 3  # the read, the write, the rollback
+    assert path.read_bytes() == original
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+    (backup,) = tmp_path.glob("config.toml.*~")
+
+    path.write_bytes(original)
+    backup.unlink()
+    shutil.rmtree(certs)
+    run = run_playbook([task])
+    result = run.task_results("undone")
+    assert result["failed"] is True
+    (backup,) = tmp_path.glob("config.toml.*~")
+    assert result["msg"].startswith(
+        f"{path} was written, but kubelet's pulls would not use the mirror: in containerd's effective configuration "
+        f"(`containerd --config {path} config dump`), {MIRRORS_SECTION}.config_path is '', not '{certs}'; "
+        f"{MIRRORS_SECTION}.mirrors is set for docker.io, platform9.io. {backup}: sets mirrors (docker.io, "
+        "platform9.io)"
+    )
+    assert result["msg"].endswith(
+        f"So {path} was put back as it was. The hosts.toml files migrated from it stay: "
+        f"{certs}/platform9.io/hosts.toml, {certs}/docker.io/hosts.toml."
+    )
+    assert path.read_bytes() == original
+    # the next run refuses before writing, naming the backup the glob now matches
+    again = run_playbook([task]).task_results("undone")
+    assert again["msg"].startswith(f"containerd would not read {certs} after this change, so nothing was written.")
+    assert f"{backup}: sets mirrors (docker.io, platform9.io)" in again["msg"]
+    assert path.read_bytes() == original
+
+
+def test_a_new_file_that_containerd_would_not_read_is_refused_before_writing(run_playbook, tmp_path):
+    """containerd 1.6 (the host's) ignores a version 3 file's CRI table; containerd 2.2 refuses a version 4 file."""
+    v3, v4 = tmp_path / "v3" / "config.toml", tmp_path / "v4" / "config.toml"
+    run = run_playbook([
+        {**config_task("v3 on 1.6", v3, version=3), "ignore_errors": True},
+        {**on_containerd_2x(config_task("v4 on 2.2", v4, version=4), tmp_path), "ignore_errors": True},
+    ])
+    message = run.task_results("v3 on 1.6")["msg"]
+    assert message.startswith("containerd would not read /etc/containerd/certs.d after this change, so nothing was "
+                              f"written. {v3}: would be a config version 3 file, which containerd 1.6")
+    assert "refuses (version 4 needs containerd 2.3 or later)" in run.task_results("v4 on 2.2")["msg"]
+    assert not v3.parent.exists() and not v4.parent.exists()
+
+
+def test_containerd_2_3_gets_a_version_4_file_and_reads_it(run_playbook, tmp_path):
+    """A containerd 2.3 node (faked: 2.3 is not in Debian; the fake's dump is the file itself): a new file is
+    written in version 4, its own default, and the check reads config_path and the sandbox image from it."""
+    path = tmp_path / "etc" / "config.toml"
+    fake = Containerd2x(tmp_path / "bin", "2.3.0")
+    run = run_playbook([
+        {**config_task("create", path), "environment": fake.environment},
+        {**config_task("check", path, state="check"), "environment": fake.environment},
+    ])
+    assert run.rc == 0, run.stdout + run.stderr
+    assert tomllib.loads(path.read_text()) == minimal(4)
+    created = run.task_results("create")
+    assert created["version"] == 4 and created["containerd_major"] == 2
+    assert created["effective"] == {"config_path": "/etc/containerd/certs.d",
+                                    "section": 'plugins."io.containerd.cri.v1.images".registry', "version": 4,
+                                    "imports": []}
+    assert run.task_results("check")["effective"]["config_path"] == "/etc/containerd/certs.d"
+    assert ["--config", str(path), "config", "dump"] in fake.calls
+
+
+def test_without_containerd_nothing_is_written_and_the_command_is_named(run_playbook, tmp_path):
+    path = placed(tmp_path, "pmk-stock.toml")
+    before = snapshot(path)
+    bare = path_without(tmp_path / "bin", {"containerd"})
+    run = run_playbook([{**config_task("bare", path, config_path=str(tmp_path / "certs.d")),
+                         "environment": {"PATH": str(bare)}, "ignore_errors": True}])
+    message = run.task_results("bare")["msg"]
+    assert message.startswith(f"`containerd --config {path} config dump`: containerd is not on PATH ({bare}), so its "
+                              "effective configuration cannot be checked; nothing was written")
+    assert snapshot(path) == before
+    assert not (tmp_path / "certs.d").exists()
+
+
+def test_a_dump_that_fails_is_named_with_its_error(run_playbook, tmp_path):
+    path = placed(tmp_path, "containerd-1.6-default.toml")
+    path.write_text(with_imports(path.read_text().replace("imports = []\n", ""), str(tmp_path / "gone.toml")))
+    before = snapshot(path)
+    run = run_playbook([{**config_task("fails", path, config_path=str(tmp_path / "certs.d")), "ignore_errors": True}])
+    message = run.task_results("fails")["msg"]
+    assert message.startswith(f"`containerd --config {path} config dump` failed (exit 1): ")
+    assert f"{tmp_path / 'gone.toml'}: no such file or directory" in message
+    assert message.endswith("; nothing was written")
+    assert snapshot(path) == before
+
+
+def test_an_unchanged_file_whose_setting_is_not_in_effect_fails_and_says_so(run_playbook, tmp_path):
+    """config.toml already sets config_path, but what containerd runs with does not (a 2.x dump, faked: the real 1.6
+    here cannot show it without a drop-in, which is refused first)."""
+    path = tmp_path / "config.toml"
+    path.write_text(f"version = 3\n[plugins.'io.containerd.cri.v1.images'.registry]\n  config_path = '{tmp_path}'\n")
+    before = snapshot(path)
+    fake = Containerd2x(tmp_path / "bin", "2.1.9")
+    fake.queue_dump((FIXTURES / "dump-2.2-default-colon-list.toml").read_text())
+    run = run_playbook([{**config_task("unchanged", path, config_path=str(tmp_path)), "environment": fake.environment,
+                         "ignore_errors": True}])
+    result = run.task_results("unchanged")
+    assert result["failed"] is True
+    assert result["msg"].startswith(
+        "kubelet's pulls would not use the mirror: in containerd's effective configuration (`containerd --config "
+        f"{path} config dump`), plugins.\"io.containerd.cri.v1.images\".registry.config_path is "
+        "'/etc/containerd/certs.d:/etc/docker/certs.d', not "
+    )
+    assert result["msg"].endswith("(nothing was written)")
+    assert result["sandbox_image"] == "registry.k8s.io/pause:3.10.1"
+    assert snapshot(path) == before

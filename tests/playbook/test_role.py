@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from fakes.containerd_2x import Containerd2x
 from fakes.qbert_server import QbertServer
 
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_toml import render_hosts_files
@@ -210,7 +211,9 @@ def test_containerd_reads_certs_d_and_the_rest_of_its_config_stays(run_playbook,
     config = tmp_path / "config.toml"
     config.write_text(original)
     settings = role_vars(tmp_path, containerd_mirror_manage_config=True)
-    first = run_playbook(role_play(settings))
+    # a version 3 file on a containerd 2.x node (faked): the host's 1.6 does not read one, so it is refused there
+    env = Containerd2x(tmp_path / "bin", "2.2.0").environment if "io.containerd.cri.v1.images" in section else None
+    first = run_playbook(role_play(settings), env=env)
     assert first.rc == 0, first.stdout
     assert first.task_results(REPORT)["ansible_facts"]["containerd_mirror_report"]["changed"] == [
         "certs.d", "config.toml"]
@@ -221,7 +224,7 @@ def test_containerd_reads_certs_d_and_the_rest_of_its_config_stays(run_playbook,
     assert table["config_path"] == str(tmp_path / "certs.d")
     comments = [line for line in original.splitlines() if line.lstrip().startswith("#")]
     assert [line for line in edited.splitlines() if line.lstrip().startswith("#")] == comments
-    assert run_playbook(role_play(settings)).stats["localhost"]["changed"] == 0
+    assert run_playbook(role_play(settings), env=env).stats["localhost"]["changed"] == 0
 
 
 def test_legacy_mirrors_are_refused_before_anything_is_written(run_playbook, tmp_path):
