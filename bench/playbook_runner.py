@@ -71,3 +71,11 @@ def run_playbook(arguments, env, cwd, json_output=True):
         except json.JSONDecodeError:  # cut short: the caller sees rc, stdout and stderr
             results = None
     return PlaybookRun(done.returncode, done.stdout, done.stderr, results, wall, command)
+
+
+def write_config_reading(path, certs_d):
+    """Write a containerd 1.x config.toml whose CRI reads certs_d: what a node the role does not edit
+    (containerd_mirror_manage_config=false) must have, as the role checks with `containerd config dump`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f'version = 2\n\n[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "{certs_d}"\n')
+    return path

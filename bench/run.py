@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 from check import BenchError, check_run, compare_trees, failures, local_tree
-from playbook_runner import ANSIBLE_PLAYBOOK, ansible_environment, run_playbook
+from playbook_runner import ANSIBLE_PLAYBOOK, ansible_environment, run_playbook, write_config_reading
 
 ROOT = Path(__file__).resolve().parents[1]
 PLAYBOOKS = {
@@ -37,6 +37,7 @@ FAKE_MIRROR = {
     "containerd_mirror_restart_strategy": "none",
     "containerd_mirror_preflight": False,
     "containerd_mirror_manage_config": False,
+    "containerd_mirror_verify_image": "",  # local hosts: no containerd runs there to pull through
 }
 
 
@@ -145,8 +146,11 @@ def make_fleet(root, cas):
     hosts, paths = {}, {}
     for name, ca in cas.items():
         paths[name] = root / name / "certs.d"
-        hosts[name] = {"containerd_mirror_config_path": str(paths[name]), "containerd_mirror_cert_path": str(ca)}
-    root.mkdir(parents=True)
+        # config.toml is not managed here: the role checks that the one given makes containerd read certs.d.
+        config = write_config_reading(root / name / "config.toml", paths[name])
+        hosts[name] = {"containerd_mirror_config_path": str(paths[name]), "containerd_mirror_cert_path": str(ca),
+                       "containerd_mirror_containerd_config": str(config)}
+    root.mkdir(parents=True, exist_ok=True)
     inventory = root / "inventory.yml"
     group_vars = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable, **FAKE_MIRROR}
     # No masters: every host is a worker, so that ours runs them in one batch (-e containerd_mirror_worker_batch).

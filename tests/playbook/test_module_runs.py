@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 from fakes import tls_registry as fake
+from playbook_runner import write_config_reading
 
 ROOT = Path(__file__).resolve().parents[2]
 STOCK_PMK_CONFIG = ROOT / "testbed" / "node" / "config.toml"
@@ -106,8 +107,9 @@ def test_seed_settings_three_module_runs_on_a_rerun_and_one_download_a_run(run_p
     assert marker.exists()
 
 
-def test_local_settings_one_module_run(run_playbook, tmp_path, pki):
-    """Preflight off, config.toml not managed, no restart (the benchmark's local runs): one module run a node."""
+def test_local_settings_two_module_runs(run_playbook, tmp_path, pki):
+    """Preflight off, config.toml not managed, no restart (the benchmark's local runs): two module runs a node,
+    the check that containerd reads certs.d and certs.d itself."""
     ca_file = tmp_path / "reg-ca.crt"
     ca_file.write_bytes(pki.ca.read_bytes())
     settings = {
@@ -115,12 +117,15 @@ def test_local_settings_one_module_run(run_playbook, tmp_path, pki):
         "containerd_mirror_self_signed_certs": True,
         "containerd_mirror_cert_path": str(ca_file),
         "containerd_mirror_config_path": str(tmp_path / "certs.d"),
+        "containerd_mirror_containerd_config": str(write_config_reading(tmp_path / "c.toml", tmp_path / "certs.d")),
         "containerd_mirror_restart_strategy": "none",
         "containerd_mirror_preflight": False,
         "containerd_mirror_manage_config": False,
+        "containerd_mirror_verify_image": "",  # no containerd runs here to pull through
     }
     for _run in range(2):
-        assert module_runs(run_playbook(play(settings), json_output=False, verbosity=3)) == ["containerd_hosts"]
+        runs = module_runs(run_playbook(play(settings), json_output=False, verbosity=3))
+        assert runs == ["containerd_config", "containerd_hosts"]
 
 
 def test_a_bad_ca_fails_before_anything_changes(run_playbook, tmp_path, pki):
@@ -131,6 +136,7 @@ def test_a_bad_ca_fails_before_anything_changes(run_playbook, tmp_path, pki):
         "containerd_mirror_cert_path": str(tmp_path / "reg-ca.crt"),
         "containerd_mirror_ca_content": pki.expired_ca.read_text(),
         "containerd_mirror_config_path": str(tmp_path / "certs.d"),
+        "containerd_mirror_containerd_config": str(write_config_reading(tmp_path / "c.toml", tmp_path / "certs.d")),
         "containerd_mirror_restart_strategy": "none",
         "containerd_mirror_preflight": False,
         "containerd_mirror_manage_config": False,

@@ -10,6 +10,7 @@ import pytest
 import yaml
 from fakes.containerd_2x import Containerd2x
 from fakes.qbert_server import QbertServer
+from playbook_runner import write_config_reading
 
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_toml import render_hosts_files
 
@@ -30,6 +31,9 @@ def role_vars(tmp_path, **overrides):
         "containerd_mirror_verify_image": "",  # no containerd runs here to pull through
     }
     settings.update(overrides)
+    if not settings["containerd_mirror_manage_config"] and not (tmp_path / "config.toml").exists():
+        # not managed: the role checks that containerd would read certs.d (containerd config dump)
+        write_config_reading(tmp_path / "config.toml", tmp_path / "certs.d")
     return settings
 
 

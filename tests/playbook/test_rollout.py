@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from playbook_runner import write_config_reading
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK = ROOT / "playbooks" / "configure-mirror.yml"
@@ -18,7 +19,12 @@ def inventory(tmp_path, groups):
     hosts = {name: None for members in groups.values() for name in members}
     document = {"all": {
         "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
-        "hosts": {name: {"containerd_mirror_config_path": str(tmp_path / name / "certs.d")} for name in hosts},
+        "hosts": {name: {
+            "containerd_mirror_config_path": str(tmp_path / name / "certs.d"),
+            # not managed (SETTINGS): the role checks that containerd would read certs.d
+            "containerd_mirror_containerd_config": str(write_config_reading(
+                tmp_path / "configs" / f"{name}.toml", tmp_path / name / "certs.d")),
+        } for name in hosts},
         "children": {group: {"hosts": {name: {} for name in members}} for group, members in groups.items()},
     }}
     path = tmp_path / "inventory.yml"
@@ -44,6 +50,7 @@ SETTINGS = {
     "containerd_mirror_restart_strategy": "none",
     "containerd_mirror_preflight": False,
     "containerd_mirror_manage_config": False,
+    "containerd_mirror_verify_image": "",  # local hosts: no containerd runs there to pull through
 }
 FLEET = {"masters": ["m1", "m2"], "workers": ["w1", "w2", "w3", "w4", "w5"]}
 
