@@ -131,7 +131,9 @@ done
 install -D -m 0755 "$HERE/node/nodeletd" "$ROOT/opt/pf9/nodelet/nodeletd"
 # PMK's CRI client, where a PMK node has it (nodelet calls it with sudo): a stand-in that
 # speaks CRI v1 to containerd, so a pull through it is containerd's CRI pull, as kubelet's.
-install -D -m 0755 "$HERE/node/crictl" "$ROOT/opt/pf9/pf9-kube/bin/crictl"
+install -d "$ROOT/opt/pf9/pf9-kube/bin"
+{ echo '#!/usr/bin/python3'; cat "$HERE/node/crictl"; } > "$ROOT/opt/pf9/pf9-kube/bin/crictl"
+chmod 0755 "$ROOT/opt/pf9/pf9-kube/bin/crictl"
 quiet in_root /opt/pf9/pf9-kube/bin/crictl --help
 install -m 0644 "$HERE"/node/pf9-*.service "$ROOT/etc/systemd/system/"
 install -D -m 0644 "$HERE/node/containerd-events.conf" \

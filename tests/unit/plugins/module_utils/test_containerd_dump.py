@@ -94,8 +94,8 @@ def test_globs_match_as_go_does_sorted_with_dotfiles(tmp_path):
     (tmp_path / "d1" / "z.toml").write_text("")
     (tmp_path / "d2").mkdir()
     (tmp_path / "d2" / "y.toml").write_text("")
-    assert go_glob(f"{tmp_path}/*.toml") == [f"{tmp_path}/{name}" for name in (".hidden.toml", "[x].toml", "a.toml",
-                                                                                  "b.toml")]
+    names = (".hidden.toml", "[x].toml", "a.toml", "b.toml")
+    assert go_glob(f"{tmp_path}/*.toml") == [f"{tmp_path}/{name}" for name in names]
     assert go_glob(f"{tmp_path}/[ab].toml") == [f"{tmp_path}/a.toml", f"{tmp_path}/b.toml"]
     assert go_glob(f"{tmp_path}/[^c].conf") == []
     assert go_glob(f"{tmp_path}/[^ab].conf") == [f"{tmp_path}/c.conf"]
