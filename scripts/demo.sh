@@ -152,7 +152,7 @@ for i in "${!nodes[@]}"; do
     echo "  pulled through the CRI by the rollout: ${sandbox:-nothing}; the mirror's access log since its restart:"
     for image in ${sandbox//,/ }; do
         seen=$(requests "$TESTBED_REGISTRY_LOG" "$log_offset" "${restarted:-0}" "${until:-$run_ended}" "$agent" "$image")
-        sed 's/^/    /' <<<"${seen:-no request for $image from $agent}"
+        while IFS= read -r line; do echo "    $line"; done <<<"${seen:-no request for $image from $agent}"
     done
     echo "  pulled through the CRI after the rollout: $image_to_pull: ${pulled[i]}"
     echo "  certs.d: $(podman exec "$node" sh -c 'cd /etc/containerd/certs.d && ls -d */ | tr -d / | tr "\n" " "')"
