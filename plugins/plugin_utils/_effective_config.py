@@ -328,7 +328,7 @@ def drop_in_problems(effective, config_path):
             elif effective.major == 1 and _lookup(settings, plugin) is not None and (table is None or KEY not in table):
                 found.append(DROP_IN_REPLACES_SECTION.format(**fields))
         if found:
-            problems.append(f"{path}: {' '.join(found)}")
+            problems.append(f"{path}: {' Also, it '.join(found)}")  # each one starts with its verb
     return problems
 
 

@@ -307,3 +307,15 @@ def test_playbook_sets_the_pmk_cluster_object_before_the_nodes(run_playbook, tmp
         for secret in ("t0ken-SECRET", "pf7$"):
             assert secret not in run.stdout + run.stderr
     assert (tmp_path / "certs.d" / "docker.io" / "hosts.toml").is_file()
+
+
+def test_a_boolean_given_as_a_string_is_read_as_the_boolean(run_playbook, tmp_path):
+    """-e containerd_mirror_manage_config=false arrives as the string 'false': config.toml is then only checked."""
+    original = 'version = 2\n\n[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = ""\n'
+    (tmp_path / "config.toml").write_text(original)
+    settings = role_vars(tmp_path, containerd_mirror_manage_config="false")
+    run = run_playbook(role_play(settings))
+    assert run.rc != 0
+    assert "kubelet's pulls would not use the mirror" in run.stdout + run.stderr
+    assert (tmp_path / "config.toml").read_text() == original
+    assert not (tmp_path / "certs.d").exists()
