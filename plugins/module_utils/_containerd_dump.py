@@ -34,8 +34,14 @@ class DumpFormatError(ValueError):
     """The dump's imports line is not one this reader understands."""
 
 
+def dump_argv(containerd, config):
+    """The command that prints containerd's effective configuration: config.toml with its imports merged."""
+    return [containerd, "--config", config, "config", "dump"]
+
+
 _IMPORTS_LINE = re.compile(r"^imports\s*=\s*\[(?P<items>.*)\]\s*$")
-_BASIC_ESCAPES = {"b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r", '"': '"', "\\": "\\", "e": "\x1b"}
+# A TOML basic string's one-character escapes (go-toml writes these; \uXXXX and \UXXXXXXXX besides).
+BASIC_ESCAPES = {"b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r", '"': '"', "\\": "\\", "e": "\x1b"}
 
 
 def _basic_string(text, start):
@@ -51,8 +57,8 @@ def _basic_string(text, start):
             index += 1
             continue
         code = text[index + 1:index + 2]
-        if code in _BASIC_ESCAPES:
-            chars.append(_BASIC_ESCAPES[code])
+        if code in BASIC_ESCAPES:
+            chars.append(BASIC_ESCAPES[code])
             index += 2
         elif code in ("u", "U"):
             width = 4 if code == "u" else 8

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._containerd_dump import BASIC_ESCAPES
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._image_reference import registry_key
 
 DUMP_SOURCE = "containerd config dump"
@@ -39,7 +40,6 @@ _KEY_PART = re.compile(r"""\s*(?:"((?:[^"\\]|\\.)*)"|'([^']*)'|([A-Za-z0-9_-]+))
 _KEY_VALUE = re.compile(r"""([A-Za-z0-9_-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|'([^']*)')\s*(?:#.*)?$""")
 # A basic string's escapes (TOML): \uXXXX, \UXXXXXXXX or one character.
 _ESCAPE = re.compile(r"\\(?:u([0-9A-Fa-f]{4})|U([0-9A-Fa-f]{8})|(.))")
-_ESCAPED_CHARACTERS = {"b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r", "e": "\x1b"}
 
 
 def _unescaped(text):
@@ -50,14 +50,9 @@ def _unescaped(text):
         if short or long:
             code = int(short or long, 16)
             return chr(code) if code <= 0x10FFFF else match.group(0)
-        return _ESCAPED_CHARACTERS.get(character, character)
+        return BASIC_ESCAPES.get(character, character)
 
     return _ESCAPE.sub(one, text)
-
-
-def dump_argv(containerd, config):
-    """The command that prints containerd's effective configuration: config.toml with its imports merged."""
-    return [containerd, "--config", config, "config", "dump"]
 
 
 def _table_path(header):

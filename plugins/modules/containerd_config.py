@@ -439,6 +439,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._containe
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._containerd_dump import (
     MISSING,
     DumpFormatError,
+    dump_argv,
     effective_report,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import (
@@ -514,7 +515,7 @@ def _effective(module, path, binary, version):
         return {"command": command, "found": False, "error": f"`{command}`: containerd is not on PATH "
                 f"({os.environ.get('PATH', '')})"}
     # cwd /: as the daemon's, since containerd 1.x globs a relative import from its working directory
-    rc, out, err = module.run_command([binary, "--config", path, "config", "dump"], cwd="/")
+    rc, out, err = module.run_command(dump_argv(binary, path), cwd="/")
     if rc != 0:
         return {"command": command, "found": True,
                 "error": f"`{command}` failed (exit {rc}): {(err or out).strip() or 'no output'}"}

@@ -332,6 +332,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._ca impor
     check_readable,
     get_ca,
 )
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._containerd_dump import dump_argv
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import REQUIRED_TOGETHER
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._image_reference import parse_image_reference
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._preflight import (
@@ -417,9 +418,9 @@ def _read_sandbox_image(module):
     """(image, source, why): the sandbox image containerd's effective configuration names, or why it is not known."""
     containerd = module.get_bin_path("containerd", opt_dirs=_EXTRA_DIRS)
     if containerd is None:
-        argv = sandbox.dump_argv("containerd", module.params["containerd_config"])
+        argv = dump_argv("containerd", module.params["containerd_config"])
         return None, None, f"`{' '.join(argv)}` cannot run: containerd is not installed (no containerd program on PATH)"
-    argv = sandbox.dump_argv(containerd, module.params["containerd_config"])
+    argv = dump_argv(containerd, module.params["containerd_config"])
     rc, out, err = module.run_command(["timeout", "-k", _KILL_AFTER, str(module.params["timeout"]), *argv])
     if rc != 0:
         said = " ".join((err or out).split())[:500]

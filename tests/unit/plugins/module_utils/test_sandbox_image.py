@@ -17,6 +17,7 @@ from fakes import tls_registry as fake
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils import _preflight
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils import _sandbox_image as sandbox
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._ca import get_ca
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._containerd_dump import dump_argv
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._image_reference import parse_image_reference
 
 DUMPS = Path(__file__).parents[2] / "fixtures" / "containerd_dump"
@@ -68,7 +69,7 @@ def test_only_the_sandbox_keys_are_read(dump, image):
 
 
 def test_the_dump_command_reads_the_given_config():
-    assert sandbox.dump_argv("/usr/bin/containerd", "/etc/containerd/config.toml") == [
+    assert dump_argv("/usr/bin/containerd", "/etc/containerd/config.toml") == [
         "/usr/bin/containerd", "--config", "/etc/containerd/config.toml", "config", "dump"]
 
 
