@@ -218,20 +218,24 @@ DROP_INS_1X = {
 }
 
 
+def assert_drop_in_verdict(problems, drop_in, words):
+    """No problem when words is None; else one problem, for drop_in, holding every one of words."""
+    if words is None:
+        assert problems == []
+        return
+    (problem,) = problems
+    assert problem.startswith(f"{drop_in}: ")
+    for word in words:
+        assert word in problem
+
+
 @pytest.mark.parametrize("case", DROP_INS_1X)
 def test_drop_ins_on_1x(tmp_path, case):
     text, words = DROP_INS_1X[case]
     main = place(tmp_path, MIGRATED, {"10-drop-in.toml": f"version = 2\n{text}"})
     result = effective(dump_1x(tmp_path, main), main.read_text(), 1, main=str(main))
     assert result.summary()["imports"] == [f"{tmp_path}/conf.d/10-drop-in.toml"]
-    problems = drop_in_problems(result, OURS)
-    if words is None:
-        assert problems == []
-        return
-    (problem,) = problems
-    assert problem.startswith(f"{tmp_path}/conf.d/10-drop-in.toml: ")
-    for word in words:
-        assert word in problem
+    assert_drop_in_verdict(drop_in_problems(result, OURS), f"{tmp_path}/conf.d/10-drop-in.toml", words)
 
 
 @needs_containerd
@@ -282,14 +286,7 @@ def test_drop_ins_on_2x(tmp_path, case):
     main = place(tmp_path, MIGRATED, {"10-drop-in.toml": text})
     result = effective(dump_2x([f"{tmp_path}/conf.d/*.toml"]), main.read_text(), 2, main=str(main))
     assert result.summary()["imports"] == [f"{tmp_path}/conf.d/10-drop-in.toml"]
-    problems = drop_in_problems(result, OURS)
-    if words is None:
-        assert problems == []
-        return
-    (problem,) = problems
-    assert problem.startswith(f"{tmp_path}/conf.d/10-drop-in.toml: ")
-    for word in words:
-        assert word in problem
+    assert_drop_in_verdict(drop_in_problems(result, OURS), f"{tmp_path}/conf.d/10-drop-in.toml", words)
 
 
 def test_2x_follows_imports_as_it_loads_them_not_as_its_dump_lists_them(tmp_path):
