@@ -17,6 +17,7 @@ status_check_timestamp later than the restart counts.
 from __future__ import annotations
 
 import json
+import math
 import re
 
 # Condition names, in the order they are reported.
@@ -32,6 +33,11 @@ CONDITIONS = {
     "pmk": (CONTAINERD_ACTIVE, CRI_PLUGIN, CONTAINERD_RESTARTED, PHASES_STATUS, KUBE_STATUS, ETCD),
     "containerd": (CONTAINERD_ACTIVE, CRI_PLUGIN, CONTAINERD_RESTARTED),
 }
+
+# How far ahead of the check a kube_status timestamp may be and still count: the writer and the
+# check read the same node clock, so only rounding separates them; anything later is a stale file
+# from before the clock was stepped back.
+FUTURE_TOLERANCE = 5.0
 
 # The kube_status fields shown to the operator (nodelet's extensionfile).
 KUBE_STATUS_FIELDS = (
@@ -67,15 +73,23 @@ def parse_kube_status(text):
     return document if isinstance(document, dict) else None
 
 
-def kube_status_fresh_ok(document, restarted_at):
-    """Return (holds, why not): node state ok, checked after the restart began (epoch seconds)."""
+def kube_status_fresh_ok(document, restarted_at, now):
+    """Return (holds, why not): node state ok, checked after the restart began and not after now.
+
+    Times are epoch seconds; now is when the file was read.
+    """
     if document is None:
         return False, "the file is missing or not JSON"
     state = document.get("pf9_kube_node_state")
     try:
         checked_at = float(document.get("status_check_timestamp"))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return False, f"no status_check_timestamp (node state {state!r})"
+    if not math.isfinite(checked_at):
+        return False, f"status_check_timestamp {checked_at} is not a time (node state {state!r})"
+    if checked_at > now + FUTURE_TOLERANCE:
+        return False, (f"status_check_timestamp is {checked_at - now:.0f} s in the future (clock stepped back?),"
+                       f" so it does not prove a check since the restart (node state {state!r})")
     if checked_at <= restarted_at:
         return False, f"not rewritten since the restart (still says node state {state!r})"
     if state != "ok":
@@ -105,7 +119,7 @@ def evaluate(probes, strategy, restarted_at, restarted_monotonic):
     output), ctr_plugins (output or None when ctr failed), containerd_started
     (containerd's ActiveEnterTimestampMonotonic in microseconds, 0 when
     never), phases_status_rc, kube_status (parsed document or None),
-    etcd_rc (None when the node has no etcd checker).
+    kube_status_read_at (epoch seconds when it was read), etcd_rc (None when the node has no etcd checker).
     """
     results = {}
     for condition in CONDITIONS[strategy]:
@@ -129,7 +143,8 @@ def evaluate(probes, strategy, restarted_at, restarted_monotonic):
             rc = probes["phases_status_rc"]
             results[condition] = (rc == 0, f"nodeletd phases status exits {rc}")
         elif condition == KUBE_STATUS:
-            holds, why = kube_status_fresh_ok(probes["kube_status"], restarted_at)
+            holds, why = kube_status_fresh_ok(probes["kube_status"], restarted_at,
+                                               probes["kube_status_read_at"])
             results[condition] = (holds, f"kube_status: {why}")
         elif condition == ETCD:
             rc = probes["etcd_rc"]

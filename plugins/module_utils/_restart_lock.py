@@ -25,6 +25,7 @@ pending-restart marker, the unit's state, the lock's holder) and say it.
 from __future__ import annotations
 
 import json
+import math
 import time
 
 # The transient unit that runs the sequence; its name is also a lock (systemd refuses a second one).
@@ -67,11 +68,20 @@ def when(epoch):
 def stage(marker):
     """Return what a marker document says is unfinished: None (no marker), "health" or "sequence".
 
-    An unreadable marker, or one written by 1.0.0 (plain text), means the sequence did not finish.
+    An unreadable marker, one written by 1.0.0 (plain text), or a "health" marker whose restart times are
+    not numbers (the health gate could not tell a fresh check from an old one) means the sequence did not
+    finish.
     """
     if marker is None:
         return None
-    return "health" if marker.get("stage") == "health" else "sequence"
+    if marker.get("stage") == "health" and _is_time(marker.get("restarted_at")) and \
+            _is_time(marker.get("restarted_monotonic", 0)):
+        return "health"
+    return "sequence"
+
+
+def _is_time(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def plan(marker, requested, unit_state, waited_for_run=False):

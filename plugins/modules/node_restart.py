@@ -351,6 +351,7 @@ def _probe(node, params, strategy):
                 probes["kube_status"] = health.parse_kube_status(handle.read())
         except OSError:
             probes["kube_status"] = None
+        probes["kube_status_read_at"] = time.time()
         checker = params["etcd_raft_checker"]
         probes["etcd_rc"] = node.run([checker])[0] if os.path.exists(checker) else None
     return probes

@@ -35,6 +35,8 @@ def test_nothing_requested_and_nothing_pending_does_nothing(run_playbook, tmp_pa
         ("kubenode.registry_mirror: the PMK agent restart sequence has not completed\n", False, "sequence", True),
         # restarted but not seen healthy: only waited for again, which changes nothing
         (json.dumps({"stage": "health", "restarted_at": 1.0}), False, "health", False),
+        # ... unless the marker's restart time is unreadable: the restart runs again
+        (json.dumps({"stage": "health", "restarted_at": "1.0 s"}), False, "sequence", True),
     ],
 )
 def test_check_mode_reports_what_would_happen_and_touches_nothing(run_playbook, tmp_path, marker_text, requested,

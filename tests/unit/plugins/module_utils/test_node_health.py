@@ -23,6 +23,7 @@ io.containerd.grpc.v1                     cri             -              ok
 
 RESTARTED_AT = 1_800_000_000.5
 RESTARTED_MONOTONIC = 5000.0
+READ_AT = RESTARTED_AT + 60
 
 
 @pytest.mark.parametrize(
@@ -57,10 +58,19 @@ def kube_status(state="ok", timestamp=RESTARTED_AT + 10, **extra):
         (kube_status(state="failed"), False, "node state 'failed'"),
         (kube_status(timestamp=None), False, "no status_check_timestamp"),
         (None, False, "missing or not JSON"),
+        # A clock stepped back: a timestamp later than the check proves nothing about the restart.
+        (kube_status(timestamp=READ_AT + 3600), False, "3600 s in the future"),
+        (kube_status(timestamp=READ_AT + 2 * health.FUTURE_TOLERANCE), False, "in the future"),
+        (kube_status(timestamp=READ_AT + health.FUTURE_TOLERANCE / 2), True, ""),
+        (kube_status(timestamp=float("nan")), False, "is not a time"),
+        (kube_status(timestamp="NaN"), False, "is not a time"),
+        (kube_status(timestamp=float("inf")), False, "is not a time"),
+        (kube_status(timestamp="-inf"), False, "is not a time"),
+        (kube_status(timestamp=10**400), False, "no status_check_timestamp"),
     ],
 )
 def test_kube_status_fresh_ok(document, holds, why):
-    result = health.kube_status_fresh_ok(document, RESTARTED_AT)
+    result = health.kube_status_fresh_ok(document, RESTARTED_AT, READ_AT)
     assert result[0] is holds
     assert why in result[1] if why else result[1] == ""
 
@@ -81,6 +91,7 @@ def healthy_probes(**override):
         "containerd_started": int((RESTARTED_MONOTONIC + 20) * 1e6),
         "phases_status_rc": 0,
         "kube_status": kube_status(),
+        "kube_status_read_at": READ_AT,
         "etcd_rc": None,
     }
     probes.update(override)

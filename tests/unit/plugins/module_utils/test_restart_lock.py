@@ -59,7 +59,12 @@ def test_plan(document, requested, unit_state, waited_for_run, action):
 @pytest.mark.parametrize(
     ("document", "stage"),
     [(None, None), ({}, "sequence"), (marker("sequence"), "sequence"), (marker("health"), "health"),
-     ({"stage": "other"}, "sequence")],
+     ({"stage": "other"}, "sequence"),
+     # restart times that are not numbers: the health gate could not judge, so the restart runs again
+     (marker("health", restarted_at="yesterday"), "sequence"), (marker("health", restarted_at=None), "sequence"),
+     (marker("health", restarted_at=True), "sequence"), (marker("health", restarted_at=float("nan")), "sequence"),
+     (marker("health", restarted_monotonic="x"), "sequence"), (marker("health", restarted_monotonic=12.5), "health"),
+     ({"stage": "health"}, "sequence")],
 )
 def test_stage(document, stage):
     assert lock.stage(document) == stage
