@@ -432,16 +432,24 @@ def from_pmk_body(body):
         present = [name for name in setting.aliases if name in body]
         if not present:
             continue
-        field = next((name for name in present if body[name] is not None), present[0])
-        value = body[field]
-        if setting.type == "bool":
-            value = pmk_bool(value)
-            if value is None:
-                raise RegistrySettingError(field, f"must be a boolean, got {type_name(body[field])}")
-        else:
-            value = check_value(setting.option, "" if value is None else value, field)
-        settings[setting.option] = value
+        values = {name: _pmk_value(setting, name, body[name]) for name in present if body[name] is not None}
+        if len(set(values.values())) > 1:
+            first, second = list(values)[:2]
+            raise RegistrySettingError(first, f"{body[first]!r} differs from {second} {body[second]!r}; "
+                                              "both name one setting: keep one, or give both the same value")
+        field = next(iter(values), present[0])
+        settings[setting.option] = values.get(field, _pmk_value(setting, field, None))
     return settings
+
+
+def _pmk_value(setting, field, value):
+    """The checked option value of one PMK field (null is the seed's default)."""
+    if setting.type == "bool":
+        checked = pmk_bool(value)
+        if checked is None:
+            raise RegistrySettingError(field, f"must be a boolean, got {type_name(value)}")
+        return checked
+    return check_value(setting.option, "" if value is None else value, field)
 
 
 def pmk_body(settings):

@@ -225,7 +225,9 @@ def test_a_bad_password_is_never_echoed():
         ({"uuid": "c1", "name": "prod", "customRegistryUrl": "10.0.0.1:5000"}, {"url": "https://10.0.0.1:5000"}),
         ({"customRegistryPath": "/infra/k8s/"}, {"repo_path": "infra/k8s"}),
         ({"customRegistryRepoPath": None, "customRegistryPath": "infra"}, {"repo_path": "infra"}),
-        ({"customRegistryRepoPath": "a", "customRegistryPath": "b"}, {"repo_path": "a"}),
+        # both spellings with one value (as normalised) are one setting
+        ({"customRegistryRepoPath": "infra/k8s", "customRegistryPath": "/infra/k8s/"}, {"repo_path": "infra/k8s"}),
+        ({"customRegistryRepoPath": "", "customRegistryPath": None}, {"repo_path": ""}),
         ({"customRegistryRepoPath": None}, {"repo_path": ""}),
         ({"customRegistryUsername": None, "customRegistrySkipTls": None}, {"username": "", "skip_tls": False}),
         ({"customRegistrySkipTls": "false", "customRegistrySelfSignedCerts": "True"},
@@ -246,6 +248,12 @@ def test_a_pmk_body_gives_the_settings_it_holds(body, expected):
         ({"customRegistryUrl": "ftp://m"}, "customRegistryUrl", "scheme"),
         ({"customRegistryUrl": 5}, "customRegistryUrl", "must be a string, got int"),
         ({"customRegistryPath": "a//b"}, "customRegistryPath", "empty path segment"),
+        # two spellings of one setting that differ: neither is picked silently
+        ({"customRegistryRepoPath": "a", "customRegistryPath": "b"}, "customRegistryRepoPath",
+         "'a' differs from customRegistryPath 'b'"),
+        ({"customRegistryPath": "b", "customRegistryRepoPath": "a"}, "customRegistryRepoPath",
+         "'a' differs from customRegistryPath 'b'"),
+        ({"customRegistryRepoPath": "", "customRegistryPath": "b"}, "customRegistryRepoPath", "differs"),
         ({"customRegistrySkipTls": "yes"}, "customRegistrySkipTls", "must be a boolean, got str"),
         ({"customRegistrySelfSignedCerts": 2}, "customRegistrySelfSignedCerts", "must be a boolean, got int"),
         ({"customRegistryPassword": 1234}, "customRegistryPassword", "must be a string, got int"),
