@@ -2,7 +2,7 @@
 # The whole test suite, from a fresh Debian 12 machine (as root): installs what it
 # needs, starts the test bed's registry, runs every check, and fails if any fails.
 #   bash scripts/test.sh            everything
-#   bash scripts/test.sh STEP...    some of: lint pytest tomlkit ansible-test testbed molecule ee
+#   bash scripts/test.sh STEP...    some of: lint pytest tomlkit ansible-test docs testbed molecule ee
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
@@ -34,6 +34,10 @@ run_tomlkit() {
 run_ansible_test() {
     bash scripts/ansible-test.sh sanity units
 }
+run_docs() {
+    # the docsite (guides and the plugins' and role's docs) from the collection tarball, offline, sphinx -W
+    bash scripts/docs.sh
+}
 run_testbed() {
     # The stand-ins behave as pmk-node-facts.md says real PMK nodes do (testbed/README.md); then
     # rollouts interrupted (SIGINT, SIGKILL, a cut SSH session) or run twice at once, on test bed nodes.
@@ -53,7 +57,7 @@ run_ee() {
         pytest tests/ee
 }
 
-if (($#)); then steps=("$@"); else steps=(lint pytest tomlkit ansible-test testbed molecule ee); fi
+if (($#)); then steps=("$@"); else steps=(lint pytest tomlkit ansible-test docs testbed molecule ee); fi
 passed=0 failed=0 failures=""
 for step in "${steps[@]}"; do
     echo
@@ -63,6 +67,7 @@ for step in "${steps[@]}"; do
         pytest) command=run_pytest ;;
         tomlkit) command=run_tomlkit ;;
         ansible-test) command=run_ansible_test ;;
+        docs) command=run_docs ;;
         testbed) command=run_testbed ;;
         molecule) command=run_molecule ;;
         ee) command=run_ee ;;

@@ -4,16 +4,43 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 MODULES = ["containerd_hosts", "containerd_config", "ca_certificate", "registry_preflight", "pmk_cluster_registry"]
 FILTERS = ["basic_auth", "mirror_endpoint", "hosts_toml", "hosts_files"]
+# What the tarball leaves out: the test suite, the test bed, the benchmark and its report, CI, the
+# development pins and notes, unreleased changelog fragments.
+DEV_ONLY = ("tests/", "testbed/", "molecule/", "bench/", "scripts/", ".cache/", ".venv/", ".config/", ".github/",
+            ".ci/", "ee/", "execution-environment.yml", "constraints.txt", "requirements-test.txt", "DEVELOPERS.md",
+            "changelogs/fragments/", "docs/benchmarks", ".ansible-lint", "ansible.cfg", "pyproject.toml")
+# What it holds besides the plugins: the role, the playbooks, the docsite's guides and the changelog.
+SHIPPED = ("roles/containerd_mirror/tasks/main.yml", "playbooks/configure-mirror.yml", "docs/docsite/extra-docs.yml",
+           "docs/docsite/links.yml", "docs/docsite/rst/pmk_rollout.rst", "changelogs/changelog.yaml",
+           "requirements.txt", "README.md")
+
+
+def galaxy_version():
+    return yaml.safe_load((ROOT / "galaxy.yml").read_text())["version"]
+
+
+@pytest.mark.parametrize("document", ["README.md", "docs/docsite/rst/airgapped.rst"])
+def test_install_command_names_this_version(document):
+    text = (ROOT / document).read_text(encoding="utf-8")
+    named = set(re.findall(r"kubenode-registry_mirror-([0-9][^ ]*?)\.tar\.gz", text))
+    assert named == {galaxy_version()}, f"{document} installs {sorted(named)}, galaxy.yml says {galaxy_version()}"
+
+
+def test_release_summary_is_for_this_version():
+    fragment = yaml.safe_load((ROOT / "changelogs" / "fragments" / "release-summary.yml").read_text())
+    assert f"{galaxy_version()} " in fragment["release_summary"]
 
 
 def run(*command, env=None, cwd=None):
@@ -23,16 +50,16 @@ def run(*command, env=None, cwd=None):
 
 
 def test_build_install_document_and_use(tmp_path):
-    version = yaml.safe_load((ROOT / "galaxy.yml").read_text())["version"]
+    version = galaxy_version()
     run(str(BIN / "ansible-galaxy"), "collection", "build", str(ROOT), "--output-path", str(tmp_path))
     tarball = tmp_path / f"kubenode-registry_mirror-{version}.tar.gz"
     assert tarball.is_file()
     listing = run("tar", "-tzf", str(tarball))
     paths = [line.removeprefix("./") for line in listing.splitlines()]
-    for dev_only in ("testbed/", "molecule/", "bench/", "scripts/", ".cache/", ".venv/", ".config/", ".github/", "ee/",
-                     "execution-environment.yml"):
+    for dev_only in DEV_ONLY:
         assert not [path for path in paths if path.startswith(dev_only)], dev_only
-    assert "roles/containerd_mirror/tasks/main.yml" in listing
+    for shipped in SHIPPED:
+        assert shipped in paths, shipped
 
     installed = tmp_path / "collections"
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(installed), ANSIBLE_HOME=str(tmp_path / "home"))
