@@ -12,13 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-import tomllib
 from collections.abc import Mapping, Sequence
-
-try:
-    import tomli_w
-except ImportError:  # reported when rendering, so that documentation tools work without it
-    tomli_w = None
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import (
     DEFAULT_FALLBACKS,
@@ -53,6 +47,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._registry
     same_registry,
     unread_warnings,
 )
+from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._toml_dump import dump_checked
 
 # What the seed's hosts may do: a fallback host pulls and resolves, as the PMK mirror does.
 CAPABILITIES = DEFAULT_CAPABILITIES
@@ -60,16 +55,12 @@ CAPABILITIES = DEFAULT_CAPABILITIES
 # The public names, basic_auth, normalize_url and RegistrySettingError among them for the containerd_hosts
 # action plugin, which takes them from here.
 __all__ = [
-    "CAPABILITIES", "DEFAULT_DIRECTORY", "HOSTS_FILES_SETTINGS_KEYS", "HOSTS_TOML_SPEC_KEYS", "MissingDependencyError",
-    "RegistrySettingError", "basic_auth", "check_mirror_settings", "dump_hosts_toml", "hosts_directories",
+    "CAPABILITIES", "DEFAULT_DIRECTORY", "HOSTS_FILES_SETTINGS_KEYS", "HOSTS_TOML_SPEC_KEYS", "RegistrySettingError",
+    "basic_auth", "check_mirror_settings", "dump_hosts_toml", "hosts_directories",
     "hosts_document", "hosts_toml_warnings", "mirror_endpoint", "mirrors_document", "normalize_repo_path",
     "normalize_url", "parse_mirror", "preflight_routes", "registry_mirror_warnings", "render_hosts_files",
     "render_hosts_files_from", "render_hosts_toml", "render_node_files",
 ]
-
-
-class MissingDependencyError(RuntimeError):
-    """A controller-side Python package is not installed."""
 
 
 def mirror_endpoint(url, repo_path=None):
@@ -139,14 +130,7 @@ def mirrors_document(mirrors, upstream_fallback=True, unread=()):
 
 def dump_hosts_toml(document):
     """Serialise a hosts document with our marker; refuse text that does not parse back equal."""
-    if tomli_w is None:
-        raise MissingDependencyError("tomli-w is required on the controller: pip install tomli-w")
-    text = f"{MARKER}\n{tomli_w.dumps(document)}"
-    # containerd silently ignores a hosts.toml it cannot parse and pulls from
-    # the internet instead, so a file that does not round-trip must never leave.
-    if tomllib.loads(text) != document:
-        raise RegistrySettingError("hosts.toml", "rendered text does not parse back to the intended settings")
-    return text
+    return dump_checked(document, MARKER)
 
 
 def _check_registry(registry, field):

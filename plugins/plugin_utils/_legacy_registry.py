@@ -34,14 +34,8 @@ import binascii
 import copy
 import ipaddress
 import re
-import tomllib
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
-
-try:
-    import tomli_w
-except ImportError:  # reported when migrating, so that documentation tools work without it
-    tomli_w = None
 
 try:
     import tomlkit
@@ -60,8 +54,8 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_toml import (
     CAPABILITIES,
     DEFAULT_DIRECTORY,
-    MissingDependencyError,
 )
+from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._toml_dump import dump_checked
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._toml_edit import (
     dotted_key,
     table_at,
@@ -358,19 +352,11 @@ def plan_migration(registry, section_path):
 
 def render_migrated(migration, name, section):
     """Fill in each file's text: the migrated marker naming name (config.toml) and section, then the TOML."""
-    if tomli_w is None:
-        raise MissingDependencyError("tomli-w is required on the controller: pip install tomli-w")
     marker = f"{MIGRATED_MARKER_PREFIX}{name} ({section}); state=absent keeps it."
     if _CONTROL.search(marker):
         raise RegistrySettingError(name, "must not contain control characters")
     for migrated in migration.files:
-        text = f"{marker}\n{tomli_w.dumps(migrated.document)}"
-        # containerd silently ignores a hosts.toml it cannot parse: only a file that round-trips may leave.
-        if tomllib.loads(text) != migrated.document:
-            raise RegistrySettingError(
-                f"{migrated.registry}/hosts.toml", "rendered text does not parse back to the intended settings"
-            )
-        migrated.content = text
+        migrated.content = dump_checked(migrated.document, marker, f"{migrated.registry}/hosts.toml")
     return migration
 
 
