@@ -20,6 +20,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_fi
     tls_file_text,
     unread_keys,
 )
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry import Registry, hosts_document
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import (
     RegistrySettingError,
     basic_auth,
@@ -39,7 +40,6 @@ from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._registry
     ENTRY_KEYS,
     WILDCARD,
     check_directory_name,
-    endpoint_of,
     make_mirror,
     preflight_target_key,
     read_entry,
@@ -57,15 +57,15 @@ CAPABILITIES = DEFAULT_CAPABILITIES
 __all__ = [
     "CAPABILITIES", "DEFAULT_DIRECTORY", "HOSTS_FILES_SETTINGS_KEYS", "HOSTS_TOML_SPEC_KEYS", "RegistrySettingError",
     "basic_auth", "check_mirror_settings", "dump_hosts_toml", "hosts_directories",
-    "hosts_document", "hosts_toml_warnings", "mirror_endpoint", "mirrors_document", "normalize_repo_path",
-    "normalize_url", "parse_mirror", "preflight_routes", "registry_mirror_warnings", "render_hosts_files",
+    "hosts_toml_warnings", "mirror_endpoint", "normalize_repo_path", "normalize_url", "parse_mirror",
+    "pmk_registry", "preflight_routes", "registry_mirror_warnings", "render_hosts_files",
     "render_hosts_files_from", "render_hosts_toml", "render_node_files",
 ]
 
 
 def mirror_endpoint(url, repo_path=None):
     """Return the host URL containerd pulls from, e.g. https://10.0.0.1:443/v2/infra/k8s."""
-    return endpoint_of(normalize_url(url)[0], normalize_repo_path(repo_path))
+    return parse_mirror(url, repo_path).endpoint
 
 
 def parse_mirror(url, repo_path=None, username=None, password=None, skip_tls=False, ca_file=None):
@@ -91,41 +91,17 @@ def _check_fallbacks(hosts, mirror, field):
     return result
 
 
-def hosts_document(registry, mirror, fallbacks, upstream_fallback=True):
-    """Return the hosts.toml content for one registry served by the PMK mirror as a dict, hosts in priority order.
+def pmk_registry(directory, mirror, fallbacks=(), upstream_fallback=True):
+    """Return the Registry the PMK mirror serves directory as, fallbacks (host URLs) after it.
 
-    Without upstream_fallback (and so without fallbacks) it is mirrors_document's, the mirror's own directory aside.
+    Its own directory names the mirror as server, whatever upstream_fallback says: containerd reaches the mirror
+    itself there. Another registry's names the registry (_default: none); without upstream_fallback (and so
+    without fallbacks) the mirror is its server too.
     """
-    if upstream_fallback is False and registry != mirror.directory:
-        return mirrors_document((mirror,), upstream_fallback=False)
-    document = {}
-    if registry == mirror.directory:
-        document["server"] = mirror.server
-    elif registry != DEFAULT_DIRECTORY:
-        document["server"] = f"https://{registry}"
-    hosts = {mirror.endpoint: mirror.host_table()}
-    for host in fallbacks:
-        hosts[host] = {"capabilities": list(CAPABILITIES)}
-    document["host"] = hosts
-    return document
-
-
-def mirrors_document(mirrors, upstream_fallback=True, unread=()):
-    """Return the hosts.toml content for a registry of registry_mirrors as a dict: its mirrors, in order.
-
-    containerd tries the [host] tables in order, then server. With upstream_fallback there is no server line:
-    containerd then ends with the registry itself, as it does without a file (docker.io's is
-    registry-1.docker.io), and for _default this is the only right choice, where a server line would send
-    every registry to one host. Without it the first mirror is the server too, so the last try is the first
-    mirror again, never the upstream; it stays a [host] as well, because containerd 1.x (go-toml v1) reads a
-    hosts.toml without a [host] table as broken and then pulls from the upstream.
-    """
-    document = {}
-    if upstream_fallback is False:
-        document["server"] = mirrors[0].endpoint
-        document.update(mirrors[0].host_table(unread))
-    document["host"] = {mirror.endpoint: mirror.host_table(unread) for mirror in mirrors}
-    return document
+    if directory == mirror.directory:
+        return Registry(directory, (mirror,), True, tuple(fallbacks), server=mirror.server, field="url")
+    server = None if directory == DEFAULT_DIRECTORY else f"https://{directory}"
+    return Registry(directory, (mirror,), upstream_fallback is not False, tuple(fallbacks), server=server, field="url")
 
 
 def dump_hosts_toml(document):
@@ -140,7 +116,7 @@ def _check_registry(registry, field):
 
 
 def _directory_plan(mirror_directory, registries, entries):
-    """Return [(directory, RegistryEntry or None for the PMK mirror)]: the mirror's own directory (when
+    """Return [(directory, Registry of registry_mirrors, or None for the PMK mirror)]: the mirror's own directory (when
     known) first, then each registry, served by its registry_mirrors entry when it has one, then the
     other entries."""
     if isinstance(registries, (str, bytes)) or not isinstance(registries, Sequence):
@@ -194,8 +170,8 @@ def preflight_routes(entries, targets, url=None, repo_path=None, registries=DEFA
              for number, target in enumerate(targets)}
     mirror_directory = pmk_repo_path = None
     if url not in (None, ""):
-        mirror_directory = normalize_url(url)[0].split("://", 1)[1]
-        pmk_repo_path = normalize_repo_path(repo_path) or None
+        mirror = parse_mirror(url, repo_path)
+        mirror_directory, pmk_repo_path = mirror.directory, mirror.repo_path or None
     plan = _directory_plan(mirror_directory, registries if mirror_directory else (), entries)
     routes = []
     for directory, entry in plan:
@@ -265,13 +241,13 @@ def render_node_files(
     rendered = []
     for directory, entry in plan:
         files = {}
+        registry = entry
         if entry is not None:
-            document = mirrors_document(entry.mirrors, entry.upstream_fallback, unread)
             files = {name: tls_file_text(text) for name, text in entry.tls_files().items()}
         else:
             hosts = _check_fallbacks(fallbacks.get(directory, ()), mirror, f"fallbacks[{directory}]")
-            document = hosts_document(directory, mirror, hosts, upstream_fallback)
-        rendered.append((directory, dump_hosts_toml(document), files))
+            registry = pmk_registry(directory, mirror, hosts, upstream_fallback)
+        rendered.append((directory, dump_hosts_toml(hosts_document(registry, unread)), files))
     return rendered
 
 
@@ -336,7 +312,7 @@ def render_hosts_toml(spec):
         if pmk:
             raise RegistrySettingError(pmk[0], "is a setting of the PMK mirror (url); give url or mirrors, not both")
         entry = _spec_entry(spec)
-        return dump_hosts_toml(mirrors_document(entry.mirrors, entry.upstream_fallback, unread))
+        return dump_hosts_toml(hosts_document(entry, unread))
     for required in ("url",):
         if required not in spec:
             raise RegistrySettingError(required, "is required (or mirrors)")
@@ -357,7 +333,7 @@ def render_hosts_toml(spec):
     if fallbacks and not upstream_fallback:
         raise RegistrySettingError("fallbacks", "must be empty when upstream_fallback is false")
     hosts = _check_fallbacks(fallbacks, mirror, "fallbacks")
-    return dump_hosts_toml(hosts_document(registry, mirror, hosts, upstream_fallback))
+    return dump_hosts_toml(hosts_document(pmk_registry(registry, mirror, hosts, upstream_fallback)))
 
 
 def hosts_toml_warnings(spec):
