@@ -154,14 +154,14 @@ def hosts_directories(mirror_directory, registries, registry_mirrors=None):
     return [directory for directory, _entry in _directory_plan(mirror_directory, registries, entries)]
 
 
-def preflight_routes(entries, targets, url=None, repo_path=None, registries=DEFAULT_REGISTRIES, upstream_fallback=True):
+def preflight_routes(entries, targets, mirror=None, registries=DEFAULT_REGISTRIES, upstream_fallback=True):
     """Return how containerd will reach each registry the settings write a directory for, in the form
     registry_preflight checks the node's sandbox image by (module_utils/_sandbox_image.py).
 
     entries: read_registry_mirrors' for the settings; targets: preflight_targets' of them, which the routes index.
-    url, repo_path and registries: the PMK mirror's (None: no PMK mirror); upstream_fallback: the global setting,
-    which its registries take. Each route is {"registry": its directory, or * for _default; "field": how the
-    settings name it; "upstream_fallback": whether containerd may go on to the registry itself; "mirrors": what
+    mirror: the PMK mirror of url, parse_mirror's (None: none); registries: its registries; upstream_fallback: the
+    global setting, which its registries take. Each route is {"registry": its directory, or * for _default; "field":
+    how the settings name it; "upstream_fallback": whether containerd may go on to the registry itself; "mirrors": what
     hosts.toml lists, in containerd's order: {"target": the index in targets, or None for the PMK mirror of url,
     "repo_path", "capabilities", "field"}}. The PMK mirror's own directory is a route without mirrors: containerd
     pulls from that host itself, as it did before.
@@ -169,8 +169,7 @@ def preflight_routes(entries, targets, url=None, repo_path=None, registries=DEFA
     index = {json.dumps({key: value for key, value in target.items() if key != "fields"}, sort_keys=True): number
              for number, target in enumerate(targets)}
     mirror_directory = pmk_repo_path = None
-    if url not in (None, ""):
-        mirror = parse_mirror(url, repo_path)
+    if mirror is not None:
         mirror_directory, pmk_repo_path = mirror.directory, mirror.repo_path or None
     plan = _directory_plan(mirror_directory, registries if mirror_directory else (), entries)
     routes = []
