@@ -58,7 +58,7 @@ __all__ = [
     "CAPABILITIES", "DEFAULT_DIRECTORY", "HOSTS_FILES_SETTINGS_KEYS", "HOSTS_TOML_SPEC_KEYS", "RegistrySettingError",
     "basic_auth", "check_mirror_settings", "dump_hosts_toml", "hosts_directories",
     "hosts_toml_warnings", "mirror_endpoint", "normalize_repo_path", "normalize_url", "parse_mirror",
-    "pmk_registry", "preflight_routes", "registry_mirror_warnings", "render_hosts_files",
+    "plan_node_files", "pmk_registry", "preflight_routes", "registry_mirror_warnings", "render_hosts_files",
     "render_hosts_files_from", "render_hosts_toml", "render_node_files",
 ]
 
@@ -194,7 +194,15 @@ def render_hosts_files(*args, **kwargs):
     return [(directory, text) for directory, text, _files in render_node_files(*args, **kwargs)]
 
 
-def render_node_files(
+def render_node_files(*args, **kwargs):
+    """Return [(directory, hosts.toml text, {PEM file name: text})] in hosts_directories' order; the arguments of
+    plan_node_files, which checks them."""
+    unread, planned = plan_node_files(*args, **kwargs)
+    return [(registry.directory, dump_hosts_toml(hosts_document(registry, unread)), files)
+            for registry, files in planned]
+
+
+def plan_node_files(
     url=None,
     repo_path=None,
     username=None,
@@ -208,7 +216,9 @@ def render_node_files(
     containerd_version=None,
     config_path=None,
 ):
-    """Return [(directory, hosts.toml text, {PEM file name: text})] in hosts_directories' order.
+    """Check the settings of a node's certs.d; return (unread, [(Registry, {PEM file name: text})]): the keys
+    containerd_version does not read, and each registry in hosts_directories' order with the PEM files of its
+    directory. Everything render_node_files refuses is refused here, before a file is rendered.
 
     url and the settings after it are the PMK mirror's, for registries (with fallbacks); registry_mirrors
     serves its registries itself, the PMK mirror's among them. Without registry_mirrors, url is required.
@@ -237,17 +247,14 @@ def render_node_files(
             raise RegistrySettingError("fallbacks", f"{name!r} {why}")
         if fallbacks[name] and not upstream_fallback:
             raise RegistrySettingError(f"fallbacks[{name}]", "must be empty when upstream_fallback is false")
-    rendered = []
+    planned = []
     for directory, entry in plan:
-        files = {}
-        registry = entry
         if entry is not None:
-            files = {name: tls_file_text(text) for name, text in entry.tls_files().items()}
+            planned.append((entry, {name: tls_file_text(text) for name, text in entry.tls_files().items()}))
         else:
             hosts = _check_fallbacks(fallbacks.get(directory, ()), mirror, f"fallbacks[{directory}]")
-            registry = pmk_registry(directory, mirror, hosts, upstream_fallback)
-        rendered.append((directory, dump_hosts_toml(hosts_document(registry, unread)), files))
-    return rendered
+            planned.append((pmk_registry(directory, mirror, hosts, upstream_fallback), {}))
+    return unread, planned
 
 
 def registry_mirror_warnings(registry_mirrors=None, containerd_version=None):
@@ -344,7 +351,8 @@ def check_mirror_settings(settings, prefix=""):
     """Check the containerd_mirror role's settings (the mirror_settings filter); return them normalised.
 
     Errors name prefix + the setting. With state present (the default) the hosts.toml files are also
-    rendered, so everything containerd_hosts checks is checked here, before a node is touched.
+    planned (plan_node_files), so everything containerd_hosts checks is checked here, before a node is touched;
+    containerd_hosts renders the files, once.
     """
 
     def name(option):
@@ -359,7 +367,7 @@ def check_mirror_settings(settings, prefix=""):
     if checked.get("state", "present") == "present":
         try:
             given = {key: checked[key] for key in HOSTS_FILES_SETTINGS_KEYS if checked.get(key) is not None}
-            render_hosts_files(**given)
+            plan_node_files(**given)
         except RegistrySettingError as error:
             if error.field.partition("[")[0] in HOSTS_FILES_SETTINGS_KEYS:
                 raise error.renamed(name) from None

@@ -14,10 +14,15 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry
     endpoint_of,
     hosts_document,
 )
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import RegistrySettingError
+from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils import _hosts_toml
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_toml import (
+    check_mirror_settings,
     parse_mirror,
+    plan_node_files,
     pmk_registry,
     render_hosts_toml,
+    render_node_files,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._legacy_registry import plan_migration
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._registry_mirrors import read_entry
@@ -205,3 +210,46 @@ def test_read_entry_gives_a_registry(value, upstream):
     assert (registry.directory, registry.registry, registry.upstream_fallback, registry.server) == (
         "quay.io", "quay.io", upstream, None)
     assert [mirror.endpoint for mirror in registry.mirrors] == ["https://h.example"]
+
+
+@pytest.fixture
+def dumps(monkeypatch):
+    """The documents dumped to hosts.toml text, in order."""
+    dumped = []
+    real = _hosts_toml.dump_checked
+
+    def counting(document, *args):
+        dumped.append(document)
+        return real(document, *args)
+
+    monkeypatch.setattr(_hosts_toml, "dump_checked", counting)
+    return dumped
+
+
+ROLE_SETTINGS = {"state": "present", "url": "https://10.0.0.1", "repo_path": "k8s", "registries": ["docker.io"],
+                 "registry_mirrors": {"quay.io": [{"url": "https://h.example"}]}}
+
+
+@pytest.mark.parametrize(
+    ("settings", "directories"),
+    [
+        (ROLE_SETTINGS, ["10.0.0.1", "docker.io", "quay.io"]),
+        ({**ROLE_SETTINGS, "upstream_fallback": False, "fallbacks": {}}, ["10.0.0.1", "docker.io", "quay.io"]),
+        ({"state": "present", "registry_mirrors": {"*": [{"url": "https://h.example"}]}}, ["_default"]),
+    ],
+)
+def test_the_role_check_plans_the_files_and_containerd_hosts_renders_each_once(dumps, settings, directories):
+    check_mirror_settings(settings)
+    assert dumps == []  # checked, not rendered
+    given = {key: value for key, value in settings.items() if key != "state"}
+    unread, planned = plan_node_files(**given)
+    assert [registry.directory for registry, _files in planned] == directories
+    rendered = render_node_files(**given)
+    assert [directory for directory, _text, _files in rendered] == directories
+    assert dumps == [hosts_document(registry, unread) for registry, _files in planned]
+
+
+def test_the_role_check_refuses_what_rendering_would(dumps):
+    with pytest.raises(RegistrySettingError, match=r"^registries\[1\]: 'docker.io' is listed twice"):
+        check_mirror_settings({**ROLE_SETTINGS, "registries": ["docker.io", "docker.io"]})
+    assert dumps == []
