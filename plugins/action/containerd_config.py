@@ -47,7 +47,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._effectiv
     read_effective,
     sandbox_image,
 )
-from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_toml import MissingDependencyError
+from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._toml_dump import MissingDependencyError
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._toml_mask import mask_diff
 
 _MODULE = "kubenode.registry_mirror.containerd_config"

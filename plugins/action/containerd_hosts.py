@@ -23,7 +23,6 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings
     check_rules,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_toml import (
-    MissingDependencyError,
     RegistrySettingError,
     hosts_directories,
     normalize_url,
@@ -37,6 +36,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._registry
     masked_registry_mirrors,
     read_registry_mirrors,
 )
+from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._toml_dump import MissingDependencyError
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._toml_mask import mask_diff, secret_strings
 
 _MODULE = "kubenode.registry_mirror.containerd_hosts"

@@ -17,7 +17,10 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry
     normalize_url,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import BY_OPTION, DEFAULT_REGISTRIES
-from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_toml import preflight_routes
+from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_toml import (
+    parse_mirror,
+    preflight_routes,
+)
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._registry_mirrors import (
     masked_registry_mirrors,
     preflight_targets,
@@ -29,9 +32,14 @@ _NO_LOG_PLACEHOLDER = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
 _INTERNAL = ("_mirrors", "_secrets", "_routes")
 
 
+def _pmk_name(args, option):
+    """The name one of the PMK mirror's options is given by in args: its own or a PMK alias (its own when not given)."""
+    return next((name for name in (option, *BY_OPTION[option].aliases) if name in args), option)
+
+
 def _pmk_option(args, option):
     """The value of one of the PMK mirror's options the routes need, given by its name or a PMK alias."""
-    return next((args[name] for name in (option, *BY_OPTION[option].aliases) if name in args), None)
+    return args.get(_pmk_name(args, option))
 
 
 def _pmk_url(args):
@@ -63,10 +71,15 @@ class ActionModule(ActionBase):
             targets, secrets = preflight_targets(entries)
             # Which mirrors serve each registry, for the node's sandbox image (the module reads it there).
             registries = args.get("registries")
-            routes = preflight_routes(entries, targets, _pmk_url(args), _pmk_option(args, "repo_path"),
+            url = _pmk_url(args)
+            mirror = None if url is None else parse_mirror(url, _pmk_option(args, "repo_path"))
+            routes = preflight_routes(entries, targets, mirror,
                                       DEFAULT_REGISTRIES if registries is None else registries, upstream_fallback)
         except RegistrySettingError as error:
             raise AnsibleActionFail(str(error)) from None
+        if mirror is not None:
+            # The module probes the PMK mirror's repo_path as containerd_hosts writes it: read here, once.
+            args[_pmk_name(args, "repo_path")] = mirror.repo_path
         module_args = dict(args, _mirrors=targets, _routes=routes)
         if secrets:
             module_args["_secrets"] = secrets  # no_log: Ansible masks them in all the module returns and logs

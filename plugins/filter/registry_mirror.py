@@ -9,7 +9,6 @@ from ansible.utils.display import Display
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import from_pmk_body
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_toml import (
-    MissingDependencyError,
     RegistrySettingError,
     basic_auth,
     check_mirror_settings,
@@ -19,6 +18,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_to
     render_hosts_files_from,
     render_hosts_toml,
 )
+from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._toml_dump import MissingDependencyError
 
 # The containerd_mirror role's variables are its settings' names with this prefix.
 ROLE_PREFIX = "containerd_mirror_"

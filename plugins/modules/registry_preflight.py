@@ -120,8 +120,9 @@ options:
   repo_path:
     description:
       - The repository path under O(url) that the mirror of O(url) serves its registries from, as
-        M(kubenode.registry_mirror.containerd_hosts) writes it (C(override_path)). Only the sandbox image's manifest
-        is asked for under it.
+        M(kubenode.registry_mirror.containerd_hosts) writes it (C(override_path)). With O(url), it is checked as a
+        C(repo_path) of O(registry_mirrors) is (C(GET <url>/v2/<repo_path>/kubenode-preflight-probe/tags/list) must
+        answer HTTP 200 or 404), and the sandbox image's manifest is asked for under it.
     type: str
     default: ""
     aliases: [customRegistryRepoPath, customRegistryPath]
@@ -226,6 +227,13 @@ url:
   returned: when O(url) is valid
   type: str
   sample: https://10.101.101.100:443/v2/
+repo_path_status:
+  description:
+    - HTTP status of the O(repo_path) check of the mirror of O(url) (200 or 404 pass); absent without O(url) or
+      O(repo_path).
+  returned: when O(url) and O(repo_path) are given and the mirror answered its C(/v2/)
+  type: int
+  sample: 404
 mirrors:
   description: One entry per distinct mirror of O(registry_mirrors), in the order first given.
   returned: when O(registry_mirrors) is given; when the task fails too
@@ -549,6 +557,8 @@ def main():
             if url.startswith("https://"):
                 target = target._replace(context=tls_context(params["skip_tls"], ca))
             result["status"] = check_v2(target, params["timeout"])
+            if params["repo_path"]:  # normalised by the action plugin, as containerd_hosts writes it
+                result["repo_path_status"] = check_repo_path(target, params["repo_path"], params["timeout"])
             targets[None] = target
         except PreflightError as error:
             module.fail_json(msg=str(error), status=error.status, url=url)

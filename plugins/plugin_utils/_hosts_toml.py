@@ -12,13 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-import tomllib
 from collections.abc import Mapping, Sequence
-
-try:
-    import tomli_w
-except ImportError:  # reported when rendering, so that documentation tools work without it
-    tomli_w = None
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import (
     DEFAULT_FALLBACKS,
@@ -26,6 +20,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_fi
     tls_file_text,
     unread_keys,
 )
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry import Registry, hosts_document
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import (
     RegistrySettingError,
     basic_auth,
@@ -45,7 +40,6 @@ from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._registry
     ENTRY_KEYS,
     WILDCARD,
     check_directory_name,
-    endpoint_of,
     make_mirror,
     preflight_target_key,
     read_entry,
@@ -53,6 +47,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._registry
     same_registry,
     unread_warnings,
 )
+from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._toml_dump import dump_checked
 
 # What the seed's hosts may do: a fallback host pulls and resolves, as the PMK mirror does.
 CAPABILITIES = DEFAULT_CAPABILITIES
@@ -60,21 +55,17 @@ CAPABILITIES = DEFAULT_CAPABILITIES
 # The public names, basic_auth, normalize_url and RegistrySettingError among them for the containerd_hosts
 # action plugin, which takes them from here.
 __all__ = [
-    "CAPABILITIES", "DEFAULT_DIRECTORY", "HOSTS_FILES_SETTINGS_KEYS", "HOSTS_TOML_SPEC_KEYS", "MissingDependencyError",
-    "RegistrySettingError", "basic_auth", "check_mirror_settings", "dump_hosts_toml", "hosts_directories",
-    "hosts_document", "hosts_toml_warnings", "mirror_endpoint", "mirrors_document", "normalize_repo_path",
-    "normalize_url", "parse_mirror", "preflight_routes", "registry_mirror_warnings", "render_hosts_files",
+    "CAPABILITIES", "DEFAULT_DIRECTORY", "HOSTS_FILES_SETTINGS_KEYS", "HOSTS_TOML_SPEC_KEYS", "RegistrySettingError",
+    "basic_auth", "check_mirror_settings", "dump_hosts_toml", "hosts_directories",
+    "hosts_toml_warnings", "mirror_endpoint", "normalize_repo_path", "normalize_url", "parse_mirror",
+    "plan_node_files", "pmk_registry", "preflight_routes", "registry_mirror_warnings", "render_hosts_files",
     "render_hosts_files_from", "render_hosts_toml", "render_node_files",
 ]
 
 
-class MissingDependencyError(RuntimeError):
-    """A controller-side Python package is not installed."""
-
-
 def mirror_endpoint(url, repo_path=None):
     """Return the host URL containerd pulls from, e.g. https://10.0.0.1:443/v2/infra/k8s."""
-    return endpoint_of(normalize_url(url)[0], normalize_repo_path(repo_path))
+    return parse_mirror(url, repo_path).endpoint
 
 
 def parse_mirror(url, repo_path=None, username=None, password=None, skip_tls=False, ca_file=None):
@@ -100,53 +91,22 @@ def _check_fallbacks(hosts, mirror, field):
     return result
 
 
-def hosts_document(registry, mirror, fallbacks, upstream_fallback=True):
-    """Return the hosts.toml content for one registry served by the PMK mirror as a dict, hosts in priority order.
+def pmk_registry(directory, mirror, fallbacks=(), upstream_fallback=True):
+    """Return the Registry the PMK mirror serves directory as, fallbacks (host URLs) after it.
 
-    Without upstream_fallback (and so without fallbacks) it is mirrors_document's, the mirror's own directory aside.
+    Its own directory names the mirror as server, whatever upstream_fallback says: containerd reaches the mirror
+    itself there. Another registry's names the registry (_default: none); without upstream_fallback (and so
+    without fallbacks) the mirror is its server too.
     """
-    if upstream_fallback is False and registry != mirror.directory:
-        return mirrors_document((mirror,), upstream_fallback=False)
-    document = {}
-    if registry == mirror.directory:
-        document["server"] = mirror.server
-    elif registry != DEFAULT_DIRECTORY:
-        document["server"] = f"https://{registry}"
-    hosts = {mirror.endpoint: mirror.host_table()}
-    for host in fallbacks:
-        hosts[host] = {"capabilities": list(CAPABILITIES)}
-    document["host"] = hosts
-    return document
-
-
-def mirrors_document(mirrors, upstream_fallback=True, unread=()):
-    """Return the hosts.toml content for a registry of registry_mirrors as a dict: its mirrors, in order.
-
-    containerd tries the [host] tables in order, then server. With upstream_fallback there is no server line:
-    containerd then ends with the registry itself, as it does without a file (docker.io's is
-    registry-1.docker.io), and for _default this is the only right choice, where a server line would send
-    every registry to one host. Without it the first mirror is the server too, so the last try is the first
-    mirror again, never the upstream; it stays a [host] as well, because containerd 1.x (go-toml v1) reads a
-    hosts.toml without a [host] table as broken and then pulls from the upstream.
-    """
-    document = {}
-    if upstream_fallback is False:
-        document["server"] = mirrors[0].endpoint
-        document.update(mirrors[0].host_table(unread))
-    document["host"] = {mirror.endpoint: mirror.host_table(unread) for mirror in mirrors}
-    return document
+    if directory == mirror.directory:
+        return Registry(directory, (mirror,), True, tuple(fallbacks), server=mirror.server, field="url")
+    server = None if directory == DEFAULT_DIRECTORY else f"https://{directory}"
+    return Registry(directory, (mirror,), upstream_fallback is not False, tuple(fallbacks), server=server, field="url")
 
 
 def dump_hosts_toml(document):
     """Serialise a hosts document with our marker; refuse text that does not parse back equal."""
-    if tomli_w is None:
-        raise MissingDependencyError("tomli-w is required on the controller: pip install tomli-w")
-    text = f"{MARKER}\n{tomli_w.dumps(document)}"
-    # containerd silently ignores a hosts.toml it cannot parse and pulls from
-    # the internet instead, so a file that does not round-trip must never leave.
-    if tomllib.loads(text) != document:
-        raise RegistrySettingError("hosts.toml", "rendered text does not parse back to the intended settings")
-    return text
+    return dump_checked(document, MARKER)
 
 
 def _check_registry(registry, field):
@@ -156,7 +116,7 @@ def _check_registry(registry, field):
 
 
 def _directory_plan(mirror_directory, registries, entries):
-    """Return [(directory, RegistryEntry or None for the PMK mirror)]: the mirror's own directory (when
+    """Return [(directory, Registry of registry_mirrors, or None for the PMK mirror)]: the mirror's own directory (when
     known) first, then each registry, served by its registry_mirrors entry when it has one, then the
     other entries."""
     if isinstance(registries, (str, bytes)) or not isinstance(registries, Sequence):
@@ -194,14 +154,14 @@ def hosts_directories(mirror_directory, registries, registry_mirrors=None):
     return [directory for directory, _entry in _directory_plan(mirror_directory, registries, entries)]
 
 
-def preflight_routes(entries, targets, url=None, repo_path=None, registries=DEFAULT_REGISTRIES, upstream_fallback=True):
+def preflight_routes(entries, targets, mirror=None, registries=DEFAULT_REGISTRIES, upstream_fallback=True):
     """Return how containerd will reach each registry the settings write a directory for, in the form
     registry_preflight checks the node's sandbox image by (module_utils/_sandbox_image.py).
 
     entries: read_registry_mirrors' for the settings; targets: preflight_targets' of them, which the routes index.
-    url, repo_path and registries: the PMK mirror's (None: no PMK mirror); upstream_fallback: the global setting,
-    which its registries take. Each route is {"registry": its directory, or * for _default; "field": how the
-    settings name it; "upstream_fallback": whether containerd may go on to the registry itself; "mirrors": what
+    mirror: the PMK mirror of url, parse_mirror's (None: none); registries: its registries; upstream_fallback: the
+    global setting, which its registries take. Each route is {"registry": its directory, or * for _default; "field":
+    how the settings name it; "upstream_fallback": whether containerd may go on to the registry itself; "mirrors": what
     hosts.toml lists, in containerd's order: {"target": the index in targets, or None for the PMK mirror of url,
     "repo_path", "capabilities", "field"}}. The PMK mirror's own directory is a route without mirrors: containerd
     pulls from that host itself, as it did before.
@@ -209,9 +169,8 @@ def preflight_routes(entries, targets, url=None, repo_path=None, registries=DEFA
     index = {json.dumps({key: value for key, value in target.items() if key != "fields"}, sort_keys=True): number
              for number, target in enumerate(targets)}
     mirror_directory = pmk_repo_path = None
-    if url not in (None, ""):
-        mirror_directory = normalize_url(url)[0].split("://", 1)[1]
-        pmk_repo_path = normalize_repo_path(repo_path) or None
+    if mirror is not None:
+        mirror_directory, pmk_repo_path = mirror.directory, mirror.repo_path or None
     plan = _directory_plan(mirror_directory, registries if mirror_directory else (), entries)
     routes = []
     for directory, entry in plan:
@@ -235,7 +194,15 @@ def render_hosts_files(*args, **kwargs):
     return [(directory, text) for directory, text, _files in render_node_files(*args, **kwargs)]
 
 
-def render_node_files(
+def render_node_files(*args, **kwargs):
+    """Return [(directory, hosts.toml text, {PEM file name: text})] in hosts_directories' order; the arguments of
+    plan_node_files, which checks them."""
+    unread, planned = plan_node_files(*args, **kwargs)
+    return [(registry.directory, dump_hosts_toml(hosts_document(registry, unread)), files)
+            for registry, files in planned]
+
+
+def plan_node_files(
     url=None,
     repo_path=None,
     username=None,
@@ -249,7 +216,9 @@ def render_node_files(
     containerd_version=None,
     config_path=None,
 ):
-    """Return [(directory, hosts.toml text, {PEM file name: text})] in hosts_directories' order.
+    """Check the settings of a node's certs.d; return (unread, [(Registry, {PEM file name: text})]): the keys
+    containerd_version does not read, and each registry in hosts_directories' order with the PEM files of its
+    directory. Everything render_node_files refuses is refused here, before a file is rendered.
 
     url and the settings after it are the PMK mirror's, for registries (with fallbacks); registry_mirrors
     serves its registries itself, the PMK mirror's among them. Without registry_mirrors, url is required.
@@ -278,17 +247,14 @@ def render_node_files(
             raise RegistrySettingError("fallbacks", f"{name!r} {why}")
         if fallbacks[name] and not upstream_fallback:
             raise RegistrySettingError(f"fallbacks[{name}]", "must be empty when upstream_fallback is false")
-    rendered = []
+    planned = []
     for directory, entry in plan:
-        files = {}
         if entry is not None:
-            document = mirrors_document(entry.mirrors, entry.upstream_fallback, unread)
-            files = {name: tls_file_text(text) for name, text in entry.tls_files().items()}
+            planned.append((entry, {name: tls_file_text(text) for name, text in entry.tls_files().items()}))
         else:
             hosts = _check_fallbacks(fallbacks.get(directory, ()), mirror, f"fallbacks[{directory}]")
-            document = hosts_document(directory, mirror, hosts, upstream_fallback)
-        rendered.append((directory, dump_hosts_toml(document), files))
-    return rendered
+            planned.append((pmk_registry(directory, mirror, hosts, upstream_fallback), {}))
+    return unread, planned
 
 
 def registry_mirror_warnings(registry_mirrors=None, containerd_version=None):
@@ -352,7 +318,7 @@ def render_hosts_toml(spec):
         if pmk:
             raise RegistrySettingError(pmk[0], "is a setting of the PMK mirror (url); give url or mirrors, not both")
         entry = _spec_entry(spec)
-        return dump_hosts_toml(mirrors_document(entry.mirrors, entry.upstream_fallback, unread))
+        return dump_hosts_toml(hosts_document(entry, unread))
     for required in ("url",):
         if required not in spec:
             raise RegistrySettingError(required, "is required (or mirrors)")
@@ -373,7 +339,7 @@ def render_hosts_toml(spec):
     if fallbacks and not upstream_fallback:
         raise RegistrySettingError("fallbacks", "must be empty when upstream_fallback is false")
     hosts = _check_fallbacks(fallbacks, mirror, "fallbacks")
-    return dump_hosts_toml(hosts_document(registry, mirror, hosts, upstream_fallback))
+    return dump_hosts_toml(hosts_document(pmk_registry(registry, mirror, hosts, upstream_fallback)))
 
 
 def hosts_toml_warnings(spec):
@@ -385,7 +351,8 @@ def check_mirror_settings(settings, prefix=""):
     """Check the containerd_mirror role's settings (the mirror_settings filter); return them normalised.
 
     Errors name prefix + the setting. With state present (the default) the hosts.toml files are also
-    rendered, so everything containerd_hosts checks is checked here, before a node is touched.
+    planned (plan_node_files), so everything containerd_hosts checks is checked here, before a node is touched;
+    containerd_hosts renders the files, once.
     """
 
     def name(option):
@@ -400,7 +367,7 @@ def check_mirror_settings(settings, prefix=""):
     if checked.get("state", "present") == "present":
         try:
             given = {key: checked[key] for key in HOSTS_FILES_SETTINGS_KEYS if checked.get(key) is not None}
-            render_hosts_files(**given)
+            plan_node_files(**given)
         except RegistrySettingError as error:
             if error.field.partition("[")[0] in HOSTS_FILES_SETTINGS_KEYS:
                 raise error.renamed(name) from None

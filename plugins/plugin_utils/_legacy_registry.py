@@ -34,14 +34,8 @@ import binascii
 import copy
 import ipaddress
 import re
-import tomllib
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
-
-try:
-    import tomli_w
-except ImportError:  # reported when migrating, so that documentation tools work without it
-    tomli_w = None
 
 try:
     import tomlkit
@@ -51,17 +45,19 @@ except ImportError:  # reported by _toml_edit.parse before anything is edited
     tomlkit = None
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import MIGRATED_MARKER_PREFIX
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry import (
+    DEFAULT_DIRECTORY,
+    Mirror,
+    Registry,
+    hosts_document,
+)
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import (
     RegistrySettingError,
     basic_auth,
     check_host_port,
     split_url,
 )
-from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_toml import (
-    CAPABILITIES,
-    DEFAULT_DIRECTORY,
-    MissingDependencyError,
-)
+from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._toml_dump import dump_checked
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._toml_edit import (
     dotted_key,
     table_at,
@@ -195,7 +191,7 @@ def _file_path(table, name, field):
 
 
 def _tls_settings(tls, field):
-    """Return the hosts.toml settings for a legacy configs.<host>.tls table."""
+    """Return the Mirror settings (ca_file, client, skip_tls) of a legacy configs.<host>.tls table."""
     _table(tls, dotted_key(field))
     _unknown(tls, TLS_KEYS, field, f"containerd's legacy tls table knows only {', '.join(TLS_KEYS)}")
     settings = {}
@@ -208,13 +204,13 @@ def _tls_settings(tls, field):
             dotted_key((*field, "insecure_skip_verify")), f"is {value_kind(skip)}, not a boolean"
         )
     if ca_file:
-        settings["ca"] = ca_file
+        settings["ca_file"] = ca_file
     if key_file and not cert_file:
         raise RegistrySettingError(dotted_key((*field, "key_file")), "is set without cert_file")
     if cert_file:
-        settings["client"] = [[cert_file, key_file]] if key_file else cert_file
+        settings["client"] = (cert_file, key_file) if key_file else cert_file
     if skip:
-        settings["skip_verify"] = True
+        settings["skip_tls"] = True
     return settings
 
 
@@ -231,7 +227,7 @@ def _check_basic_token(token, field):
 
 
 def _auth_settings(auth, field):
-    """Return the hosts.toml settings for a legacy configs.<host>.auth table: a static Basic header."""
+    """Return the Mirror settings of a legacy configs.<host>.auth table: a static Basic authorization header."""
     _table(auth, dotted_key(field))
     _unknown(auth, AUTH_KEYS, field, f"containerd's legacy auth table knows only {', '.join(AUTH_KEYS)}")
     username = _string(auth, "username", field)
@@ -254,41 +250,77 @@ def _auth_settings(auth, field):
         authorization = f"Basic {token}"
     else:
         return {}
-    return {"header": {"authorization": authorization}}
-
-
-def _host_table(endpoint, config):
-    table = {"capabilities": list(CAPABILITIES)}
-    table.update({name: value for name, value in config.items() if name != "header"})
-    if endpoint.override_path:
-        table["override_path"] = True
-    if "header" in config:
-        table["header"] = config["header"]
-    return table
+    return {"authorization": authorization}
 
 
 def _server(registry):
     return f"https://{DOCKER_IO_HOST if registry == DOCKER_IO else registry}"
 
 
-def _document(registry, endpoints, configs):
-    """Return the hosts.toml settings of one registry: server and its settings first, then each host."""
-    document = {}
+def _migrated_registry(registry, endpoints, configs):
+    """Return the Registry of one legacy registry: its endpoints as mirrors, each with the configs of its host, and
+    (but for _default) its server with the configs of the registry or, when it has none, of the server's host."""
+    server = server_host = None
     if registry != DEFAULT_DIRECTORY:
         server = _server(registry)
-        document["server"] = server
-        top = configs.get(registry)
-        if top is None:  # the server's own host, when it differs from the registry (docker.io)
-            top = configs.get(urlsplit(server).netloc, {})
-        document.update({name: value for name, value in top.items() if name != "header"})
-        if "header" in top:
-            document["header"] = top["header"]
-    hosts = {}
-    for endpoint in endpoints:
-        hosts.setdefault(endpoint.url, _host_table(endpoint, configs.get(endpoint.host, {})))
-    if hosts:
-        document["host"] = hosts
-    return document
+        host = urlsplit(server).netloc
+        settings = configs[registry] if registry in configs else configs.get(host, {})
+        server_host = Mirror(server, host, server, False, **settings)
+    mirrors = tuple(
+        Mirror(f"{urlsplit(endpoint.url).scheme}://{endpoint.host}", endpoint.host, endpoint.url,
+               endpoint.override_path, **configs.get(endpoint.host, {}))
+        for endpoint in endpoints
+    )
+    return Registry(registry, mirrors, server=server, server_host=server_host, field=registry)
+
+
+def _read_mirrors(mirrors, mirrors_field):
+    """Return {registry: [Endpoint]} of a legacy mirrors table, in the order given."""
+    endpoints = {}
+    for name, mirror in mirrors.items():
+        field = (*mirrors_field, name)
+        if name != WILDCARD:
+            _setting(check_host_port, dotted_key(field), name, dotted_key(field))
+        _table(mirror, dotted_key(field))
+        _unknown(
+            mirror,
+            ("endpoint",),
+            field,
+            "hosts.toml has no equivalent of this mirror setting (only endpoint moves over)",
+        )
+        listed = mirror.get("endpoint", [])
+        if not isinstance(listed, list):
+            raise RegistrySettingError(dotted_key((*field, "endpoint")), f"is {value_kind(listed)}, not an array")
+        endpoints[name] = [
+            parse_endpoint(value, f"{dotted_key((*field, 'endpoint'))}[{index}]") for index, value in enumerate(listed)
+        ]
+    return endpoints
+
+
+def _read_configs(configs, configs_field, removals):
+    """Return {host: Mirror settings} of a legacy configs table's tls and auth; append what moves to removals."""
+    settings = {}
+    for host, config in configs.items():
+        field = (*configs_field, host)
+        _table(config, dotted_key(field))
+        if not ("tls" in config or "auth" in config):
+            continue
+        _setting(check_host_port, dotted_key(field), host, dotted_key(field))
+        settings[host] = {}
+        for part, convert in (("tls", _tls_settings), ("auth", _auth_settings)):
+            if part in config:
+                settings[host].update(convert(config[part], (*field, part)))
+                removals.append(("configs", host, part))
+        if all(name in ("tls", "auth") for name in config):
+            removals.append(("configs", host))
+    if configs and all(("configs", host) in removals for host in configs):
+        removals.append(("configs",))
+    return settings
+
+
+def _migrated_file(directory, endpoints, settings):
+    document = hosts_document(_migrated_registry(directory, endpoints, settings))
+    return MigratedFile(directory, list(document.get("host", {})), document)
 
 
 def plan_migration(registry, section_path):
@@ -306,71 +338,26 @@ def plan_migration(registry, section_path):
         _table(configs, dotted_key(configs_field))
 
     migration = Migration()
-    endpoints = {}  # registry -> [Endpoint]
-    for name, mirror in (mirrors or {}).items():
-        field = (*mirrors_field, name)
-        if name != WILDCARD:
-            _setting(check_host_port, dotted_key(field), name, dotted_key(field))
-        _table(mirror, dotted_key(field))
-        _unknown(
-            mirror,
-            ("endpoint",),
-            field,
-            "hosts.toml has no equivalent of this mirror setting (only endpoint moves over)",
-        )
-        listed = mirror.get("endpoint", [])
-        if not isinstance(listed, list):
-            raise RegistrySettingError(dotted_key((*field, "endpoint")), f"is {value_kind(listed)}, not an array")
-        endpoints[name] = [
-            parse_endpoint(value, f"{dotted_key((*field, 'endpoint'))}[{index}]") for index, value in enumerate(listed)
-        ]
+    endpoints = _read_mirrors(mirrors or {}, mirrors_field)  # registry -> [Endpoint]
     if mirrors:
         migration.removals.append(("mirrors",))
-
-    settings = {}  # configs host -> hosts.toml settings
-    for host, config in (configs or {}).items():
-        field = (*configs_field, host)
-        _table(config, dotted_key(field))
-        if not ("tls" in config or "auth" in config):
-            continue
-        _setting(check_host_port, dotted_key(field), host, dotted_key(field))
-        settings[host] = {}
-        for part, convert in (("tls", _tls_settings), ("auth", _auth_settings)):
-            if part in config:
-                settings[host].update(convert(config[part], (*field, part)))
-                migration.removals.append(("configs", host, part))
-        if all(name in ("tls", "auth") for name in config):
-            migration.removals.append(("configs", host))
-    if configs and all(("configs", host) in migration.removals for host in configs):
-        migration.removals.append(("configs",))
+    settings = _read_configs(configs or {}, configs_field, migration.removals)  # configs host -> Mirror settings
 
     for name, listed in endpoints.items():
-        directory = DEFAULT_DIRECTORY if name == WILDCARD else name
-        document = _document(directory, listed, settings)
-        migration.files.append(MigratedFile(directory, list(document.get("host", {})), document))
+        migration.files.append(_migrated_file(DEFAULT_DIRECTORY if name == WILDCARD else name, listed, settings))
     for host, config in settings.items():
-        if host in endpoints or not config:
-            continue
-        document = _document(host, endpoints.get(WILDCARD, []), settings)
-        migration.files.append(MigratedFile(host, list(document.get("host", {})), document))
+        if host not in endpoints and config:
+            migration.files.append(_migrated_file(host, endpoints.get(WILDCARD, []), settings))
     return migration
 
 
 def render_migrated(migration, name, section):
     """Fill in each file's text: the migrated marker naming name (config.toml) and section, then the TOML."""
-    if tomli_w is None:
-        raise MissingDependencyError("tomli-w is required on the controller: pip install tomli-w")
     marker = f"{MIGRATED_MARKER_PREFIX}{name} ({section}); state=absent keeps it."
     if _CONTROL.search(marker):
         raise RegistrySettingError(name, "must not contain control characters")
     for migrated in migration.files:
-        text = f"{marker}\n{tomli_w.dumps(migrated.document)}"
-        # containerd silently ignores a hosts.toml it cannot parse: only a file that round-trips may leave.
-        if tomllib.loads(text) != migrated.document:
-            raise RegistrySettingError(
-                f"{migrated.registry}/hosts.toml", "rendered text does not parse back to the intended settings"
-            )
-        migrated.content = text
+        migrated.content = dump_checked(migrated.document, marker, f"{migrated.registry}/hosts.toml")
     return migration
 
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 import json
 import posixpath
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import (
     TLS_FILES,
@@ -37,6 +36,12 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_fi
     unread_keys,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._image_reference import registry_key
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry import (
+    DEFAULT_DIRECTORY,
+    Mirror,
+    Registry,
+    endpoint_of,
+)
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import (
     RegistrySettingError,
     basic_auth,
@@ -52,65 +57,12 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings
 )
 
 WILDCARD = "*"
-# containerd's catch-all directory: applies to registries without their own.
-DEFAULT_DIRECTORY = "_default"
 ENTRY_KEYS = ("mirrors", "upstream_fallback", "repo_path_for_all")
 # The longest file name Linux file systems take (NAME_MAX): a host[:port] is a directory name.
 MAX_DIRECTORY_NAME = 255
 DEFAULT_CONFIG_PATH = BY_OPTION["config_path"].default
 # The settings of a mirror that are secrets (password, client_key_content).
 MIRROR_SECRETS = frozenset(setting.option for setting in MIRROR_SETTINGS if setting.no_log)
-
-
-@dataclass(frozen=True)
-class Mirror:
-    """A validated mirror: where it is and how a node talks to it."""
-
-    server: str  # scheme://host[:port]
-    directory: str  # host[:port], the mirror's own certs.d directory
-    endpoint: str  # the [host."..."] key containerd pulls from
-    override_path: bool
-    ca_file: str | None
-    skip_tls: bool
-    authorization: str | None
-    client: tuple | None = None  # (certificate, key) paths on the node
-    capabilities: tuple = DEFAULT_CAPABILITIES
-    dial_timeout: str | None = None
-    field: str = "url"  # how errors and warnings name this mirror's settings
-    # The PEM texts given as content, {setting: text} of _hosts_files.TLS_FILES' keys: the files ca_file and
-    # client name, which containerd_hosts writes.
-    contents: tuple = ()
-    username: str | None = None
-
-    @property
-    def repo_path(self):
-        return self.endpoint[len(self.server) + len("/v2/"):] if self.override_path else ""
-
-    def content(self, setting):
-        """The PEM text given for a setting of _hosts_files.TLS_FILES, or None."""
-        return dict(self.contents).get(setting)
-
-    def host_table(self, unread=()):
-        """The mirror's hosts.toml settings; the keys in unread (see _hosts_files.unread_keys) left out."""
-        table = {"capabilities": list(self.capabilities)}
-        if self.ca_file:
-            table["ca"] = self.ca_file
-        if self.client:
-            table["client"] = [list(self.client)]  # a pair: containerd reads a lone string as cert and key in one
-        if self.skip_tls:
-            table["skip_verify"] = True
-        if self.override_path:
-            table["override_path"] = True
-        if self.dial_timeout and "dial_timeout" not in unread:
-            table["dial_timeout"] = self.dial_timeout
-        if self.authorization:
-            table["header"] = {"authorization": self.authorization}
-        return table
-
-
-def endpoint_of(server, repo_path):
-    """The host URL containerd pulls from: the server, with /v2/ and the repository path when there is one."""
-    return f"{server}/v2/{repo_path}" if repo_path else server
 
 
 def make_mirror(settings, field="url", files_directory=None):
@@ -143,22 +95,6 @@ def make_mirror(settings, field="url", files_directory=None):
         contents=contents,
         username=username,
     )
-
-
-@dataclass(frozen=True)
-class RegistryEntry:
-    """One registry of registry_mirrors, checked."""
-
-    registry: str  # as given: * or host[:port]
-    directory: str  # its certs.d directory
-    mirrors: tuple  # Mirror, in the order containerd tries them
-    upstream_fallback: bool
-    field: str  # how errors name it, e.g. registry_mirrors["docker.io"]
-
-    def tls_files(self):
-        """{file name: PEM text} of the files its mirrors' ca_content, client_cert_content and client_key_content
-        give, in its directory (read_entry made sure one name holds one text)."""
-        return {tls_file_name(mirror.directory, key): text for mirror in self.mirrors for key, text in mirror.contents}
 
 
 def check_directory_name(directory, field):
@@ -199,7 +135,7 @@ def _check_bool(value, field):
 
 def read_entry(registry, value, upstream_fallback=True, field="", registry_field=None,
                config_path=DEFAULT_CONFIG_PATH):
-    """Return the RegistryEntry of one registry (a registry_mirrors key) and its value, a list or a mapping.
+    """Return the Registry of one registry (a registry_mirrors key) and its value, a list or a mapping.
 
     field names the value (e.g. registry_mirrors["docker.io"]; "" for the hosts_toml filter's own keys),
     registry_field the registry (default: field). upstream_fallback is the default of a list or a mapping
@@ -247,7 +183,7 @@ def read_entry(registry, value, upstream_fallback=True, field="", registry_field
                 "to mean it, or give each registry its own entry",
             )
         mirrors.append(mirror)
-    return RegistryEntry(registry, directory, tuple(mirrors), upstream_fallback, field)
+    return Registry(directory, tuple(mirrors), upstream_fallback, registry=registry, field=field)
 
 
 def _check_one_text_a_file(mirror, others):
@@ -264,7 +200,7 @@ def _check_one_text_a_file(mirror, others):
 
 def read_registry_mirrors(registry_mirrors, upstream_fallback=True, field="registry_mirrors",
                           config_path=DEFAULT_CONFIG_PATH):
-    """Return a RegistryEntry per registry of registry_mirrors, in the order given; () for None or {}.
+    """Return a Registry per registry of registry_mirrors, in the order given; () for None or {}.
 
     upstream_fallback is the global setting (None: true), a registry's default; config_path (None: the default)
     is where the PEM texts given as content go.

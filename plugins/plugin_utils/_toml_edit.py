@@ -30,7 +30,7 @@ except ImportError:  # reported by parse(), so that documentation tools work wit
     tomlkit = None
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import RegistrySettingError
-from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_toml import MissingDependencyError
+from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._toml_dump import MissingDependencyError
 
 # containerd's own indent of the keys in a table
 DEFAULT_INDENT = "  "

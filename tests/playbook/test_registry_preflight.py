@@ -306,3 +306,38 @@ def test_each_mirror_is_called_with_its_tls_material_credentials_and_repo_path(r
         assert message in outcome["msg"], (name, outcome["msg"])
         assert outcome["changed"] is False
     assert "mirrors" not in result("a key without its certificate")  # refused on the controller: no module run
+
+
+@pytest.fixture(scope="module")
+def harbor(pki):
+    """A Harbor-like registry without client certificates that holds one project."""
+    with fake.TlsRegistry(pki, users={USER: PASSWORD}, projects={"infra"}) as server:
+        yield server
+
+
+def test_the_repo_path_of_url_is_checked_as_a_mirrors_is(run_playbook, harbor, pki):
+    harbor.clear()
+    pmk = {"url": harbor.url, "ca_file": str(pki.ca), "username": USER, "password": "{{ mirror_password }}"}
+    run = run_playbook([
+        task("served", repo_path="/infra/k8s/", **pmk),
+        task("served, pmk name", customRegistryRepoPath="infra/k8s", **pmk),
+        task("no repo_path", **pmk),
+        task("missing project", repo_path="infr/k8s", **pmk),
+    ], extra_vars={"mirror_password": PASSWORD})
+    assert run.rc == 0, run.stdout + run.stderr
+    assert_no_secret(run)
+    result = run.task_results
+    v2 = f"{harbor.url}/v2/"
+    for name in ("served", "served, pmk name"):
+        assert result(name).get("failed", False) is False, (name, result(name).get("msg"))
+        assert (result(name)["status"], result(name)["repo_path_status"]) == (200, 404), name
+    assert "repo_path_status" not in result("no repo_path")
+    missing = result("missing project")
+    assert missing["failed"] is True
+    assert missing["status"] == 401
+    assert missing["msg"].startswith(
+        f"the mirror does not serve repo_path 'infr/k8s': {v2}infr/k8s/kubenode-preflight-probe/tags/list answered "
+        "HTTP 401: project infr not found")
+    # the path as containerd_hosts writes it, normalised once on the controller
+    assert [r.path for r in harbor.requests if r.path.endswith("/tags/list")] == [
+        "/v2/infra/k8s/kubenode-preflight-probe/tags/list"] * 2 + ["/v2/infr/k8s/kubenode-preflight-probe/tags/list"]

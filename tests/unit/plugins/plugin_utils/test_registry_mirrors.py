@@ -15,6 +15,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.filter.registry_mirror
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_toml import (
     RegistrySettingError,
     hosts_directories,
+    parse_mirror,
     preflight_routes,
     registry_mirror_warnings,
     render_hosts_files,
@@ -500,10 +501,11 @@ def test_preflight_targets_are_the_distinct_mirrors_with_their_texts_and_secrets
 # --- the routes of the sandbox image's preflight: which mirrors containerd will ask for each registry ------------
 
 
-def routes_of(registry_mirrors, upstream_fallback=True, **pmk):
+def routes_of(registry_mirrors, upstream_fallback=True, url=None, repo_path=None, **pmk):
     entries = read_registry_mirrors(registry_mirrors, upstream_fallback)
     targets, _secrets = preflight_targets(entries)
-    return preflight_routes(entries, targets, upstream_fallback=upstream_fallback, **pmk), targets
+    mirror = None if url is None else parse_mirror(url, repo_path)
+    return preflight_routes(entries, targets, mirror, upstream_fallback=upstream_fallback, **pmk), targets
 
 
 def test_each_registry_has_its_mirrors_in_order_the_wildcard_its_own():

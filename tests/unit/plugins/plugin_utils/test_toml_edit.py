@@ -10,7 +10,7 @@ import pytest
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import RegistrySettingError
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils import _toml_edit
-from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_toml import MissingDependencyError
+from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._toml_dump import MissingDependencyError
 
 PLUGIN_UTILS = Path(_toml_edit.__file__).parent
 PATH = ("a", "b.c", "d")
