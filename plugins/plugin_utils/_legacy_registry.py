@@ -43,13 +43,6 @@ try:
 except ImportError:  # reported when migrating, so that documentation tools work without it
     tomli_w = None
 
-try:
-    import tomlkit
-    from tomlkit.exceptions import TOMLKitError
-    from tomlkit.items import AoT, Table
-except ImportError:  # reported by _toml_edit.parse before anything is edited
-    tomlkit = None
-
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import MIGRATED_MARKER_PREFIX
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import (
     RegistrySettingError,
@@ -63,9 +56,13 @@ from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_to
     MissingDependencyError,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._toml_edit import (
+    EDIT_ERRORS,
     dotted_key,
+    is_array_of_tables,
+    is_table,
     table_at,
     value_kind,
+    whitespace,
 )
 
 WILDCARD = "*"
@@ -396,11 +393,11 @@ def _render_order(container, out):
     for key, item in container.body:
         if key is None:
             out.append(("trivia", item))
-        elif isinstance(item, Table) and not key.is_dotted():
+        elif is_table(item) and not key.is_dotted():
             if not item.is_super_table():
                 out.append(("header", item))
             _render_order(item.value, out)
-        elif isinstance(item, AoT):
+        elif is_array_of_tables(item):
             for table in item.body:
                 out.append(("header", table))
                 _render_order(table.value, out)
@@ -427,7 +424,7 @@ def remove_legacy(document, section_path, migration, name):
     """
     try:
         _remove_legacy(document, section_path, migration)
-    except (TOMLKitError, KeyError, IndexError, ValueError) as error:
+    except EDIT_ERRORS as error:
         raise RegistrySettingError(
             name, f"cannot delete the legacy registry settings without losing its layout ({error}); nothing was written"
         ) from None
@@ -468,7 +465,7 @@ def _keep_trailing_comments(document, order, start, end):
     if not text:
         return
     if end == len(order):
-        document.add(tomlkit.ws(text))
+        document.add(whitespace(text))
     elif order[end][0] == "header":
         header = order[end][1]
         header.trivia.indent = text + header.trivia.indent
