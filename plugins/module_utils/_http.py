@@ -292,13 +292,23 @@ def _read_body(response, limit, cut, deadline, method, url):
     return b"".join(chunks), False
 
 
+def _tls(url, context):
+    """The ssl context to hand open_url: the caller's, the default one for https (its trust store is loaded
+    only then), or a bare one that an http request never uses (so that open_url does not load a trust store)."""
+    if context is not None:
+        return context
+    if url.lower().startswith("https:"):
+        return ssl.create_default_context()
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
 def _send_once(method, url, headers, body, context, deadline, max_bytes, truncate):
     """One request through open_url, no redirect followed; the answer of any status, read whole."""
     deadline.phase = "while connecting"
     try:
         answer = Request().open(
             method, url, data=body, headers=dict(headers), timeout=deadline.remaining(),
-            context=context or ssl.create_default_context(), follow_redirects="none",
+            context=_tls(url, context), follow_redirects="none",
             decompress=False, use_netrc=False, force_basic_auth=False,
         )  # fmt: skip
         source = answer
