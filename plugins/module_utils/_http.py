@@ -346,6 +346,7 @@ def _failure(method, url, error, deadline):
         return HttpConnectError(method, url, reason, elapsed, error)
     return HttpError(method, url, str(error) or type(error).__name__, elapsed, error)
 
+
 def _redirect(method, url, status, location, policy, deadline):
     """The absolute URL to follow, or raise HttpRedirectError saying why not."""
     shown = display_url(url)
