@@ -28,17 +28,19 @@ try:
     import tomlkit
     from tomlkit.exceptions import TOMLKitError
     from tomlkit.items import AoT, InlineTable, Table
+
+    # What editing a tomlkit document may raise when the layout does not allow the edit
+    EDIT_ERRORS = (TOMLKitError, KeyError, IndexError, ValueError)
 except ImportError:  # reported by parse(), so that documentation tools work without it
     tomlkit = None
     TOMLKitError = AoT = InlineTable = Table = None
+    EDIT_ERRORS = (KeyError, IndexError, ValueError)
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import RegistrySettingError
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_toml import MissingDependencyError
 
 # containerd's own indent of the keys in a table
 DEFAULT_INDENT = "  "
-# What editing a tomlkit document may raise when the layout does not allow the edit
-EDIT_ERRORS = tuple(error for error in (TOMLKitError, KeyError, IndexError, ValueError) if error is not None)
 
 
 def have_tomlkit():
