@@ -28,7 +28,8 @@ options:
         see O(kubenode.registry_mirror.containerd_hosts#module:containerd_version)). Each follows the rules of the
         option of the same name."
       - C(ca_content) and C(client_cert_content) are PEM certificates, none expired (the client certificate first,
-        then its chain); C(client_key_content) is one unencrypted PEM private key (PKCS#8, RSA or EC) that belongs to
+        then its chain; the expiry of a certificate that is not a CA, such as a client certificate, is not
+        checked); C(client_key_content) is one unencrypted PEM private key (PKCS#8, RSA or EC) that belongs to
         that certificate, as OpenSSL decides when it loads them on the controller. A key without its certificate, or
         the pair given half as node paths and half as text, is refused.
       - "M(kubenode.registry_mirror.containerd_hosts) writes each text in the registry's directory of

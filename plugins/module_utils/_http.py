@@ -1,14 +1,17 @@
 # Copyright (c) 2026 kubenode maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The one way this collection's modules make an HTTP request: bounded in time, in size and in where it goes.
+"""The one way this collection's modules make an HTTP request: ansible-core's open_url, bounded in time,
+in size and in where it goes.
 
-Standard library only (Python 3.8+), no Ansible imports, so it is unit-testable alone.
+ansible.module_utils.urls.Request().open sends each request (proxies from the environment's
+http_proxy, https_proxy and no_proxy, as urllib reads them; no .netrc, no decompression). This
+module adds only what open_url cannot do:
 
 - Time: one deadline for the whole request. Connecting, the TLS handshake, a proxy tunnel,
   sending, the status line, the headers, the whole body and every redirect followed all
-  happen within ``timeout`` seconds: each blocking socket call waits at most for what is left.
-  A server that sends one byte a second is given up on when the time is over, not when it
-  stops. (Name resolution is left to the system resolver and its own timeout.)
+  happen within ``timeout`` seconds (SIGALRM in the main thread; elsewhere each socket call
+  waits at most ``timeout``). A server that sends one byte a second is given up on when the
+  time is over, not when it stops. (Name resolution is left to the system resolver.)
 - Size: the body is read up to ``max_bytes``; a 2xx answer that is larger raises HttpTooLarge
   (or is cut, with ``truncate``); the body of any other status is cut silently.
 - Redirects: the caller chooses the policy. Only GET and HEAD are ever redirected: a 3xx
@@ -16,7 +19,6 @@ Standard library only (Python 3.8+), no Ansible imports, so it is unit-testable 
   When a redirect leads to another origin, only the Accept and User-Agent headers go along.
 - Credentials in URLs: a URL with ``user:password@`` is refused, and no message or exception
   this module makes holds the userinfo of any URL (display_url).
-- Proxies: the environment's http_proxy, https_proxy and no_proxy, as urllib reads them.
 
 Every failure is an HttpError whose ``reason`` says what happened without the URL, and whose
 ``url`` is the display form of the URL that failed; the callers word the messages.
@@ -24,15 +26,17 @@ Every failure is an HttpError whose ``reason`` says what happened without the UR
 
 from __future__ import annotations
 
-import base64
 import http.client
-import io
 import re
+import signal
 import socket
 import ssl
+import threading
 import time
-from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
-from urllib.request import getproxies, proxy_bypass
+import urllib.error
+from urllib.parse import unquote, urljoin, urlsplit
+
+from ansible.module_utils.urls import Request
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import RegistrySettingError
 
@@ -190,12 +194,49 @@ def _origin(parts):
 
 # --- the deadline ---------------------------------------------------------
 
+# Where a request stood when its time ran out, from the functions of http.client, socket and ssl
+# it was in (the first match wins: a handshake or a tunnel is inside a connect, a connect inside a send).
+_PHASES = (
+    ("do_handshake", "during the TLS handshake"),
+    ("_tunnel", "while opening the proxy tunnel"),
+    ("create_connection", "while connecting"),
+    ("begin", "while waiting for the answer"),
+    ("_send_output", "while sending the request"),
+)
+
+
+def _phase_of(frame):
+    """The phase of _PHASES that frame (or a caller of it) is in, or None."""
+    names = set()
+    while frame is not None:
+        names.add(frame.f_code.co_name)
+        frame = frame.f_back
+    return next((phase for name, phase in _PHASES if name in names), None)
+
+
+def _innermost_frame(error):
+    trace = error.__traceback__
+    while trace is not None and trace.tb_next is not None:
+        trace = trace.tb_next
+    return None if trace is None else trace.tb_frame
+
+
+class _Expired(BaseException):
+    """The deadline passed (raised by SIGALRM; a BaseException, so that no except OSError or Exception stops it)."""
+
+    def __init__(self, phase):
+        super().__init__(phase)
+        self.phase = phase
+
 
 class _Deadline:
+    """The whole request's time: a context manager that interrupts whatever blocks when it is over."""
+
     def __init__(self, timeout):
         self.timeout = timeout
         self.start = time.monotonic()
-        self.phase = "while connecting"
+        self.phase = "while connecting"  # where the request stands, when no function of _PHASES says
+        self._previous = None
 
     def elapsed(self):
         return time.monotonic() - self.start
@@ -207,107 +248,28 @@ class _Deadline:
             raise socket.timeout("timed out")  # noqa: UP041 (what socket calls raise before Python 3.10)
         return left
 
+    def _expire(self, _signum, frame):
+        raise _Expired(_phase_of(frame) or self.phase)
 
-class _DeadlineSocket:
-    """A connected socket (plain or TLS) whose every blocking call ends by the deadline.
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGALRM, self._expire)
+            signal.setitimer(signal.ITIMER_REAL, max(self.timeout, 0.001))
+        return self
 
-    http.client reads through makefile(), so the status line, the headers and the body are
-    all bounded, however slowly the server sends them.
-    """
+    def __exit__(self, *_exc_info):
+        if self._previous is not None:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self._previous)
+        return False
 
-    def __init__(self, sock, deadline):
-        self.sock = sock
-        self._deadline = deadline
-        self._io_refs = 0
-        self._closed = False
-
-    def _arm(self):
-        self.sock.settimeout(self._deadline.remaining())
-
-    def recv_into(self, buffer, nbytes=0, flags=0):
-        self._arm()
-        return self.sock.recv_into(buffer, nbytes, flags)
-
-    def recv(self, bufsize, flags=0):
-        self._arm()
-        return self.sock.recv(bufsize, flags)
-
-    def sendall(self, data, flags=0):
-        view = memoryview(data).cast("B")
-        while len(view):
-            self._arm()
-            view = view[self.sock.send(view, flags) :]
-
-    def makefile(self, mode="rb", buffering=None, **_options):
-        if mode not in ("r", "rb"):
-            raise ValueError(f"only reading is supported, not mode {mode!r}")
-        self._io_refs += 1
-        return io.BufferedReader(socket.SocketIO(self, "rb"))
-
-    def _decref_socketios(self):
-        self._io_refs -= 1
-        if self._closed and self._io_refs <= 0:
-            self.sock.close()
-
-    def close(self):
-        # as socket.socket: a response still reading keeps the connection open until it is closed
-        self._closed = True
-        if self._io_refs <= 0:
-            self.sock.close()
-
-    def __getattr__(self, name):
-        return getattr(self.sock, name)
+    def timed_out(self, method, url, error):
+        """The HttpTimeout of error (_Expired or a socket timeout)."""
+        phase = error.phase if isinstance(error, _Expired) else _phase_of(_innermost_frame(error)) or self.phase
+        return HttpTimeout(method, url, self.timeout, self.elapsed(), phase)
 
 
-def _open_socket(host, port, deadline):
-    """socket.create_connection, each address tried with what is left of the deadline."""
-    error = OSError(f"no address found for {host}")
-    for family, kind, proto, _name, address in socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM):
-        left = deadline.remaining()
-        sock = socket.socket(family, kind, proto)
-        try:
-            sock.settimeout(left)
-            sock.connect(address)
-            return sock
-        except OSError as caught:
-            sock.close()
-            error = caught
-    raise error
-
-
-class _Connection(http.client.HTTPConnection):
-    """An http.client connection on the deadline; TLS when given an ssl context."""
-
-    def __init__(self, host, port, deadline, context=None):
-        super().__init__(host, port, timeout=deadline.timeout)
-        self._deadline = deadline
-        self._context = context
-
-    def connect(self):
-        self._deadline.phase = "while connecting"
-        self.sock = _DeadlineSocket(_open_socket(self.host, self.port, self._deadline), self._deadline)
-        if self._tunnel_host:
-            self._deadline.phase = "while opening the proxy tunnel"
-            self._tunnel()
-        if self._context is not None:
-            self._deadline.phase = "during the TLS handshake"
-            raw = self.sock.sock
-            raw.settimeout(self._deadline.remaining())  # the handshake as a whole waits at most this long
-            tls = self._context.wrap_socket(raw, server_hostname=self._tunnel_host or self.host)
-            self.sock = _DeadlineSocket(tls, self._deadline)
-
-
-def _proxy(scheme, netloc):
-    """(host, port, Proxy-Authorization value or None) of the environment's proxy for the URL, or None."""
-    proxy = getproxies().get(scheme)
-    if not proxy or proxy_bypass(netloc):
-        return None
-    parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
-    authorization = None
-    if parts.username is not None:
-        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
-        authorization = "Basic " + base64.b64encode(pair.encode()).decode("ascii")
-    return parts.hostname, parts.port or 80, authorization
+# --- one request ------------------------------------------------------------
 
 
 def _read_body(response, limit, cut, deadline, method, url):
@@ -324,41 +286,65 @@ def _read_body(response, limit, cut, deadline, method, url):
             if not cut:
                 raise HttpTooLarge(method, url, limit, deadline.elapsed())
             return b"".join(chunks)[:limit], True
-    if response.length:  # read1 ends quietly when the server closes before Content-Length
-        raise http.client.IncompleteRead(b"".join(chunks), response.length)
+    length = getattr(response, "length", None)
+    if length:  # read1 ends quietly when the server closes before Content-Length
+        raise http.client.IncompleteRead(b"".join(chunks), length)
     return b"".join(chunks), False
 
 
+def _tls(url, context):
+    """The ssl context to hand open_url: the caller's, the default one for https (its trust store is loaded
+    only then), or a bare one that an http request never uses (so that open_url does not load a trust store)."""
+    if context is not None:
+        return context
+    if url.lower().startswith("https:"):
+        return ssl.create_default_context()
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
 def _send_once(method, url, headers, body, context, deadline, max_bytes, truncate):
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    host, port = parts.hostname, parts.port or (443 if scheme == "https" else 80)
-    target = urlunsplit(("", "", parts.path or "/", parts.query, ""))
-    headers = dict({"Host": parts.netloc}, **headers)
-    tls = (context or ssl.create_default_context()) if scheme == "https" else None
-    proxy = _proxy(scheme, parts.netloc)
-    if proxy is None:
-        connection = _Connection(host, port, deadline, tls)
-    else:
-        proxy_host, proxy_port, authorization = proxy
-        connection = _Connection(proxy_host, proxy_port, deadline, tls)
-        if tls is not None:
-            connection.set_tunnel(host, port, headers={"Proxy-Authorization": authorization} if authorization else None)
-        else:
-            target = urlunsplit((scheme, parts.netloc, parts.path or "/", parts.query, ""))
-            if authorization:
-                headers["Proxy-Authorization"] = authorization
+    """One request through open_url, no redirect followed; the answer of any status, read whole."""
+    deadline.phase = "while connecting"
     try:
-        connection.connect()
-        deadline.phase = "while sending the request"
-        connection.request(method, target, body=body, headers=headers)
-        deadline.phase = "while waiting for the answer"
-        answer = connection.getresponse()
-        cut = truncate or not 200 <= answer.status < 300
-        data, truncated = _read_body(answer, max_bytes, cut, deadline, method, display_url(url))
-        return Response(answer.status, answer.reason, answer.msg, data, display_url(url), deadline.elapsed(), truncated)
+        answer = Request().open(
+            method, url, data=body, headers=dict(headers), timeout=deadline.remaining(),
+            context=_tls(url, context), follow_redirects="none",
+            decompress=False, use_netrc=False, force_basic_auth=False,
+        )  # fmt: skip
+        source = answer
+    except urllib.error.HTTPError as error:  # any status but 2xx, 3xx included
+        answer, source = error, error.fp
+    try:
+        status = answer.getcode()
+        cut = truncate or not 200 <= status < 300
+        data, truncated = _read_body(source, max_bytes, cut, deadline, method, display_url(url))
+        return Response(status, answer.reason, answer.headers, data, display_url(url), deadline.elapsed(), truncated)
     finally:
-        connection.close()
+        answer.close()
+
+
+def _failure(method, url, error, deadline):
+    """The HttpError of an exception open_url or the read raised (URLError unwrapped)."""
+    if isinstance(error, urllib.error.URLError) and isinstance(error.reason, BaseException):
+        error = error.reason
+    elapsed = deadline.elapsed()
+    if isinstance(error, (_Expired, socket.timeout, TimeoutError)):  # noqa: UP041 (distinct before Python 3.10)
+        return deadline.timed_out(method, url, error)
+    if isinstance(error, ssl.SSLCertVerificationError):
+        reason = f"the TLS certificate does not verify ({error.verify_message or error.reason or error})"
+        return HttpTlsError(method, url, reason, elapsed, error, verify=True)
+    if isinstance(error, ssl.SSLError):
+        return HttpTlsError(method, url, f"the TLS handshake failed ({error.reason or error})", elapsed, error)
+    if isinstance(error, http.client.HTTPException):  # before OSError: RemoteDisconnected is both
+        reason = f"no valid HTTP answer ({type(error).__name__}: {error})"
+        return HttpProtocolError(method, url, reason, elapsed, error)
+    if isinstance(error, socket.gaierror):
+        reason = f"the name does not resolve ({error.strerror or error})"
+        return HttpConnectError(method, url, reason, elapsed, error, dns=True)
+    if isinstance(error, OSError):
+        reason = error.strerror or str(error) or type(error).__name__
+        return HttpConnectError(method, url, reason, elapsed, error)
+    return HttpError(method, url, str(error) or type(error).__name__, elapsed, error)
 
 
 def _redirect(method, url, status, location, policy, deadline):
@@ -422,37 +408,23 @@ def request(
     deadline = _Deadline(timeout)
     headers = dict(headers or {})
     try:
-        for hops in range(MAX_REDIRECTS + 1):
-            shown = display_url(url)
-            answer = _send_once(method, url, headers, body, context, deadline, max_bytes, truncate)
-            if answer.status not in REDIRECT_STATUSES:
-                return answer
-            target = _redirect(method, url, answer.status, answer.headers.get("Location"), redirects, deadline)
-            if hops == MAX_REDIRECTS:
-                raise HttpRedirectError(
-                    method, shown, answer.status, display_url(target), f"more than {MAX_REDIRECTS} redirects",
-                    deadline.elapsed(),
-                )
-            if _origin(urlsplit(target)) != _origin(urlsplit(url)):
-                headers = {name: value for name, value in headers.items() if name.lower() in _PORTABLE_HEADERS}
-            url = target
+        with deadline:
+            for hops in range(MAX_REDIRECTS + 1):
+                shown = display_url(url)
+                answer = _send_once(method, url, headers, body, context, deadline, max_bytes, truncate)
+                if answer.status not in REDIRECT_STATUSES:
+                    return answer
+                target = _redirect(method, url, answer.status, answer.headers.get("Location"), redirects, deadline)
+                if hops == MAX_REDIRECTS:
+                    raise HttpRedirectError(
+                        method, shown, answer.status, display_url(target), f"more than {MAX_REDIRECTS} redirects",
+                        deadline.elapsed(),
+                    )
+                if _origin(urlsplit(target)) != _origin(urlsplit(url)):
+                    headers = {name: value for name, value in headers.items() if name.lower() in _PORTABLE_HEADERS}
+                url = target
     except HttpError:
         raise
-    except (socket.timeout, TimeoutError) as error:  # noqa: UP041 (distinct before Python 3.10)
-        raise HttpTimeout(method, shown, timeout, deadline.elapsed(), deadline.phase) from error
-    except ssl.SSLCertVerificationError as error:
-        reason = f"the TLS certificate does not verify ({error.verify_message or error.reason or error})"
-        raise HttpTlsError(method, shown, reason, deadline.elapsed(), error, verify=True) from None
-    except ssl.SSLError as error:
-        reason = f"the TLS handshake failed ({error.reason or error})"
-        raise HttpTlsError(method, shown, reason, deadline.elapsed(), error) from None
-    except http.client.HTTPException as error:  # before OSError: RemoteDisconnected is both
-        reason = f"no valid HTTP answer ({type(error).__name__}: {error})"
-        raise HttpProtocolError(method, shown, reason, deadline.elapsed(), error) from None
-    except socket.gaierror as error:
-        reason = f"the name does not resolve ({error.strerror or error})"
-        raise HttpConnectError(method, shown, reason, deadline.elapsed(), error, dns=True) from None
-    except OSError as error:
-        reason = error.strerror or str(error) or type(error).__name__
-        raise HttpConnectError(method, shown, reason, deadline.elapsed(), error) from None
+    except (_Expired, Exception) as error:
+        raise _failure(method, shown, error, deadline) from (error if isinstance(error, _Expired) else None)
     raise AssertionError("not reached")  # the loop returns or raises

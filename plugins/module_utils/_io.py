@@ -5,7 +5,8 @@
 Every failure is a FileOperationError whose message names the path the user
 gave (never a temporary file) and the operation, with the reason in words:
 "cannot create directory /etc/containerd/certs.d/docker.io: /etc/containerd/certs.d
-is not a directory". The modules turn it into a task failure.
+is not a directory". The modules turn it into a task failure. What AnsibleModule's own helpers refuse (an
+invalid mode, an SELinux context that cannot be set) fails the task through its fail_json.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ import grp
 import os
 import pwd
 import stat
-import sys
 import tempfile
-from contextlib import contextmanager
+import time
 
 DIRECTORY_MODE = 0o755
+# A rename that fails with one of these may be retried by writing the file in place, with unsafe_writes
+# (as AnsibleModule.atomic_move does): a bind-mounted file, say, cannot be replaced.
+_UNSAFE_WRITE_ERRORS = (errno.EBUSY, errno.ETXTBSY, errno.EPERM, errno.EACCES, errno.EXDEV)
 
 _REASONS = {
     errno.EACCES: "permission denied",
@@ -94,35 +97,6 @@ def _fail(operation, path, error, directory=None):
     return FileOperationError(operation, path, describe(error, path, directory), getattr(error, "errno", None))
 
 
-@contextmanager
-def _module_failures(module, operation, path, hide=()):
-    """Turn a fail_json of AnsibleModule's own file helpers (atomic_move, chown, ...) into a FileOperationError.
-
-    Their messages name the temporary file; the reason is taken from the OSError being handled instead,
-    or from the message with every hidden name replaced by path.
-    """
-    original = module.fail_json
-
-    def fail(msg="", **_kwargs):
-        error = sys.exc_info()[1]
-        text = str(msg)
-        what = operation
-        for prefix, name in (("chown", "chown"), ("chgrp", "chgrp"), ("chmod", "chmod"), ("mode must be", "chmod")):
-            if text.startswith(prefix):
-                what = name
-        if isinstance(error, OSError):
-            raise _fail(what, path, error, False if what != operation else None) from None
-        for name in hide:
-            text = text.replace(name, path)
-        raise FileOperationError(what, path, text)
-
-    module.fail_json = fail
-    try:
-        yield
-    finally:
-        module.fail_json = original
-
-
 def load_file_if_exists(path, max_bytes=None):
     """Return the bytes of the file at path (at most max_bytes + 1 of them when given), None when there is none."""
     try:
@@ -183,16 +157,53 @@ def file_arguments(module, path, default_mode=None, from_task=True):
 
 def set_attributes(module, file_args, changed=False, diff=None):
     """Give file_args["path"] the attributes of file_args (file_arguments()); return whether anything changed."""
-    with _module_failures(module, "set the mode, owner or group of", file_args["path"]):
-        return module.set_fs_attributes_if_different(file_args, changed, diff)
+    return module.set_fs_attributes_if_different(file_args, changed, diff)
+
+
+def _keep_attributes(module, path, tmp_path):
+    """Give the temporary file the mode, owner, group and SELinux context of the file it replaces.
+
+    A new file keeps mkstemp's 0600 (our files can hold credentials until file_args apply) and gets
+    the SELinux context the policy gives path.
+    """
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        info = None
+    if info is not None:
+        os.chmod(tmp_path, stat.S_IMODE(info.st_mode))
+        try:
+            os.chown(tmp_path, info.st_uid, info.st_gid)
+        except PermissionError:
+            pass  # as atomic_move: a user who may not give the file away writes it as their own
+    if module.selinux_enabled():
+        context = module.selinux_context(path) if info is not None else module.selinux_default_context(path)
+        module.set_context_if_different(tmp_path, context, False)
+
+
+def _replace(module, tmp_path, path, content):
+    """Rename tmp_path over path; with unsafe_writes, write content into path when the rename is refused."""
+    try:
+        os.rename(tmp_path, path)
+        return
+    except OSError as error:
+        if error.errno not in _UNSAFE_WRITE_ERRORS or not module.params.get("unsafe_writes"):
+            raise _fail("write", path, error) from None
+    try:
+        with open(path, "wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as error:
+        raise _fail("write", path, error) from None
 
 
 def write_file(module, path, content, file_args=None):
     """Atomically replace path with content (bytes), then give it file_args (file_arguments()) when given.
 
-    The temporary file lives beside the target so the final rename is atomic,
-    and a umask of 077 keeps the file unreadable to others until its attributes
-    are applied: our files can hold credentials. It is removed whatever happens.
+    The temporary file lives beside the target so the final rename is atomic; it is
+    created 0600 and keeps the old file's attributes (_keep_attributes) until file_args
+    apply. It is removed whatever happens.
     """
     try:
         fd, tmp_path = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
@@ -204,14 +215,10 @@ def write_file(module, path, content, file_args=None):
                 tmp_file.write(content)
                 tmp_file.flush()
                 os.fsync(tmp_file.fileno())
+            _keep_attributes(module, path, tmp_path)
         except OSError as error:
             raise _fail("write", path, error) from None
-        old_umask = os.umask(0o077)
-        try:
-            with _module_failures(module, "write", path, hide=(tmp_path,)):
-                module.atomic_move(tmp_path, path, unsafe_writes=module.params.get("unsafe_writes", False))
-        finally:
-            os.umask(old_umask)
+        _replace(module, tmp_path, path, content)
     finally:
         if os.path.lexists(tmp_path):
             os.unlink(tmp_path)
@@ -237,15 +244,19 @@ def remove(path):
 
 
 def backup(module, path):
-    """Return the timestamped copy module.backup_local made of path."""
-    try:
-        with _module_failures(module, "back up", path):
-            return module.backup_local(path)
-    except FileOperationError:
-        raise
-    except Exception as error:  # ansible-core 2.19 raises a bare Exception, the OSError as its cause
-        cause = error.__cause__ if isinstance(error.__cause__, OSError) else error
-        raise _fail("back up", path, cause) from None
+    """Copy path, its mode, owner, group and SELinux context preserved, to a timestamped name beside it.
+
+    Return that name, as module.backup_local does ("" when there is no file; not copied in check mode).
+    """
+    if not exists(path):
+        return ""
+    copy = f"{path}.{os.getpid()}.{time.strftime('%Y-%m-%d@%H:%M:%S~', time.localtime())}"
+    if not module.check_mode:
+        try:
+            module.preserved_copy(path, copy)
+        except OSError as error:  # shutil.Error is one
+            raise _fail("back up", path, error) from None
+    return copy
 
 
 def check_owner_group(owner, group, path):

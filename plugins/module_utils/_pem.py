@@ -10,8 +10,9 @@ request), no PEM headers, valid base64, a size limit. OpenSSL, through
 ssl.SSLContext.load_verify_locations, parses each certificate, and get_ca_certs() gives its
 subject and validity. get_ca_certs() lists only what OpenSSL counts as a CA (basicConstraints
 CA:TRUE, keyCertSign, or a self-signed v1 certificate), while a CA file may also hold a server
-certificate trusted as itself, as containerd accepts it: for such a certificate the validity and
-the subject's commonName are read from its DER, which OpenSSL has parsed by then.
+certificate trusted as itself, as containerd accepts it: OpenSSL has parsed such a certificate,
+but the standard library does not say its validity or subject, so its expiry is not checked
+(its dates are None, and check_validity says so in a warning).
 """
 
 from __future__ import annotations
@@ -37,67 +38,15 @@ _BLOCK = re.compile(r"-----BEGIN ([^\r\n-]*)-----(.*?)-----END ([^\r\n-]*)-----"
 _BEGIN = re.compile(r"-----BEGIN ")
 _SSL_SOURCE = re.compile(r"\s*\(_ssl\.c:\d+\)$")
 
-# DER, for the certificates get_ca_certs() leaves out
-_SEQUENCE, _UTC_TIME, _VERSION = 0x30, 0x17, 0xA0
-_COMMON_NAME = bytes((0x55, 0x04, 0x03))  # 2.5.4.3
-_STRING_CODECS = {0x0C: "utf-8", 0x13: "ascii", 0x16: "ascii", 0x14: "latin-1", 0x1E: "utf-16-be"}
-
 Certificate = namedtuple("Certificate", ["not_before", "not_after", "common_name"])
-"""What this module reads from one certificate: two aware UTC datetimes and the subject CN (or None)."""
+"""What this module reads from one certificate: two aware UTC datetimes and the subject CN (or None).
+
+All three are None for a certificate OpenSSL does not count as a CA (its expiry is not checked)."""
+UNCHECKED = Certificate(None, None, None)
 
 
 class PemError(ValueError):
     """The text is not a PEM bundle of X.509 certificates; the message says why."""
-
-
-def _element(der, offset):
-    """Return (tag, content start, content end) of the DER element at offset."""
-    if offset + 2 > len(der):
-        raise PemError("not an X.509 certificate (the data ends inside an element header)")
-    tag, length = der[offset], der[offset + 1]
-    offset += 2
-    if length & 0x80:
-        count = length & 0x7F
-        if not 0 < count <= 4 or offset + count > len(der):
-            raise PemError("not an X.509 certificate (unsupported length encoding)")
-        length = int.from_bytes(der[offset:offset + count], "big")
-        offset += count
-    if offset + length > len(der):
-        raise PemError("not an X.509 certificate (an element is longer than the data (truncated?))")
-    return tag, offset, offset + length
-
-
-def _children(der, element):
-    children, start = [], element[1]
-    while start < element[2]:
-        children.append(_element(der, start))
-        start = children[-1][2]
-    return children
-
-
-def _der_time(der, element):
-    tag, start, end = element
-    text = bytes(der[start:end]).decode("ascii")
-    if tag == _UTC_TIME:  # YYMMDDHHMMSSZ; RFC 5280 4.1.2.5.1: YY >= 50 is 19YY
-        text = f"{int(text[:2]) + (1900 if int(text[:2]) >= 50 else 2000)}{text[2:]}"
-    return datetime.datetime.strptime(text, "%Y%m%d%H%M%SZ").replace(tzinfo=UTC)
-
-
-def _der_fields(der):
-    """The validity and subject commonName of a certificate OpenSSL parsed but does not list as a CA."""
-    tbs = _children(der, _element(der, 0))[0]
-    fields = _children(der, tbs)
-    if fields[0][0] == _VERSION:
-        fields = fields[1:]
-    # serialNumber, signature, issuer, validity, subject
-    not_before, not_after = _children(der, fields[3])
-    common_name = None
-    for attribute in (a for rdn in _children(der, fields[4]) for a in _children(der, rdn)):
-        oid, value = _children(der, attribute)
-        if der[oid[1]:oid[2]] == _COMMON_NAME and value[0] in _STRING_CODECS:
-            common_name = bytes(der[value[1]:value[2]]).decode(_STRING_CODECS[value[0]], errors="replace")
-            break
-    return Certificate(_der_time(der, not_before), _der_time(der, not_after), common_name)
 
 
 def _ssl_time(text):
@@ -105,12 +54,8 @@ def _ssl_time(text):
 
 
 def parse_der_certificate(der):
-    """Return the Certificate read from one DER X.509 certificate; raise PemError when it is not one."""
-    tag, _start, end = _element(der, 0)
-    if tag != _SEQUENCE:
-        raise PemError("not an X.509 certificate (it does not start with a SEQUENCE)")
-    if end != len(der):
-        raise PemError("not an X.509 certificate (there is data after the certificate)")
+    """Return the Certificate read from one DER X.509 certificate (UNCHECKED when OpenSSL does not count it as a
+    CA); raise PemError when it is not one."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     try:
         context.load_verify_locations(cadata=bytes(der))
@@ -119,7 +64,7 @@ def parse_der_certificate(der):
         raise PemError(f"not an X.509 certificate (OpenSSL: {reason})") from None
     listed = context.get_ca_certs()
     if not listed:
-        return _der_fields(der)
+        return UNCHECKED
     subject = [value for rdn in listed[0]["subject"] for name, value in rdn if name == "commonName"]
     return Certificate(_ssl_time(listed[0]["notBefore"]), _ssl_time(listed[0]["notAfter"]),
                        subject[0] if subject else None)
@@ -171,7 +116,9 @@ def parse_pem_certificates(text):
 
 
 def format_time(moment):
-    """ISO 8601 in UTC, with a Z: 2026-11-28T10:00:00Z."""
+    """ISO 8601 in UTC, with a Z: 2026-11-28T10:00:00Z; None for None (a date not read)."""
+    if moment is None:
+        return None
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -183,30 +130,34 @@ def describe(certificates, index):
 
 
 def check_validity(certificates, now, warn_days):
-    """Return (errors, warnings): expired certificates are errors; ones expiring within warn_days
-    or not valid yet are warnings."""
+    """Return (errors, warnings): expired certificates are errors; ones expiring within warn_days,
+    not valid yet, or whose expiry cannot be read (not a CA) are warnings."""
     errors, warnings = [], []
     for index, certificate in enumerate(certificates):
         name = describe(certificates, index)
-        if certificate.not_after <= now:
+        if certificate.not_after is None:
+            warnings.append(f"{name} is not a CA certificate: expiry not checked")
+        elif certificate.not_after <= now:
             errors.append(f"{name} expired on {format_time(certificate.not_after)}")
         elif certificate.not_after - now <= datetime.timedelta(days=warn_days):
             days = (certificate.not_after - now).days
             warnings.append(
                 f"{name} expires on {format_time(certificate.not_after)}, in {days} day{'s' if days != 1 else ''}"
             )
-        if certificate.not_before > now:
+        if certificate.not_before is not None and certificate.not_before > now:
             warnings.append(f"{name} is not valid before {format_time(certificate.not_before)} (check the clock)")
     return errors, warnings
 
 
 def soonest_expiring(certificates):
-    return min(certificates, key=lambda certificate: certificate.not_after)
+    """The certificate that expires first, of those whose expiry is checked; UNCHECKED when there is none."""
+    checked = [certificate for certificate in certificates if certificate.not_after is not None]
+    return min(checked, key=lambda certificate: certificate.not_after) if checked else UNCHECKED
 
 
 def days_left(certificate, now):
-    """Whole days until the certificate expires (negative once expired)."""
-    return (certificate.not_after - now).days
+    """Whole days until the certificate expires (negative once expired); None when its expiry is not checked."""
+    return None if certificate.not_after is None else (certificate.not_after - now).days
 
 
 def check_private_key(text):

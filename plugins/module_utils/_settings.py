@@ -118,7 +118,7 @@ def check_duration(value, field="dial_timeout"):
 
 def check_certificates_text(value, field):
     """Return PEM text of X.509 certificates (a CA bundle, or a client certificate and its chain), none expired,
-    with a final newline."""
+    with a final newline. The expiry of a certificate that is not a CA (a client certificate) is not checked."""
     require_str(value, field)
     text = value if value.endswith("\n") else value + "\n"
     try:

@@ -11,7 +11,8 @@ version_added: 1.0.0
 description:
   - Makes sure the CA certificate that containerd trusts for the registry mirror (the C(ca) of its
     C(hosts.toml), PMK's C(customRegistryCertPath)) is at O(path) on the node, is a valid PEM bundle of
-    X.509 certificates, has not expired, and, with O(readable_by), can be read by the given user (PMK
+    X.509 certificates, has not expired (a certificate that is not a CA, such as a server certificate trusted as
+    itself, has its expiry not checked, with a warning), and, with O(readable_by), can be read by the given user (PMK
     needs the C(pf9) user to read it).
   - The text comes from O(content), from O(url) (fetched by the node, as PMK's nodelet does), or, with
     neither, from the file already at O(path), which must then exist.
@@ -130,17 +131,23 @@ path:
   type: str
   sample: /usr/local/share/reg-ca.crt
 not_before:
-  description: Start of validity of the soonest-expiring certificate, ISO 8601 in UTC.
+  description:
+    - Start of validity of the soonest-expiring certificate, ISO 8601 in UTC.
+    - V(null) when no certificate's expiry is checked (none is a CA certificate).
   returned: success
   type: str
   sample: "2026-11-28T10:00:00Z"
 not_after:
-  description: End of validity of the soonest-expiring certificate, ISO 8601 in UTC.
+  description:
+    - End of validity of the soonest-expiring certificate, ISO 8601 in UTC.
+    - V(null) when no certificate's expiry is checked (none is a CA certificate).
   returned: success
   type: str
   sample: "2027-11-28T10:00:00Z"
 days_left:
-  description: Whole days until the soonest-expiring certificate expires.
+  description:
+    - Whole days until the soonest-expiring certificate expires.
+    - V(null) when no certificate's expiry is checked (none is a CA certificate).
   returned: success
   type: int
   sample: 364

@@ -107,7 +107,8 @@ options:
   ca_check:
     description:
       - Check the CA already at O(ca_file), which is then never changed - it exists, is a PEM bundle of X.509
-        certificates and none has expired (a warning when one expires within 30 days) - before anything is written.
+        certificates and none has expired (a warning when one expires within 30 days, or is not a CA certificate and
+        so has its expiry not checked) - before anything is written.
       - Implied by O(ca_content) and O(ca_url), whose CA is checked the same way before it is written.
       - Without any of the three, O(ca_file) is only named in the files, so that the CA can be placed later.
     type: bool
@@ -291,11 +292,15 @@ ca:
       type: str
       sample: created
     not_after:
-      description: End of validity of the soonest-expiring certificate, ISO 8601 in UTC.
+      description:
+        - End of validity of the soonest-expiring certificate, ISO 8601 in UTC.
+        - V(null) when no certificate's expiry is checked (none is a CA certificate).
       type: str
       sample: "2027-11-28T10:00:00Z"
     days_left:
-      description: Whole days until the soonest-expiring certificate expires.
+      description:
+        - Whole days until the soonest-expiring certificate expires.
+        - V(null) when no certificate's expiry is checked (none is a CA certificate).
       type: int
       sample: 364
     certificates:

@@ -16,7 +16,8 @@ description:
   - Only an HTTP 200 answer passes. Redirects are not followed, so the credentials go to O(url) only; a redirect
     fails the task, naming its status and its C(Location).
   - With a CA (O(ca_content), O(ca_url) or O(ca_file)), first gets it and checks it as
-    M(kubenode.registry_mirror.ca_certificate) does (a PEM bundle of X.509 certificates, none expired, and
+    M(kubenode.registry_mirror.ca_certificate) does (a PEM bundle of X.509 certificates, none expired
+    (or, not a CA certificate, not checked), and
     readable by O(ca_readable_by)), then verifies the mirror with it, and returns its text in RV(ca_content),
     so that the CA is downloaded once per run and handed on to
     M(kubenode.registry_mirror.containerd_hosts). Without O(url) and O(registry_mirrors), only the CA is checked.

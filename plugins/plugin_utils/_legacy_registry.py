@@ -37,13 +37,6 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-try:
-    import tomlkit
-    from tomlkit.exceptions import TOMLKitError
-    from tomlkit.items import AoT, Table
-except ImportError:  # reported by _toml_edit.parse before anything is edited
-    tomlkit = None
-
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import MIGRATED_MARKER_PREFIX
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry import (
     DEFAULT_DIRECTORY,
@@ -59,9 +52,13 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry
 )
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._toml_dump import dump_checked
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._toml_edit import (
+    EDIT_ERRORS,
     dotted_key,
+    is_array_of_tables,
+    is_table,
     table_at,
     value_kind,
+    whitespace,
 )
 
 WILDCARD = "*"
@@ -383,11 +380,11 @@ def _render_order(container, out):
     for key, item in container.body:
         if key is None:
             out.append(("trivia", item))
-        elif isinstance(item, Table) and not key.is_dotted():
+        elif is_table(item) and not key.is_dotted():
             if not item.is_super_table():
                 out.append(("header", item))
             _render_order(item.value, out)
-        elif isinstance(item, AoT):
+        elif is_array_of_tables(item):
             for table in item.body:
                 out.append(("header", table))
                 _render_order(table.value, out)
@@ -414,7 +411,7 @@ def remove_legacy(document, section_path, migration, name):
     """
     try:
         _remove_legacy(document, section_path, migration)
-    except (TOMLKitError, KeyError, IndexError, ValueError) as error:
+    except EDIT_ERRORS as error:
         raise RegistrySettingError(
             name, f"cannot delete the legacy registry settings without losing its layout ({error}); nothing was written"
         ) from None
@@ -455,7 +452,7 @@ def _keep_trailing_comments(document, order, start, end):
     if not text:
         return
     if end == len(order):
-        document.add(tomlkit.ws(text))
+        document.add(whitespace(text))
     elif order[end][0] == "header":
         header = order[end][1]
         header.trivia.indent = text + header.trivia.indent

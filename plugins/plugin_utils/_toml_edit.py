@@ -3,7 +3,9 @@
 """Set one key of one table in a TOML file, keeping every other byte of the file as it is.
 
 Controller-side, pure Python with no Ansible imports, on tomlkit's public API
-(the releases requirements.txt allows). The key goes where the table is: replaced in place,
+(the releases requirements.txt allows). The one file of the collection that imports tomlkit:
+the others reach it through parse, rewrite, EDIT_ERRORS, is_table, is_array_of_tables and
+whitespace. The key goes where the table is: replaced in place,
 added to an inline table, added to an explicit [table] after its last key, or
 added next to the dotted keys that define the table. A table that has none of
 these gets a [header] of its own at the end of the file (append_section).
@@ -26,14 +28,44 @@ try:
     import tomlkit
     from tomlkit.exceptions import TOMLKitError
     from tomlkit.items import AoT, InlineTable, Table
+
+    # What editing a tomlkit document may raise when the layout does not allow the edit
+    EDIT_ERRORS = (TOMLKitError, KeyError, IndexError, ValueError)
 except ImportError:  # reported by parse(), so that documentation tools work without it
     tomlkit = None
+    TOMLKitError = AoT = InlineTable = Table = None
+    EDIT_ERRORS = (KeyError, IndexError, ValueError)
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import RegistrySettingError
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._toml_dump import MissingDependencyError
 
 # containerd's own indent of the keys in a table
 DEFAULT_INDENT = "  "
+
+
+def have_tomlkit():
+    """True when tomlkit is installed on the controller."""
+    return tomlkit is not None
+
+
+def rewrite(text):
+    """Return the tomlkit document of TOML text, to edit and render again (tomlkit must be installed)."""
+    return tomlkit.parse(text)
+
+
+def is_table(item):
+    """True when item of a tomlkit container is a table ([header], dotted or super table; not inline)."""
+    return Table is not None and isinstance(item, Table)
+
+
+def is_array_of_tables(item):
+    """True when item of a tomlkit container is an array of tables ([[header]])."""
+    return AoT is not None and isinstance(item, AoT)
+
+
+def whitespace(text):
+    """A tomlkit item of whitespace and comments that renders as text."""
+    return tomlkit.ws(text)
 
 
 def newline_of(text):

@@ -22,12 +22,8 @@ from __future__ import annotations
 
 import tomllib
 
-try:
-    import tomlkit
-except ImportError:  # reported when masking, so that documentation tools work without it
-    tomlkit = None
-
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import SECRET_MASK
+from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._toml_edit import have_tomlkit, rewrite
 
 SECRET_KEYS = frozenset(("password", "auth", "identitytoken"))
 HEADER_TABLES = frozenset(("header", "headers"))
@@ -119,10 +115,10 @@ def mask_toml(text, label=SECRET_MASK):
         return not_shown()
     if not secrets:
         return text
-    if tomlkit is None:
+    if not have_tomlkit():  # reported when masking, so that documentation tools work without it
         return not_shown(reason=f"{NOT_CERTAIN}: tomlkit is not installed on the controller")
     try:
-        document = tomlkit.parse(text)
+        document = rewrite(text)
         _mask_document(document, False, label)
         masked = document.as_string()
         check = secret_values(masked)

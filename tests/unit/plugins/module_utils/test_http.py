@@ -437,3 +437,27 @@ def test_tls_context(pki, verify, ca):
         except _http.HttpTlsError:
             status = None
     assert status == (200 if ca or not verify else None)  # the fake's CA is in no system trust store
+
+
+class _Frame:
+    """A stand-in for a Python frame: its function's name and its caller."""
+
+    def __init__(self, names):
+        self.f_code = type("Code", (), {"co_name": names[0]})()
+        self.f_back = _Frame(names[1:]) if len(names) > 1 else None
+
+
+@pytest.mark.parametrize(
+    ("stack", "phase"),
+    [
+        (["recv_into", "readinto", "_read_status", "begin", "getresponse", "do_open"], "while waiting for the answer"),
+        (["do_handshake", "_create", "wrap_socket", "connect", "send", "_send_output", "do_open"],
+         "during the TLS handshake"),
+        (["readinto", "_read_status", "_tunnel", "connect", "send", "_send_output"], "while opening the proxy tunnel"),
+        (["create_connection", "connect", "send", "_send_output", "do_open"], "while connecting"),
+        (["sendall", "send", "_send_output", "endheaders", "do_open"], "while sending the request"),
+        (["read1", "_read_body", "_send_once", "request"], None),  # the body: request() says how far it got
+    ],
+)
+def test_the_phase_is_read_from_the_functions_interrupted(stack, phase):
+    assert _http._phase_of(_Frame(stack)) == phase

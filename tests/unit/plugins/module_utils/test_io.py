@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import shutil
 
 import pytest
 
@@ -80,3 +81,74 @@ def test_readable_through_group(open_dir):
     shared.chmod(0o044)
     os.chown(shared, account.pw_uid, 0)
     assert _io.readable_by(str(shared), nobody)[0] is False
+
+
+# --- writing and backing up (own temp file, fsync, rename; issue 22) -------------------------------
+
+
+class FakeModule:
+    """What write_file and backup use of AnsibleModule; SELinux off."""
+
+    def __init__(self, unsafe_writes=False, check_mode=False):
+        self.params = {"unsafe_writes": unsafe_writes}
+        self.check_mode = check_mode
+
+    def selinux_enabled(self):
+        return False
+
+    def preserved_copy(self, source, target):
+        shutil.copy2(source, target)
+
+
+@pytest.mark.parametrize(("old_mode", "new_mode"), [(None, 0o600), (0o644, 0o644), (0o640, 0o640)])
+def test_write_file_replaces_and_keeps_the_old_mode(tmp_path, old_mode, new_mode):
+    path = tmp_path / "hosts.toml"
+    if old_mode is not None:
+        path.write_bytes(b"old\n")
+        path.chmod(old_mode)
+    _io.write_file(FakeModule(), str(path), b"new\n")
+    assert path.read_bytes() == b"new\n"
+    assert path.stat().st_mode & 0o777 == new_mode
+    assert [entry.name for entry in tmp_path.iterdir()] == ["hosts.toml"]  # no temporary file left
+
+
+@pytest.mark.parametrize(("unsafe_writes", "written"), [(True, True), (False, False)])
+def test_a_refused_rename_writes_in_place_only_with_unsafe_writes(tmp_path, monkeypatch, unsafe_writes, written):
+    path = tmp_path / "config.toml"
+    path.write_bytes(b"old\n")
+
+    def busy(source, target):
+        raise OSError(16, "Device or resource busy")  # EBUSY: a bind-mounted file
+
+    monkeypatch.setattr(_io.os, "rename", busy)
+    if written:
+        _io.write_file(FakeModule(unsafe_writes=True), str(path), b"new\n")
+    else:
+        with pytest.raises(_io.FileOperationError, match=f"cannot write {path}: device or resource busy"):
+            _io.write_file(FakeModule(unsafe_writes=unsafe_writes), str(path), b"new\n")
+    assert path.read_bytes() == (b"new\n" if written else b"old\n")
+    assert [entry.name for entry in tmp_path.iterdir()] == ["config.toml"]
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_backup_is_a_preserved_copy(tmp_path, check_mode):
+    path = tmp_path / "config.toml"
+    path.write_bytes(b"kept\n")
+    path.chmod(0o640)
+    copy = _io.backup(FakeModule(check_mode=check_mode), str(path))
+    assert copy.startswith(f"{path}.{os.getpid()}.") and copy.endswith("~")
+    if check_mode:
+        assert not os.path.exists(copy)
+    else:
+        assert open(copy, "rb").read() == b"kept\n"
+        assert os.stat(copy).st_mode & 0o777 == 0o640
+    assert _io.backup(FakeModule(), str(tmp_path / "none")) == ""
+
+
+def test_a_backup_that_cannot_be_written_names_the_file(tmp_path, monkeypatch):
+    path = tmp_path / "config.toml"
+    path.write_bytes(b"kept\n")
+    module = FakeModule()
+    monkeypatch.setattr(module, "preserved_copy", lambda source, target: open(f"{tmp_path}/no/such/dir", "wb"))
+    with pytest.raises(_io.FileOperationError, match=f"^cannot back up {path}: "):
+        _io.backup(module, str(path))

@@ -43,7 +43,7 @@ def pem_block(label, der):
 # --- valid certificates --------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["ca", "other_ca", "server", "expiring_ca", "expired_ca", "long_ca"])
+@pytest.mark.parametrize("name", ["ca", "other_ca", "expiring_ca", "expired_ca", "long_ca"])  # server: UNCHECKED
 def test_validity_matches_openssl(pki, name):
     path = getattr(pki, name)
     (validity,) = _pem.parse_pem_certificates(path.read_text())
@@ -91,9 +91,10 @@ def test_crlf_line_endings(pki):
     assert _pem.parse_pem_certificates(text) == [(openssl_date(pki.ca, "start"), openssl_date(pki.ca, "end"))]
 
 
-def test_common_name_of_the_server_certificate(pki):
+def test_a_server_certificate_is_read_with_its_expiry_not_checked(pki):
+    """A CA file may hold a server certificate trusted as itself: OpenSSL parses it, its dates are not read."""
     (certificate,) = _pem.read_certificates(pki.server.read_text())
-    assert certificate.common_name == "127.0.0.1"
+    assert certificate == _pem.UNCHECKED == (None, None, None)
 
 
 # --- what is not a certificate -------------------------------------------
@@ -123,7 +124,7 @@ CASES = {
         "PEM block 2 is a PRIVATE KEY, not a CERTIFICATE (never put a private key in a CA file)",
     ),
     "truncated base64": (_truncated_base64, "invalid base64"),
-    "truncated DER": (_truncated_der, "not an X.509 certificate (an element is longer than the data"),
+    "truncated DER": (_truncated_der, "not an X.509 certificate (OpenSSL: "),
     "missing END line": (
         lambda pki: "\n".join(pki.ca.read_text().splitlines()[:-1]) + "\n",
         "-----BEGIN line has no matching -----END line",
@@ -146,7 +147,7 @@ CASES = {
     ),
     "trailing data after the DER": (
         lambda pki: pem_block("CERTIFICATE", der_of(pki.ca) + b"\x00\x00"),
-        "there is data after the certificate",
+        "not an X.509 certificate (OpenSSL: ",
     ),
     "PEM headers": (
         lambda pki: pki.ca.read_text().replace("-----\n", "-----\nProc-Type: 4,ENCRYPTED\n\n", 1),
@@ -198,14 +199,16 @@ def _listed_by_get_ca_certs(path):
     ("v1-self-signed", None, 1),  # OpenSSL counts a self-signed v1 certificate as a CA
     ("v1-signed", "ca", 0),  # a v1 certificate signed by another is not one
 ])
-def test_what_get_ca_certs_lists_and_every_certificate_is_read(pki, name, signer, listed):
-    """get_ca_certs() leaves out the certificates OpenSSL does not count as CAs; they are read all the same."""
+def test_what_get_ca_certs_lists_is_read_and_the_rest_is_unchecked(pki, name, signer, listed):
+    """get_ca_certs() leaves out the certificates OpenSSL does not count as CAs: they are accepted, unchecked."""
     path = getattr(pki, name) if name in ("ca", "server") else _v1_certificate(pki, name, signer)
     assert _listed_by_get_ca_certs(path) == listed
     (certificate,) = _pem.read_certificates(path.read_text())
+    if not listed:
+        assert certificate == _pem.UNCHECKED
+        return
     assert (certificate.not_before, certificate.not_after) == (openssl_date(path, "start"), openssl_date(path, "end"))
-    expected_name = {"ca": fake.CA_NAME, "server": "127.0.0.1"}.get(name, name)
-    assert certificate.common_name == expected_name
+    assert certificate.common_name == (fake.CA_NAME if name == "ca" else name)
 
 
 def test_a_bundle_larger_than_the_limit_is_refused(pki):
@@ -236,6 +239,31 @@ def test_check_validity(pki):
     ]
     assert _pem.days_left(_pem.soonest_expiring(good + expiring), now) in (9, 10)
     assert _pem.days_left(expired[0], now) < 0
+
+
+@pytest.mark.parametrize(
+    ("names", "errors", "warnings", "soonest"),
+    [
+        (["server"], [], ["the certificate is not a CA certificate: expiry not checked"], None),
+        (["ca", "server"], [], ["certificate 2 of 2 is not a CA certificate: expiry not checked"], "ca"),
+        (["server", "expired_ca"], ["certificate 2 of 2 (CN=kubenode expired CA) expired on "],
+         ["certificate 1 of 2 is not a CA certificate: expiry not checked"], "expired_ca"),
+    ],
+)
+def test_expiry_not_checked_is_a_warning_with_null_dates(pki, names, errors, warnings, soonest):
+    certificates = [_pem.read_certificates(getattr(pki, name).read_text())[0] for name in names]
+    now = datetime.datetime.now(UTC)
+    found_errors, found_warnings = _pem.check_validity(certificates, now, 7)
+    assert len(found_errors) == len(errors)
+    assert all(error.startswith(expected) for error, expected in zip(found_errors, errors, strict=True))
+    assert found_warnings == warnings
+    first = _pem.soonest_expiring(certificates)
+    if soonest is None:
+        assert first == _pem.UNCHECKED
+        assert (_pem.days_left(first, now), _pem.format_time(first.not_after)) == (None, None)
+    else:
+        assert first.not_after == openssl_date(getattr(pki, soonest), "end")
+        assert isinstance(_pem.days_left(first, now), int)
 
 
 def test_not_yet_valid_is_a_warning(pki):

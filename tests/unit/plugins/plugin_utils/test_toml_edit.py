@@ -199,3 +199,32 @@ def test_table_at_walks_a_document_and_names_a_missing_part():
     assert _toml_edit.table_at(document, PATH)["x"] == 1
     with pytest.raises(KeyError, match="nope"):
         _toml_edit.table_at(document, ("a", "nope"))
+
+
+# --- what the other plugins use instead of importing tomlkit (issue 22) ---------------------------
+
+KINDS_TEXT = 'a = 1\ninline = { x = 1 }\n[t]\nb = 2\n[[aot]]\nc = 3\n[super.sub]\nd = 4\n'
+
+
+@pytest.mark.parametrize(
+    ("key", "table", "array_of_tables"),
+    [("a", False, False), ("inline", False, False), ("t", True, False), ("aot", False, True), ("super", True, False)],
+)
+def test_is_table_and_is_array_of_tables(key, table, array_of_tables):
+    document = _toml_edit.rewrite(KINDS_TEXT)
+    item = dict(document.body)[key] if key != "super" else document.item("super")
+    assert (_toml_edit.is_table(item), _toml_edit.is_array_of_tables(item)) == (table, array_of_tables)
+
+
+@pytest.mark.parametrize("text", ["\n", "# a comment\n", "\n# kept\n\n"])
+def test_whitespace_renders_as_given(text):
+    document = _toml_edit.rewrite("a = 1\n")
+    document.add(_toml_edit.whitespace(text))
+    assert document.as_string() == "a = 1\n" + text
+
+
+def test_rewrite_keeps_the_text_and_edit_errors_cover_tomlkit():
+    assert _toml_edit.rewrite(KINDS_TEXT).as_string() == KINDS_TEXT
+    assert _toml_edit.have_tomlkit() is True
+    assert {KeyError, IndexError, ValueError} <= set(_toml_edit.EDIT_ERRORS)
+    assert any(error.__module__.startswith("tomlkit") for error in _toml_edit.EDIT_ERRORS)

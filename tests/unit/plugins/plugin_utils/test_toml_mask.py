@@ -6,7 +6,7 @@ import tomllib
 
 import pytest
 
-from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils import _toml_mask
+from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils import _toml_edit
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._containerd_config import mask_secrets
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_toml import render_hosts_files
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._toml_mask import (
@@ -108,7 +108,7 @@ def test_text_that_cannot_be_masked_with_certainty_is_not_shown(text):
 
 
 def test_without_tomlkit_nothing_with_a_secret_is_shown(monkeypatch):
-    monkeypatch.setattr(_toml_mask, "tomlkit", None)
+    monkeypatch.setattr(_toml_edit, "tomlkit", None)  # the one file that imports it
     masked = mask_toml(HOSTS_SPELLINGS["table"])
     assert TOKEN not in masked
     assert "tomlkit" in masked
