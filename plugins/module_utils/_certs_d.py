@@ -116,8 +116,8 @@ class DiskReader:
         raise NotImplementedError
 
     def kind(self, path):
-        """"file" (regular), "link" (symbolic), "other" or None (nothing there, or it cannot be looked at); never
-        raises."""
+        """What is at path: "file" (regular), "link" (symbolic), "other", or None (nothing, or it cannot be looked
+        at); never raises."""
         raise NotImplementedError
 
     def directories(self, path):
