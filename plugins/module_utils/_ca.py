@@ -17,6 +17,7 @@ from collections import namedtuple
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils import _http
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._io import (
     FileOperationError,
+    enterable_by,
     load_file_if_exists,
     readable_by,
 )
@@ -152,6 +153,29 @@ def check_readable(path, user, field):
     ok, reason = readable_by(path, user)
     if not ok:
         raise CaError(f"{field}: {reason}")
+
+
+def checked_ca(path=None, content=None, url=None, validate_certs=True, readable_by=None, timeout=DEFAULT_TIMEOUT,
+               warn_days=DEFAULT_WARN_DAYS, fields=CA_FIELDS, warn=None):
+    """The CA of every module: got from content, url or the file at path and checked (get_ca()), then readable_by
+    checked; raise CaError, naming the option, at the first check that fails. Nothing is written.
+
+    readable_by, a user name: with content or url (a CA to write at path, mode 0644), whoever can enter the
+    directories to path can read it, so they are what is checked; otherwise the file at path is.
+    warn, when given, is called with each warning as soon as the CA passed its own checks.
+    """
+    ca = get_ca(path, content, url, validate_certs, timeout, warn_days, fields)
+    for warning in ca.warnings if warn is not None else ():
+        warn(warning)
+    if readable_by is None:
+        return ca
+    if content is not None or url is not None:
+        ok, reason = enterable_by(path, readable_by)
+        if not ok:
+            raise CaError(f"{fields.readable_by}: {reason}")
+    else:
+        check_readable(path, readable_by, fields.readable_by)
+    return ca
 
 
 def summary(ca, now=None):

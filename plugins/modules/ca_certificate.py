@@ -175,71 +175,35 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._ca impor
     CaError,
     CaFields,
     check_readable,
-    get_ca,
+    checked_ca,
     summary,
 )
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._certs_d_apply import apply_ca, text_diff
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._io import (
     FileOperationError,
-    ensure_directory,
-    enterable_by,
     file_arguments,
     readable_by,
-    remove,
-    set_attributes,
-    write_file,
 )
 
 FIELDS = CaFields("path", "content", "url", "readable_by")
 
 
-def _undo(module, path, before, old_stat, created):
-    """Put the node back as it was before this run wrote path: the old file, or no file and no new directory."""
-    if before is None:
-        remove(path)
-        for directory in reversed(created):
-            os.rmdir(directory)
-        return
-    write_file(module, path, before)
-    os.chown(path, old_stat.st_uid, old_stat.st_gid)
-    os.chmod(path, old_stat.st_mode & 0o7777)
-
-
 def _place(module, ca, file_args, attributes_diff):
     """Write the CA when its text differs and give it its attributes; return whether anything changed.
 
-    With readable_by, the directories are checked first, and the file once written: when the user
+    With readable_by (whose directories checked_ca checked), the file is checked once written: when the user
     cannot read it, it is put back as it was and the module fails.
     """
-    params, path = module.params, module.params["path"]
-    user = params["readable_by"]
-    if user is not None:
-        ok, reason = enterable_by(path, user)
-        if not ok:
+    path, user = module.params["path"], module.params["readable_by"]
+    verify = None if user is None else lambda: check_readable(path, user, "readable_by")
+    changed = apply_ca(module, path, ca.text, ca.before, file_args, attributes_diff, verify)
+    if module.check_mode and ca.before is not None and user is not None:
+        ok, reason = readable_by(path, user)
+        if not ok and not changed:
             raise CaError(f"readable_by: {reason}")
-    new_bytes = ca.text.encode("utf-8")
-    content_changed = ca.before != new_bytes
-    if module.check_mode:
-        changed = content_changed
-        if ca.before is not None:
-            changed = set_attributes(module, file_args, changed, attributes_diff)
-            ok, reason = readable_by(path, user) if user is not None else (True, "")
-            if not ok and not changed:
-                raise CaError(f"readable_by: {reason}")
-            if not ok:
-                module.warn(f"readable_by: {reason} now; check mode changes nothing, so the file is checked "
-                            "as it is, and a real run checks it once written")
-        return changed
-    old_stat = os.stat(path) if ca.before is not None else None
-    created = ensure_directory(os.path.dirname(path))
-    if content_changed:
-        write_file(module, path, new_bytes)
-    changed = set_attributes(module, file_args, content_changed or bool(created), attributes_diff)
-    if user is not None:
-        try:
-            check_readable(path, user, "readable_by")
-        except CaError as error:
-            _undo(module, path, ca.before, old_stat, created)
-            raise CaError(f"{error}; the file was put back as it was") from None
+        if not ok:
+            module.warn(f"readable_by: {reason} now; check mode changes nothing, so the file is checked "
+                        "as it is, and a real run checks it once written")
     return changed
 
 
@@ -273,16 +237,9 @@ def main():
     placing = params["content"] is not None or params["url"] is not None
     attributes_diff = {"before": {}, "after": {}}
     try:
-        ca = get_ca(path, params["content"], params["url"], params["validate_certs"], params["timeout"],
-                    params["warn_days"], fields=FIELDS)
-        for warning in ca.warnings:
-            module.warn(warning)
-        if placing:
-            changed = _place(module, ca, file_arguments(module, path), attributes_diff)
-        else:
-            changed = False
-            if params["readable_by"] is not None:
-                check_readable(path, params["readable_by"], "readable_by")
+        ca = checked_ca(path, params["content"], params["url"], params["validate_certs"], params["readable_by"],
+                        params["timeout"], params["warn_days"], fields=FIELDS, warn=module.warn)
+        changed = _place(module, ca, file_arguments(module, path), attributes_diff) if placing else False
     except CaError as error:
         status = {} if error.status is None else {"status": error.status}
         module.fail_json(msg=str(error), path=path, **status)
@@ -292,9 +249,9 @@ def main():
     result = dict(changed=changed, path=path, content=ca.text, **summary(ca))
     if module._diff:
         diffs = []
-        if placing and ca.before != ca.text.encode("utf-8"):
-            before = "" if ca.before is None else ca.before.decode("utf-8", errors="replace")
-            diffs.append(dict(before_header=path, after_header=path, before=before, after=ca.text))
+        ca_diff = text_diff(path, ca.before, ca.text) if placing else None
+        if ca_diff is not None:
+            diffs.append(ca_diff)
         if ca.before is not None and (attributes_diff["before"] or attributes_diff["after"]):
             diffs.append(attributes_diff)
         result["diff"] = diffs

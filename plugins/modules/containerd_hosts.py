@@ -387,8 +387,6 @@ files:
       sample: /etc/containerd/certs.d/docker.io/hosts.toml.12345.2026-11-28@10:00:00~
 """
 
-import base64
-import errno
 import os
 
 from ansible.module_utils.basic import AnsibleModule
@@ -398,330 +396,17 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._ca impor
     CA_FILE_MODE,
     HOSTS_ARGUMENT_SPEC,
     CaError,
-    check_readable,
-    get_ca,
+    checked_ca,
     summary,
 )
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._certs_d import PlanError, ca_step, plan
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._certs_d_apply import NodeDisk, apply_plan
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import (
-    ADOPT,
     ARGUMENT_SPEC,
-    CHANGED_MASK,
-    CONFLICT,
-    DEFAULT_MODE,
-    FOREIGN,
     HOSTS_FILE_NAME,
-    KEEP,
-    MARKER,
-    NOTHING,
-    REFUSE,
-    REMOVE,
     REQUIRED_TOGETHER,
-    RESTORE,
-    SECRET_MASK,
-    TLS_FILES,
-    WRITE,
-    absent_action,
-    is_managed,
-    kept_aside_path,
-    owner,
-    present_action,
-    tls_file_mode,
 )
-from ansible_collections.kubenode.registry_mirror.plugins.module_utils._io import (
-    FileOperationError,
-    backup,
-    check_owner_group,
-    describe,
-    ensure_directory,
-    enterable_by,
-    exists,
-    file_arguments,
-    load_file_if_exists,
-    remove,
-    rename,
-    set_attributes,
-    write_file,
-)
-
-_NOT_OURS = "was not written by kubenode.registry_mirror"
-
-
-def _text(data):
-    return None if data is None else data.decode("utf-8", errors="replace")
-
-
-def _encoded(data):
-    return None if data is None else base64.b64encode(data).decode("ascii")
-
-
-def _texts(path, before, after):
-    """The file's old and new bytes, for the action plugin to mask and show as a diff.
-
-    Never shown as they are: the action plugin parses them on the controller, which has a TOML
-    parser, masks every header value and drops this entry. Base64, so that no text of a file is
-    altered by Ansible's own hiding of the authorization value on its way back.
-    """
-    return {"path": path, "before": _encoded(before), "after": _encoded(after)}
-
-
-def _plan(module, registry, content, state):
-    """Look at one registry's files and decide what state does with them; nothing is written."""
-    path = os.path.join(module.params["config_path"], registry, HOSTS_FILE_NAME)
-    kept = kept_aside_path(path)
-    try:
-        before = load_file_if_exists(path)
-        kept_exists = exists(kept)
-    except FileOperationError as error:
-        if state == "present" or error.errno != errno.ENOTDIR:
-            raise
-        before, kept_exists = None, False  # the registry's directory is a file: no hosts.toml to remove
-    if state == "present":
-        action = present_action(owner(_text(before)), kept_exists, module.params["foreign_files"])
-    else:
-        action = absent_action(owner(_text(before)), kept_exists)
-    return {"registry": registry, "path": path, "before": before, "content": content, "kept": kept,
-            "kept_exists": kept_exists, "action": action, "touched": False}
-
-
-# What containerd_hosts does with one of our PEM files (_hosts_files.TLS_FILES) beside a hosts.toml.
-WRITE_TLS = "write_tls"  # state=present: the file of a mirror's ca_content, client_cert_content or client_key_content
-REMOVE_TLS = "remove_tls"  # ours, and no mirror of the settings gives it (any more), or state=absent
-# The mode of a key file: what tells a secret from a public certificate.
-_SECRET_MODE = TLS_FILES["client_key_content"][1]
-_MAX_TLS_BYTES = 1024 * 1024
-
-
-def _tls_plan(module, registry, name, content):
-    """Look at one PEM file of ours (content None: to be removed) and plan it; nothing is written."""
-    path = os.path.join(module.params["config_path"], registry, name)
-    setting = next(setting for setting, (suffix, _mode) in TLS_FILES.items() if name.endswith(suffix))
-    if os.path.islink(path) or os.path.lexists(path) and not os.path.isfile(path):
-        raise FileOperationError("write", path, "it is not a regular file; move it away")
-    before = load_file_if_exists(path, _MAX_TLS_BYTES)
-    if content is not None and before is not None and not is_managed(_text(before)):
-        raise FileOperationError("write", path, f"it {_NOT_OURS}; move it away (a mirror's {setting} goes there)")
-    return {"kind": "tls", "registry": registry, "name": name, "path": path, "before": before, "content": content,
-            "mode": tls_file_mode(name), "action": WRITE_TLS if content is not None else REMOVE_TLS, "touched": False}
-
-
-def _our_tls_files(module, registry):
-    """The names of our PEM files in a registry's directory (by their name and marker line), sorted."""
-    directory = os.path.join(module.params["config_path"], registry)
-    try:
-        with os.scandir(directory) as entries:
-            names = [e.name for e in entries if tls_file_mode(e.name) and e.is_file(follow_symlinks=False)]
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-    except OSError as error:
-        raise FileOperationError("list", directory, describe(error, directory, directory), error.errno) from None
-    ours = []
-    for name in sorted(names):
-        # the marker line and its line end are all is_managed reads
-        first = load_file_if_exists(os.path.join(directory, name), len(MARKER.encode("utf-8")) + 2)
-        if first is not None and is_managed(_text(first)):
-            ours.append(name)
-    return ours
-
-
-def _stale_tls_plans(module, registry, declared=()):
-    """Plans removing our PEM files in a registry's directory that declared (names) does not hold."""
-    stale = [name for name in _our_tls_files(module, registry) if name not in declared]
-    return [_tls_plan(module, registry, name, None) for name in stale]
-
-
-def _undeclared_directories(config_path, declared):
-    """The directories under config_path (not symbolic links) that the settings do not declare, sorted."""
-    try:
-        with os.scandir(config_path) as entries:
-            names = [entry.name for entry in entries if entry.is_dir(follow_symlinks=False)]
-    except (FileNotFoundError, NotADirectoryError):
-        return []  # nothing of ours can be there; writing the declared files reports a file in the way
-    except OSError as error:
-        raise FileOperationError("list", config_path, describe(error, config_path, config_path), error.errno) from None
-    return sorted(set(names) - set(declared))
-
-
-def _stale_plans(module, declared, sealed=None):
-    """Plans for the directories the settings do not declare: our file removed, a file kept aside put back (as
-    state=absent does), our PEM files removed. Files we did not write are not touched, nor reported.
-
-    sealed (state=present under a * entry without upstream fallback) is the text of _default/hosts.toml. containerd
-    takes a registry's own directory over _default as soon as it exists, with a hosts.toml or without (it then
-    pulls from the registry itself, with the directory's certificates), so no other directory may route around
-    the mirrors of *: each gets that text as ours, a file we did not write there kept aside as for a declared one.
-    """
-    plans = []
-    for registry in _undeclared_directories(module.params["config_path"], declared):
-        try:
-            if sealed is None:
-                plan = _plan(module, registry, None, "absent")
-                plans += [plan] if plan["action"] in (REMOVE, RESTORE) else []
-            else:
-                plans.append(dict(_plan(module, registry, sealed, "present"), sealed=True))
-            plans += _stale_tls_plans(module, registry)
-        except FileOperationError as error:  # not known to be ours: it does not stop the declared files
-            module.warn(f"{error}; left as it is (a file of ours there would be stale).")
-    return plans
-
-
-def _problem(plan):
-    """The sentence that explains why a planned file stops the task, or None."""
-    path, kept = plan["path"], plan.get("kept")
-    if plan["action"] == REFUSE and plan.get("sealed"):
-        return (f"{path} {_NOT_OURS} and foreign_files=refuse, and it would route {plan['registry']} around the "
-                "mirrors of * without upstream fallback: move it away, or set foreign_files=adopt to keep it as "
-                f"{kept} while the mirror is applied.")
-    if plan["action"] == REFUSE:
-        return (f"{path} {_NOT_OURS} and foreign_files=refuse: move it away, or set foreign_files=adopt "
-                f"to keep it as {kept} while the mirror is applied.")
-    if plan["action"] == CONFLICT:
-        return (f"{path} {_NOT_OURS}, and {kept} already holds the file kept aside when the mirror was "
-                "applied: keep one of the two (move the other away) and run again.")
-    return None
-
-
-# Each _APPLY function carries out one plan and returns (files entry, texts for the diff or None,
-# changed). It sets plan["touched"] as soon as it changed the node, so that a failure after that
-# still reports the change.
-
-
-def _write(module, plan):
-    """Write ours where there was no file or ours."""
-    entry = {"path": plan["path"]}
-    if plan["kept_exists"]:
-        entry["kept_aside"] = plan["kept"]
-    file_args = file_arguments(module, plan["path"], DEFAULT_MODE)
-    return _put(module, plan, entry, file_args, module.params["backup"],
-                lambda content: _texts(plan["path"], plan["before"], content))
-
-
-def _put(module, plan, entry, file_args, keep_backup, diff):
-    """Write plan's content unless the file holds it already; give it file_args. diff(new bytes) is its diff."""
-    path, before = plan["path"], plan["before"]
-    content = plan["content"].encode("utf-8")
-    if before == content:
-        attributes_changed = set_attributes(module, file_args)
-        entry["status"] = "updated" if attributes_changed else "unchanged"
-        return entry, None, attributes_changed
-    entry["status"] = "created" if before is None else "updated"
-    if not module.check_mode:
-        # 0755: a CA placed beside hosts.toml must stay readable by pf9
-        if ensure_directory(os.path.dirname(path)):
-            plan["touched"] = True
-        if before is not None and keep_backup:
-            entry["backup_file"] = backup(module, path)
-        write_file(module, path, content, file_args)  # 0600 (umask 077) until file_args are applied
-        plan["touched"] = True
-    return entry, diff(content), True
-
-
-def _keep_aside(module, plan, why):
-    """Rename a file we did not write to its kept-aside path (the same file: its mode, owner and content stay),
-    saying so when why (the end of the warning) is given."""
-    path, kept = plan["path"], plan["kept"]
-    if why:
-        would = "would be" if module.check_mode else "is"
-        module.warn(f"{path} {_NOT_OURS}: it {would} kept as {kept}{why}, and state=absent puts it back.")
-    if not module.check_mode:
-        rename(path, kept)
-        plan["touched"] = True
-
-
-def _adopt(module, plan):
-    """Keep a file we did not write aside, then write ours."""
-    path, kept, content = plan["path"], plan["kept"], plan["content"].encode("utf-8")
-    # a migrated file is expected on stock PMK nodes: no warning
-    _keep_aside(module, plan, " while the mirror is applied" if owner(_text(plan["before"])) == FOREIGN else "")
-    if not module.check_mode:
-        try:
-            write_file(module, path, content, file_arguments(module, path, DEFAULT_MODE))
-        except FileOperationError:
-            try:  # put theirs back: the node pulls as it did before
-                rename(kept, path)
-                plan["touched"] = False
-            except FileOperationError:
-                pass
-            raise
-    entry = {"path": path, "status": "adopted", "kept_aside": kept}
-    return entry, _texts(path, plan["before"], content), True
-
-
-def _unlink(plan):
-    """Remove plan's file, and its directory when nothing else is left there: containerd takes a registry's
-    directory over _default whenever it exists, even empty."""
-    remove(plan["path"])
-    plan["touched"] = True
-    try:
-        os.rmdir(os.path.dirname(plan["path"]))  # only succeeds when nothing else lives there
-    except OSError:
-        pass
-
-
-def _remove(module, plan):
-    """Remove our file."""
-    path = plan["path"]
-    entry = {"path": path, "status": "removed"}
-    if not module.check_mode:
-        if module.params["backup"]:
-            entry["backup_file"] = backup(module, path)
-        _unlink(plan)
-    return entry, _texts(path, plan["before"], None), True
-
-
-def _restore(module, plan):
-    """Put the kept-aside file back in place of ours (or of no file)."""
-    path, kept, before = plan["path"], plan["kept"], plan["before"]
-    entry = {"path": path, "status": "restored", "kept_aside": kept}
-    restored = load_file_if_exists(kept)
-    if not module.check_mode:
-        if before is not None and module.params["backup"]:
-            entry["backup_file"] = backup(module, path)
-        rename(kept, path)  # replaces ours in one step
-        plan["touched"] = True
-    return entry, _texts(path, before, restored), True
-
-
-def _keep(module, plan):
-    """Leave a file we did not write alone on state=absent."""
-    entry = {"path": plan["path"], "status": "foreign"}
-    if plan["kept_exists"]:
-        entry["kept_aside"] = plan["kept"]
-        module.warn(f"{plan['path']} {_NOT_OURS}, and {plan['kept']} holds the file kept aside when the mirror "
-                    "was applied: both are left as they are.")
-    return entry, None, False
-
-
-def _nothing(module, plan):
-    """No file and nothing kept aside on state=absent."""
-    return {"path": plan["path"], "status": "unchanged"}, None, False
-
-
-def _tls_diff(plan, after):
-    """The diff of one PEM file: certificates are public and shown; a key is masked as passwords are."""
-    before, path = plan["before"], plan["path"]
-    if plan["mode"] == _SECRET_MODE:
-        shown_before = "" if before is None else f"{SECRET_MASK}\n"
-        shown_after = "" if after is None else f"{SECRET_MASK if after == before else CHANGED_MASK}\n"
-    else:
-        shown_before, shown_after = _text(before) or "", _text(after) or ""
-    return {"before_header": path, "after_header": path, "before": shown_before, "after": shown_after}
-
-
-def _write_tls(module, plan):
-    """Write one PEM file of ours: a key 0600, certificates 0644, owned by the user the module runs as (root).
-
-    Not backed up: a copy of a key would be one more file holding it.
-    """
-    file_args = file_arguments(module, plan["path"], plan["mode"], from_task=False)
-    entry = {"path": plan["path"], "name": plan["name"]}
-    return _put(module, plan, entry, file_args, False, lambda content: _tls_diff(plan, content))
-
-
-def _remove_tls(module, plan):
-    """Remove one PEM file of ours, and its directory when nothing else is left there."""
-    if not module.check_mode:
-        _unlink(plan)
-    return {"path": plan["path"], "name": plan["name"], "status": "removed"}, _tls_diff(plan, None), True
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._io import FileOperationError, check_owner_group
 
 
 def _checked_ca(module):
@@ -730,99 +415,39 @@ def _checked_ca(module):
     placing = params["ca_content"] is not None or params["ca_url"] is not None
     if params["state"] != "present" or not (placing or params["ca_check"]):
         return None
-    path, user = params["ca_file"], params["ca_readable_by"]
-    if path is None:
+    if params["ca_file"] is None:
         raise CaError("ca_file: required with ca_content, ca_url or ca_check (where the CA is, or is to be written)")
-    ca = get_ca(path, params["ca_content"], params["ca_url"], params["ca_validate_certs"], fields=CA_FIELDS)
-    if user is not None and placing:  # written 0644: whoever can enter the directories can read it
-        ok, reason = enterable_by(path, user)
-        if not ok:
-            raise CaError(f"ca_readable_by: {reason}")
-    elif user is not None:
-        check_readable(path, user, "ca_readable_by")
-    return ca
+    return checked_ca(params["ca_file"], params["ca_content"], params["ca_url"], params["ca_validate_certs"],
+                      params["ca_readable_by"], fields=CA_FIELDS)
 
 
-def _place_ca(module, ca):
-    """Write the CA when it came from ca_content or ca_url; return (ca result, diff or None, changed)."""
-    params, path = module.params, module.params["ca_file"]
-    entry = dict(path=path, status="checked", **summary(ca))
-    if params["ca_content"] is None and params["ca_url"] is None:
-        return entry, None, False
-    new_bytes = ca.text.encode("utf-8")
-    content_changed = ca.before != new_bytes
-    file_args = file_arguments(module, path, CA_FILE_MODE, from_task=False)
-    if module.check_mode:
-        changed = content_changed or (ca.before is not None and set_attributes(module, file_args))
-    else:
-        created = ensure_directory(os.path.dirname(path))
-        if content_changed:
-            write_file(module, path, new_bytes, file_args)
-        changed = set_attributes(module, file_args, content_changed or bool(created))
-    entry["status"] = "created" if ca.before is None else "updated" if changed else "unchanged"
-    diff = None
-    if content_changed:  # a CA is public: its text is shown
-        before = "" if ca.before is None else ca.before.decode("utf-8", errors="replace")
-        diff = {"before_header": path, "after_header": path, "before": before, "after": ca.text}
-    return entry, diff, changed
-
-
-_APPLY = {WRITE: _write, ADOPT: _adopt, REMOVE: _remove, RESTORE: _restore, KEEP: _keep, NOTHING: _nothing,
-          WRITE_TLS: _write_tls, REMOVE_TLS: _remove_tls}
-
-
-def _label(entry):
-    return f"{entry['registry']}/{entry['name']}" if "name" in entry else entry["registry"]
-
-
-def _failure(error, plan, files, changed):
-    """The task's message when a file fails after others were handled: the error, then what was done."""
-    done = [f"{_label(f)} {f['status']}" for f in files if f["status"] not in ("failed", "skipped")]
-    skipped = [_label(f) for f in files if f["status"] == "skipped"]
-    parts = [f"{error}."]
-    if plan["touched"]:
-        parts.append(f"{plan['path']} was partly changed before that.")
-    parts.append(f"Done before the failure: {', '.join(done)}." if done else "Nothing else was done before it.")
-    if skipped:
-        parts.append(f"Not attempted: {', '.join(skipped)}.")
-    parts.append("The node was changed." if changed else "Nothing on the node changed.")
-    return " ".join(parts)
-
-
-def _entry(plan, **more):
-    """A files (or tls_files, with the file's name) entry for a plan that was not carried out."""
-    entry = {"registry": plan["registry"], "path": plan["path"], **more}
-    if plan.get("kind") == "tls":
-        entry["name"] = plan["name"]
-    return entry
-
-
-def _listed(entries):
-    """The results' files (the hosts.toml files) and tls_files (our PEM files, which have a name)."""
-    return {"files": [e for e in entries if "name" not in e], "tls_files": [e for e in entries if "name" in e]}
-
-
-def _declared_plans(module, hosts_file, state):
-    """The plans of one declared directory: its PEM files written before the hosts.toml that names them, then
-    the hosts.toml, then our PEM files it no longer names removed. Return (plans, problems)."""
-    registry, tls_files = hosts_file["directory"], hosts_file.get("tls_files") or {}
-    if not registry or registry in (".", "..") or "/" in registry:
-        module.fail_json(msg=f"_hosts_files: {registry!r} is not a registry directory name")
-    for name, text in tls_files.items():
-        if "/" in name or not tls_file_mode(name) or not isinstance(text, str) or not is_managed(text):
-            module.fail_json(msg=f"_hosts_files: {name!r} in {registry} is not one of our PEM files")
-    plans, problems = [], []
-    steps = [(_tls_plan, (module, registry, name, text)) for name, text in sorted(tls_files.items())]
-    steps += [(_plan, (module, registry, hosts_file.get("content"), state)),
-              (_stale_tls_plans, (module, registry, tls_files))]
-    for make, args in steps:
+def _planned(module):
+    """Look at the CA and every file first: (the Plan, the CA or None). A problem stops the task before anything is
+    written."""
+    params, ca, problems = module.params, None, []
+    try:
+        ca = _checked_ca(module)
+    except CaError as error:
+        problems.append(f"{error}.")
+    placing = params["ca_content"] is not None or params["ca_url"] is not None
+    step = None if ca is None else ca_step(params["ca_file"], ca.text, ca.before, placing, CA_FILE_MODE)
+    try:
+        certs_d = plan(NodeDisk(), params["config_path"], params["_hosts_files"], params["state"],
+                       params["foreign_files"], params["_sealed"], step)
+    except PlanError as error:
+        module.fail_json(msg=str(error))
+    for warning in certs_d.warnings:
+        module.warn(warning)
+    problems += certs_d.problems
+    if params["state"] == "present" and not problems:
         try:
-            made = make(*args)
+            check_owner_group(params["owner"], params["group"],
+                              os.path.join(params["config_path"], "*", HOSTS_FILE_NAME))
         except FileOperationError as error:
             problems.append(f"{error}.")
-            continue
-        plans += made if isinstance(made, list) else [made]
-    return plans, problems
+    if problems:
+        module.fail_json(msg="Nothing was written. " + " ".join(problems), changed=False, files=[], tls_files=[])
+    return certs_d, ca
 
 
 def main():
@@ -841,72 +466,21 @@ def main():
         add_file_common_args=True,
         supports_check_mode=True,
     )
-    hosts_files = module.params["_hosts_files"]
-    if hosts_files is None:
+    if module.params["_hosts_files"] is None:
         module.fail_json(msg="containerd_hosts must run through its action plugin, which renders the files")
     config_path = module.params["config_path"]
     if not os.path.isabs(config_path):
         module.fail_json(msg=f"config_path: {config_path!r} must be an absolute path")
 
-    # Look at the CA and every file first: a problem stops the task before anything is written.
-    plans, problems, ca = [], [], None
-    try:
-        ca = _checked_ca(module)
-    except CaError as error:
-        problems.append(f"{error}.")
-    state = module.params["state"]
-    for hosts_file in hosts_files:
-        declared_plans, declared_problems = _declared_plans(module, hosts_file, state)
-        plans += declared_plans
-        problems += declared_problems
-    try:  # state=absent too: ours anywhere under config_path goes, what was kept aside comes back
-        plans += _stale_plans(module, [hosts_file["directory"] for hosts_file in hosts_files],
-                              sealed=module.params["_sealed"] if state == "present" else None)
-    except FileOperationError as error:
-        problems.append(f"{error}.")
-    problems += [problem for problem in map(_problem, plans) if problem]
-    if state == "present" and not problems:
-        try:
-            check_owner_group(module.params["owner"], module.params["group"],
-                              os.path.join(config_path, "*", HOSTS_FILE_NAME))
-        except FileOperationError as error:
-            problems.append(f"{error}.")
-    if problems:
-        module.fail_json(msg="Nothing was written. " + " ".join(problems), changed=False, files=[], tls_files=[])
-
-    result, texts, safe_diffs, changed = {}, [], [], False
-    if ca is not None:
-        for warning in ca.warnings:
-            module.warn(warning)
-        try:
-            result["ca"], ca_diff, changed = _place_ca(module, ca)
-        except FileOperationError as error:
-            module.fail_json(msg=f"ca_file: {error}. No hosts.toml was written.", changed=False, files=[],
-                             tls_files=[])
-        if ca_diff is not None:
-            safe_diffs.append(ca_diff)
-
-    entries = []
-    for index, plan in enumerate(plans):
-        try:
-            entry, diff, file_changed = _APPLY[plan["action"]](module, plan)
-        except FileOperationError as error:
-            changed = changed or plan["touched"]
-            entries.append(_entry(plan, status="failed", msg=str(error)))
-            entries += [_entry(later, status="skipped") for later in plans[index + 1:]]
-            result.update(msg=_failure(error, plan, entries, changed), changed=changed, **_listed(entries))
-            if module._diff:
-                result.update(_texts=texts, _shown_diffs=safe_diffs)
-            module.fail_json(**result)
-        entries.append(dict(entry, registry=plan["registry"]))
-        if diff:
-            (safe_diffs if plan.get("kind") == "tls" else texts).append(diff)
-        changed = changed or file_changed
-
-    result.update(changed=changed, **_listed(entries))
-    if module._diff:
-        # the action plugin turns _texts into masked diffs, and shows _shown_diffs (public, or masked here) first
-        result.update(_texts=texts, _shown_diffs=safe_diffs)
+    certs_d, ca = _planned(module)
+    for warning in ca.warnings if ca is not None else ():
+        module.warn(warning)
+    # the action plugin turns _texts into masked diffs, and shows _shown_diffs (public, or masked here) first
+    result, failed = apply_plan(module, certs_d)
+    if "ca" in result:
+        result["ca"].update(summary(ca))
+    if failed:
+        module.fail_json(**result)
     module.exit_json(**result)
 
 

@@ -338,7 +338,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._ca impor
     CA_FIELDS,
     CaError,
     CaFields,
-    check_readable,
+    checked_ca,
     get_ca,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._containerd_dump import dump_argv
@@ -370,11 +370,9 @@ def _checked_ca(module):
     params = module.params
     if params["ca_content"] is None and params["ca_url"] is None and params["ca_file"] is None:
         return None
-    try:
-        ca = get_ca(params["ca_file"], params["ca_content"], params["ca_url"], params["ca_validate_certs"],
-                    params["timeout"], params["warn_days"], fields=CA_FIELDS)
-        if params["ca_readable_by"] is not None:
-            check_readable(params["ca_file"], params["ca_readable_by"], "ca_readable_by")
+    try:  # ca_readable_by needs ca_file, which excludes ca_content and ca_url: the file is checked
+        ca = checked_ca(params["ca_file"], params["ca_content"], params["ca_url"], params["ca_validate_certs"],
+                        params["ca_readable_by"], params["timeout"], params["warn_days"], fields=CA_FIELDS)
     except CaError as error:
         module.fail_json(msg=str(error), status=None)
     for warning in ca.warnings:
@@ -489,6 +487,61 @@ def _check_sandbox(module, routes, targets, result):
     module.fail_json(msg=sandbox.failure_message(image, source, reference, route, checked["tried"]), **result)
 
 
+def _check_options(module):
+    """Fail the module for options that cannot go together or are out of range, before any request."""
+    params = module.params
+    _http.refuse_url_credentials(module, ["url"], hint="; use username and password", status=None)
+    _http.refuse_url_credentials(module, ["ca_url"], hint="; a CA certificate is public", status=None)
+    if params["timeout"] <= 0:
+        module.fail_json(msg="timeout: must be positive", status=None)
+    if params["warn_days"] < 0:
+        module.fail_json(msg="warn_days: must not be negative", status=None)
+    if params["ca_file"] is not None and not os.path.isabs(params["ca_file"]):
+        module.fail_json(msg=f"ca_file: {params['ca_file']!r} must be an absolute path", status=None)
+    ca_given = params["ca_content"] is not None or params["ca_url"] is not None or params["ca_file"] is not None
+    if params["url"] is None and not ca_given and not params["_mirrors"]:
+        module.fail_json(msg="url: required, unless only a CA is checked (ca_content, ca_url or ca_file) or "
+                         "registry_mirrors is given", status=None)
+
+
+def _check_url(module, ca, result):
+    """Check the mirror of url (its /v2/, with ca) into result; return its Target. Fail the module when it fails."""
+    params = module.params
+    try:
+        server = normalize_url(params["url"])[0]
+    except RegistrySettingError as error:
+        module.fail_json(msg=str(error), status=None)
+    result["url"] = url = f"{server}/v2/"
+    username = params["username"]
+    try:
+        authorization = None if username is None else basic_auth(username, params["password"])
+    except RegistrySettingError as error:
+        module.fail_json(msg=str(error), status=None, url=url)
+    try:
+        target = Target(url, username, authorization, None, ca, "", None)
+        if url.startswith("https://"):
+            target = target._replace(context=tls_context(params["skip_tls"], ca))
+        result["status"] = check_v2(target, params["timeout"])
+        if params["repo_path"]:  # normalised by the action plugin, as containerd_hosts writes it
+            result["repo_path_status"] = check_repo_path(target, params["repo_path"], params["timeout"])
+    except PreflightError as error:
+        module.fail_json(msg=str(error), status=error.status, url=url)
+    return target
+
+
+def _check_mirrors(module, result):
+    """Check every distinct mirror of registry_mirrors into result; return {index: Target}. Fail the module, with
+    every mirror's result, when any failed."""
+    checked = [_check_mirror(module, mirror) for mirror in module.params["_mirrors"]]
+    result["mirrors"] = [mirror for mirror, _target in checked]
+    failed = [mirror["msg"] for mirror in result["mirrors"] if "msg" in mirror]
+    if failed:
+        count = len(result["mirrors"])
+        module.fail_json(msg=f"{len(failed)} of {count} mirror{'s' if count > 1 else ''} of registry_mirrors "
+                         f"failed the preflight. " + " ".join(f"{message}." for message in failed), **result)
+    return {index: target for index, (_mirror, target) in enumerate(checked)}
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -520,18 +573,7 @@ def main():
     if params["registry_mirrors"] and not params["_mirrors"]:
         module.fail_json(msg="registry_preflight must run through its action plugin, which reads registry_mirrors",
                          status=None)
-    _http.refuse_url_credentials(module, ["url"], hint="; use username and password", status=None)
-    _http.refuse_url_credentials(module, ["ca_url"], hint="; a CA certificate is public", status=None)
-    if params["timeout"] <= 0:
-        module.fail_json(msg="timeout: must be positive", status=None)
-    if params["warn_days"] < 0:
-        module.fail_json(msg="warn_days: must not be negative", status=None)
-    if params["ca_file"] is not None and not os.path.isabs(params["ca_file"]):
-        module.fail_json(msg=f"ca_file: {params['ca_file']!r} must be an absolute path", status=None)
-    ca_given = params["ca_content"] is not None or params["ca_url"] is not None or params["ca_file"] is not None
-    if params["url"] is None and not ca_given and not params["_mirrors"]:
-        module.fail_json(msg="url: required, unless only a CA is checked (ca_content, ca_url or ca_file) or "
-                         "registry_mirrors is given", status=None)
+    _check_options(module)
     result = dict(changed=False, status=None)
     if params["sandbox_image"]:
         try:  # before any request: a bad reference is refused first
@@ -543,35 +585,9 @@ def main():
     if ca is not None:
         result["ca_content"] = ca.text
     if params["url"] is not None:
-        try:
-            server = normalize_url(params["url"])[0]
-        except RegistrySettingError as error:
-            module.fail_json(msg=str(error), status=None)
-        result["url"] = url = f"{server}/v2/"
-        username = params["username"]
-        try:
-            authorization = None if username is None else basic_auth(username, params["password"])
-        except RegistrySettingError as error:
-            module.fail_json(msg=str(error), status=None, url=url)
-        try:
-            target = Target(url, username, authorization, None, ca, "", None)
-            if url.startswith("https://"):
-                target = target._replace(context=tls_context(params["skip_tls"], ca))
-            result["status"] = check_v2(target, params["timeout"])
-            if params["repo_path"]:  # normalised by the action plugin, as containerd_hosts writes it
-                result["repo_path_status"] = check_repo_path(target, params["repo_path"], params["timeout"])
-            targets[None] = target
-        except PreflightError as error:
-            module.fail_json(msg=str(error), status=error.status, url=url)
+        targets[None] = _check_url(module, ca, result)
     if params["_mirrors"]:
-        checked = [_check_mirror(module, mirror) for mirror in params["_mirrors"]]
-        result["mirrors"] = [mirror for mirror, _target in checked]
-        targets.update((index, target) for index, (_mirror, target) in enumerate(checked))
-        failed = [mirror["msg"] for mirror in result["mirrors"] if "msg" in mirror]
-        if failed:
-            count = len(result["mirrors"])
-            module.fail_json(msg=f"{len(failed)} of {count} mirror{'s' if count > 1 else ''} of registry_mirrors "
-                             f"failed the preflight. " + " ".join(f"{message}." for message in failed), **result)
+        targets.update(_check_mirrors(module, result))
     # The routes name the mirror of url only when it was given, and every mirror passed /v2/ by now.
     routes = [route for route in params["_routes"] if all(m["target"] in targets for m in route["mirrors"])]
     if routes:

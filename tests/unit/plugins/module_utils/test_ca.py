@@ -92,3 +92,31 @@ def test_check_readable(tmp_path, pki):
     _ca.check_readable(str(on_node), "root", "ca_readable_by")
     with pytest.raises(_ca.CaError, match="^ca_readable_by: there is no user 'kubenode-no-such-user'"):
         _ca.check_readable(str(on_node), "kubenode-no-such-user", "ca_readable_by")
+
+
+@pytest.mark.parametrize(
+    ("given", "user", "message"),
+    [
+        ("file", None, None),
+        ("file", "root", None),
+        ("content", "root", None),
+        # a file to write: the directories leading to it are what is checked, and they name the user too
+        ("content", "kubenode-no-such-user", "^readable_by: there is no user 'kubenode-no-such-user'"),
+        ("file", "kubenode-no-such-user", "^readable_by: there is no user 'kubenode-no-such-user'"),
+        ("missing", "root", "^path: .* does not exist"),  # the CA's own checks come first
+    ],
+)
+def test_checked_ca(tmp_path, pki, given, user, message):
+    on_node = tmp_path / "ca.crt"
+    if given == "file":
+        on_node.write_bytes(pki.expiring_ca.read_bytes())
+    content = pki.expiring_ca.read_text() if given == "content" else None
+    warned = []
+    if message is not None:
+        with pytest.raises(_ca.CaError, match=message):
+            _ca.checked_ca(str(on_node), content, readable_by=user, fields=MODULE_FIELDS, warn=warned.append)
+        return
+    ca = _ca.checked_ca(str(on_node), content, readable_by=user, fields=MODULE_FIELDS, warn=warned.append)
+    assert ca.text == pki.expiring_ca.read_text()
+    assert warned == ca.warnings and len(warned) == 1  # warned as soon as the CA passed its own checks
+    assert _ca.checked_ca(str(on_node), content, readable_by=user, fields=MODULE_FIELDS).warnings == ca.warnings

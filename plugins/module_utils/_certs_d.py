@@ -1,0 +1,300 @@
+# Copyright (c) 2026 kubenode maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The certs.d planner: what containerd_hosts does with every file under config_path, decided before any is written.
+
+Given the files the settings want (each registry directory's hosts.toml and PEM files, and the CA the
+files name) and what is on the node, read through a DiskReader, plan() returns a Plan: the Steps to carry
+out in order (create or update, keep aside, restore, remove, leave alone), each with its reason, and the
+problems that stop the task before anything is written. _certs_d_apply carries a Plan out.
+
+Pure Python with no Ansible imports: the tests give it a fake disk.
+"""
+
+from __future__ import annotations
+
+import errno
+import posixpath
+
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import (
+    ADOPT,
+    CONFLICT,
+    FOREIGN,
+    HOSTS_FILE_NAME,
+    KEEP,
+    MARKER,
+    MIGRATED,
+    NOTHING,
+    OURS,
+    REFUSE,
+    REMOVE,
+    RESTORE,
+    TLS_FILES,
+    WRITE,
+    absent_action,
+    is_managed,
+    kept_aside_path,
+    owner,
+    present_action,
+    tls_file_mode,
+)
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._io import FileOperationError
+
+NOT_OURS = "was not written by kubenode.registry_mirror"
+
+# What a Step does with one of our PEM files (_hosts_files.TLS_FILES) beside a hosts.toml.
+WRITE_TLS = "write_tls"  # state=present: the file of a mirror's ca_content, client_cert_content or client_key_content
+REMOVE_TLS = "remove_tls"  # ours, and no mirror of the settings gives it (any more), or state=absent
+# ... and with the CA at ca_file.
+PLACE_CA = "place_ca"  # from ca_content or ca_url: written (created, updated or unchanged)
+CHECK_CA = "check_ca"  # ca_check: only checked, never changed
+
+# The kinds of file a Step is about.
+HOSTS = "hosts"
+TLS = "tls"
+CA = "ca"
+
+# The mode of a key file: what tells a secret from a public certificate.
+SECRET_MODE = TLS_FILES["client_key_content"][1]
+MAX_TLS_BYTES = 1024 * 1024
+
+_WHO = {None: "no hosts.toml", OURS: "ours", MIGRATED: "written by containerd_config's legacy migration",
+        FOREIGN: f"a hosts.toml that {NOT_OURS}"}
+_WHAT = {
+    WRITE: "write ours",
+    ADOPT: "keep it aside, then write ours",
+    REFUSE: "foreign_files=refuse: nothing is written",
+    CONFLICT: "a file is kept aside already: nothing is written",
+    REMOVE: "remove ours",
+    RESTORE: "put the kept-aside file back",
+    KEEP: "leave it alone",
+    NOTHING: "nothing to do",
+}
+
+
+class PlanError(ValueError):
+    """Files handed to plan() that the action plugin cannot have rendered; str() says which."""
+
+
+class Step:
+    """One file and what to do with it: action (a constant of _hosts_files or of this module), why (reason), and
+    what is known of it. before: its bytes now (None: no file); content: the text to write (None: none).
+    touched is set by whoever carries the step out, once the node changed."""
+
+    def __init__(self, action, path, reason, kind=HOSTS, registry=None, before=None, content=None, **more):
+        self.action, self.path, self.reason, self.kind = action, path, reason, kind
+        self.registry, self.before, self.content = registry, before, content
+        self.kept = more.pop("kept", None)
+        self.kept_exists = more.pop("kept_exists", False)
+        self.name = more.pop("name", None)
+        self.mode = more.pop("mode", None)
+        self.sealed = more.pop("sealed", False)
+        if more:
+            raise TypeError(f"Step: unknown fields {sorted(more)}")
+        self.touched = False
+
+    def __repr__(self):
+        return f"Step({self.action!r}, {self.path!r}, {self.reason!r})"
+
+
+class Plan:
+    """The Steps in the order they are carried out, the problems that stop the task before any is (sentences), and
+    the warnings to show (files that could not be looked at, and are left as they are)."""
+
+    def __init__(self, steps=(), problems=(), warnings=()):
+        self.steps, self.problems, self.warnings = list(steps), list(problems), list(warnings)
+
+
+class DiskReader:
+    """What the planner reads of the node. Every method raises FileOperationError for what cannot be read."""
+
+    def read(self, path, max_bytes=None):
+        """The bytes of the file at path (at most max_bytes + 1 of them when given); None when there is none."""
+        raise NotImplementedError
+
+    def exists(self, path):
+        """Whether anything is at path (a symbolic link is not followed)."""
+        raise NotImplementedError
+
+    def kind(self, path):
+        """What is at path: "file" (regular), "link" (symbolic), "other", or None (nothing, or it cannot be looked
+        at); never raises."""
+        raise NotImplementedError
+
+    def directories(self, path):
+        """The names of the directories (not symbolic links) in the directory path; [] when it is no directory."""
+        raise NotImplementedError
+
+    def files(self, path):
+        """The names of the regular files (not symbolic links) in the directory path; [] when it is no directory."""
+        raise NotImplementedError
+
+
+def _text(data):
+    return None if data is None else data.decode("utf-8", errors="replace")
+
+
+def hosts_step(disk, config_path, registry, content, state, foreign_files="adopt"):
+    """Look at one registry's hosts.toml and its kept-aside file, and decide what state does with them."""
+    path = posixpath.join(config_path, registry, HOSTS_FILE_NAME)
+    kept = kept_aside_path(path)
+    try:
+        before = disk.read(path)
+        kept_exists = disk.exists(kept)
+    except FileOperationError as error:
+        if state == "present" or error.errno != errno.ENOTDIR:
+            raise
+        before, kept_exists = None, False  # the registry's directory is a file: no hosts.toml to remove
+    who = owner(_text(before))
+    if state == "present":
+        action = present_action(who, kept_exists, foreign_files)
+    else:
+        action = absent_action(who, kept_exists)
+    reason = f"{_WHO[who]}{', one kept aside' if kept_exists else ''}: {_WHAT[action]}"
+    return Step(action, path, reason, registry=registry, before=before, content=content, kept=kept,
+                kept_exists=kept_exists)
+
+
+def tls_step(disk, config_path, registry, name, content):
+    """Look at one PEM file of ours (content None: to be removed) and plan it."""
+    path = posixpath.join(config_path, registry, name)
+    setting = next(setting for setting, (suffix, _mode) in TLS_FILES.items() if name.endswith(suffix))
+    if disk.kind(path) not in (None, "file"):
+        raise FileOperationError("write", path, "it is not a regular file; move it away")
+    before = disk.read(path, MAX_TLS_BYTES)
+    if content is not None and before is not None and not is_managed(_text(before)):
+        raise FileOperationError("write", path, f"it {NOT_OURS}; move it away (a mirror's {setting} goes there)")
+    if content is None:
+        action, reason = REMOVE_TLS, "ours, and no mirror gives it"
+    else:
+        action, reason = WRITE_TLS, f"{setting} of a mirror"
+    return Step(action, path, reason, kind=TLS, registry=registry, before=before, content=content, name=name,
+                mode=tls_file_mode(name))
+
+
+def our_tls_files(disk, config_path, registry):
+    """The names of our PEM files in a registry's directory (by their name and marker line), sorted."""
+    directory = posixpath.join(config_path, registry)
+    ours = []
+    for name in sorted(name for name in disk.files(directory) if tls_file_mode(name)):
+        # the marker line and its line end are all is_managed reads
+        first = disk.read(posixpath.join(directory, name), len(MARKER.encode("utf-8")) + 2)
+        if first is not None and is_managed(_text(first)):
+            ours.append(name)
+    return ours
+
+
+def stale_tls_steps(disk, config_path, registry, declared=()):
+    """Steps removing our PEM files in a registry's directory that declared (names) does not hold."""
+    stale = [name for name in our_tls_files(disk, config_path, registry) if name not in declared]
+    return [tls_step(disk, config_path, registry, name, None) for name in stale]
+
+
+def check_declared(hosts_file):
+    """Raise PlanError unless hosts_file (one of _hosts_files) names a registry directory and PEM files of ours."""
+    registry, tls_files = hosts_file["directory"], hosts_file.get("tls_files") or {}
+    if not registry or registry in (".", "..") or "/" in registry:
+        raise PlanError(f"_hosts_files: {registry!r} is not a registry directory name")
+    for name, text in tls_files.items():
+        if "/" in name or not tls_file_mode(name) or not isinstance(text, str) or not is_managed(text):
+            raise PlanError(f"_hosts_files: {name!r} in {registry} is not one of our PEM files")
+
+
+def declared_steps(disk, config_path, hosts_file, state, foreign_files="adopt"):
+    """The steps of one declared directory: its PEM files written before the hosts.toml that names them, then
+    the hosts.toml, then our PEM files it no longer names removed. Return (steps, problems)."""
+    check_declared(hosts_file)
+    registry, tls_files = hosts_file["directory"], hosts_file.get("tls_files") or {}
+    steps, problems = [], []
+    makers = [(tls_step, (disk, config_path, registry, name, text)) for name, text in sorted(tls_files.items())]
+    makers += [(hosts_step, (disk, config_path, registry, hosts_file.get("content"), state, foreign_files)),
+               (stale_tls_steps, (disk, config_path, registry, tls_files))]
+    for make, args in makers:
+        try:
+            made = make(*args)
+        except FileOperationError as error:
+            problems.append(f"{error}.")
+            continue
+        steps += made if isinstance(made, list) else [made]
+    return steps, problems
+
+
+def undeclared_directories(disk, config_path, declared):
+    """The directories under config_path (not symbolic links) that the settings do not declare, sorted."""
+    return sorted(set(disk.directories(config_path)) - set(declared))
+
+
+def stale_steps(disk, config_path, declared, sealed=None, foreign_files="adopt"):
+    """Steps for the directories the settings do not declare: our file removed, a file kept aside put back (as
+    state=absent does), our PEM files removed. Files we did not write are not touched, nor reported.
+    Return (steps, warnings): a directory that cannot be looked at is left as it is, with a warning.
+
+    sealed (state=present under a * entry without upstream fallback) is the text of _default/hosts.toml. containerd
+    takes a registry's own directory over _default as soon as it exists, with a hosts.toml or without (it then
+    pulls from the registry itself, with the directory's certificates), so no other directory may route around
+    the mirrors of *: each gets that text as ours, a file we did not write there kept aside as for a declared one.
+    """
+    steps, warnings = [], []
+    for registry in undeclared_directories(disk, config_path, declared):
+        try:
+            if sealed is None:
+                step = hosts_step(disk, config_path, registry, None, "absent")
+                steps += [step] if step.action in (REMOVE, RESTORE) else []
+            else:
+                step = hosts_step(disk, config_path, registry, sealed, "present", foreign_files)
+                step.sealed = True
+                step.reason += " (no directory may route around the mirrors of *)"
+                steps.append(step)
+            steps += stale_tls_steps(disk, config_path, registry)
+        except FileOperationError as error:  # not known to be ours: it does not stop the declared files
+            warnings.append(f"{error}; left as it is (a file of ours there would be stale).")
+    return steps, warnings
+
+
+def problem(step):
+    """The sentence that explains why a planned file stops the task, or None."""
+    path, kept = step.path, step.kept
+    if step.action == REFUSE and step.sealed:
+        return (f"{path} {NOT_OURS} and foreign_files=refuse, and it would route {step.registry} around the "
+                "mirrors of * without upstream fallback: move it away, or set foreign_files=adopt to keep it as "
+                f"{kept} while the mirror is applied.")
+    if step.action == REFUSE:
+        return (f"{path} {NOT_OURS} and foreign_files=refuse: move it away, or set foreign_files=adopt "
+                f"to keep it as {kept} while the mirror is applied.")
+    if step.action == CONFLICT:
+        return (f"{path} {NOT_OURS}, and {kept} already holds the file kept aside when the mirror was "
+                "applied: keep one of the two (move the other away) and run again.")
+    return None
+
+
+def ca_step(path, text, before, place, mode):
+    """The step of the CA at path, checked already: written from text (place), or only checked."""
+    if not place:
+        return Step(CHECK_CA, path, "ca_check: checked, never changed", kind=CA, before=before, content=text,
+                    mode=mode)
+    reason = "no CA file" if before is None else "the CA file" if before == text.encode("utf-8") else "a CA differs"
+    return Step(PLACE_CA, path, f"{reason}: write ca_content or ca_url", kind=CA, before=before, content=text,
+                mode=mode)
+
+
+def plan(disk, config_path, hosts_files, state, foreign_files="adopt", sealed=None, ca=None):
+    """The Plan of config_path: the CA first (ca: a ca_step() or None), then each declared directory of
+    hosts_files (what the action plugin rendered), then every other directory of config_path (state=absent
+    too: ours anywhere goes, what was kept aside comes back). sealed: see stale_steps(), for state=present.
+
+    Nothing is written. Raise PlanError for hosts_files the action plugin cannot have rendered.
+    """
+    for hosts_file in hosts_files:
+        check_declared(hosts_file)
+    result = Plan(steps=[] if ca is None else [ca])
+    for hosts_file in hosts_files:
+        steps, problems = declared_steps(disk, config_path, hosts_file, state, foreign_files)
+        result.steps += steps
+        result.problems += problems
+    try:
+        steps, result.warnings = stale_steps(disk, config_path, [hosts_file["directory"] for hosts_file in hosts_files],
+                                             sealed if state == "present" else None, foreign_files)
+        result.steps += steps
+    except FileOperationError as error:
+        result.problems.append(f"{error}.")
+    result.problems += [sentence for sentence in map(problem, result.steps) if sentence]
+    return result
