@@ -25,12 +25,12 @@ import hashlib
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.kubenode.registry_mirror.plugins.module_utils._containerd_config_spec import (
-    ARGUMENT_SPEC,
-    new_file_version,
-)
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._containerd_config_spec import new_file_version
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import RegistrySettingError
-from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import check_absolute
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import (
+    check_absolute,
+    module_argument_spec,
+)
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._containerd_config import (
     check_config_path,
     ensure_config_path,
@@ -51,6 +51,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_to
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._toml_mask import mask_diff
 
 _MODULE = "kubenode.registry_mirror.containerd_config"
+ARGUMENT_SPEC = module_argument_spec("containerd_config")
 _RETURNED = ("section", "containerd_major", "version", "previous_config_path", "config_path")
 NOTHING_WRITTEN = "nothing was written"
 

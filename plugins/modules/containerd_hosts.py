@@ -391,7 +391,6 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._ca import (
     CA_FIELDS,
     CA_FILE_MODE,
-    HOSTS_ARGUMENT_SPEC,
     CaError,
     check_readable,
     get_ca,
@@ -399,7 +398,6 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._ca impor
 )
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import (
     ADOPT,
-    ARGUMENT_SPEC,
     CHANGED_MASK,
     CONFLICT,
     DEFAULT_MODE,
@@ -436,6 +434,11 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._io impor
     rename,
     set_attributes,
     write_file,
+)
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import RegistrySettingError
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import (
+    check_absolute,
+    module_argument_spec,
 )
 
 _NOT_OURS = "was not written by kubenode.registry_mirror"
@@ -822,8 +825,7 @@ def _declared_plans(module, hosts_file, state):
 
 def main():
     argument_spec = dict(
-        ARGUMENT_SPEC,
-        **HOSTS_ARGUMENT_SPEC,
+        module_argument_spec("containerd_hosts"),
         _hosts_files=dict(type="list", elements="dict"),
         _sealed=dict(type="str"),
         # every secret the files hold (header values, client keys): masked in whatever the module returns or logs
@@ -840,8 +842,10 @@ def main():
     if hosts_files is None:
         module.fail_json(msg="containerd_hosts must run through its action plugin, which renders the files")
     config_path = module.params["config_path"]
-    if not os.path.isabs(config_path):
-        module.fail_json(msg=f"config_path: {config_path!r} must be an absolute path")
+    try:  # the rest of the node paths were checked by the action, with the settings
+        check_absolute(config_path, "config_path")
+    except RegistrySettingError as error:
+        module.fail_json(msg=str(error))
 
     # Look at the CA and every file first: a problem stops the task before anything is written.
     plans, problems, ca = [], [], None

@@ -231,6 +231,11 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils import _node_health as health
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils import _restart_lock as lock
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils import _restart_unit as unit
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import RegistrySettingError
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import (
+    check_node_paths,
+    module_argument_spec,
+)
 
 # A probe must not hang the wait beyond its deadline.
 _PROBE_TIMEOUT = 30
@@ -434,20 +439,7 @@ def _run_sequence(module, params, strategy, holder, restarted_at, restarted_mono
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            strategy=dict(type="str", required=True, choices=["pmk", "containerd"]),
-            requested=dict(type="bool", default=True),
-            wait=dict(type="bool", default=True),
-            health_timeout=dict(type="int", default=900),
-            health_interval=dict(type="int", default=5),
-            lock_timeout=dict(type="int", default=1200),
-            lock_file=dict(type="str", default=lock.LOCK_FILE),
-            pmk_user=dict(type="str", default="pf9"),
-            nodeletd=dict(type="str", default="/opt/pf9/nodelet/nodeletd"),
-            kube_status=dict(type="str", default="/var/opt/pf9/kube_status"),
-            etcd_raft_checker=dict(type="str", default="/opt/pf9/pf9-kube/bin/etcd_raft_checker"),
-            pending_marker=dict(type="str", default="/var/lib/kubenode-registry-mirror.restart-pending"),
-        ),
+        argument_spec=module_argument_spec("node_restart"),
         supports_check_mode=True,
     )
     params = module.params
@@ -456,10 +448,10 @@ def main():
             module.fail_json(msg=f"{name}: must be at least 1, got {params[name]}")
     if params["lock_timeout"] < 0:
         module.fail_json(msg=f"lock_timeout: must be at least 0, got {params['lock_timeout']}")
-    # Node paths are taken as written: no ~ or $VAR expansion.
-    for name in ("nodeletd", "kube_status", "etcd_raft_checker", "pending_marker", "lock_file"):
-        if not params[name].startswith("/"):
-            module.fail_json(msg=f"{name}: {params[name]!r} must be an absolute path on the node")
+    try:  # node paths are taken as written: no ~ or $VAR expansion
+        check_node_paths("node_restart", params)
+    except RegistrySettingError as error:
+        module.fail_json(msg=str(error))
     strategy = params["strategy"]
     marker = _read_marker(params["pending_marker"])
     pending = lock.stage(marker)

@@ -275,7 +275,6 @@ from ansible.module_utils.basic import AnsibleModule, env_fallback
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils import _http
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._pmk_cluster import (
-    REGISTRY_ARGUMENT_SPEC,
     RegistrySettingError,
     cluster_url,
     connection_error_message,
@@ -286,19 +285,9 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._pmk_clus
     upgrade_url,
     wanted_fields,
 )
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import module_argument_spec
 
-ARGUMENT_SPEC = dict(
-    api_url=dict(type="str", required=True),
-    project_id=dict(type="str", required=True),
-    cluster_uuid=dict(type="str", required=True),
-    auth_token=dict(type="str", required=True, no_log=True, fallback=(env_fallback, ["OS_TOKEN"])),
-    validate_certs=dict(type="bool", default=True),
-    timeout=dict(type="int", default=30),
-    operation=dict(type="str", default="update", choices=["update", "upgrade"]),
-    upgrade_type=dict(type="str"),
-    force=dict(type="bool", default=False),
-    **REGISTRY_ARGUMENT_SPEC,
-)
+ARGUMENT_SPEC = module_argument_spec("pmk_cluster_registry", env_fallback=env_fallback)
 # The options that hold a URL: user:password@ in any of them is refused.
 URL_OPTIONS = ("api_url", "url", "cert_path")
 USER_AGENT = "kubenode.registry_mirror-pmk_cluster_registry"

@@ -316,15 +316,11 @@ ca_content:
   sample: "-----BEGIN CERTIFICATE-----\nMIIB...\n-----END CERTIFICATE-----\n"
 """
 
-import os
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils import _http
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils import _sandbox_image as sandbox
-from ansible_collections.kubenode.registry_mirror.plugins.module_utils._ca import (
-    ARGUMENT_SPEC as CA_ARGUMENT_SPEC,
-)
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._ca import (
     CA_FIELDS,
     CaError,
@@ -348,7 +344,10 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry
     basic_auth,
     normalize_url,
 )
-from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import argument_spec
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import (
+    check_node_paths,
+    module_argument_spec,
+)
 
 # Where a node's own binaries are when the module's PATH (a non-login shell's) misses them.
 _EXTRA_DIRS = ["/usr/local/bin"]
@@ -483,19 +482,7 @@ def _check_sandbox(module, routes, targets, result):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            CA_ARGUMENT_SPEC,
-            url=dict(type="str", aliases=["customRegistryUrl"]),
-            username=dict(type="str", aliases=["customRegistryUsername"]),
-            password=dict(type="str", no_log=True, aliases=["customRegistryPassword"]),
-            skip_tls=dict(type="bool", default=False, aliases=["customRegistrySkipTls"]),
-            ca_file=dict(type="path"),
-            timeout=dict(type="int", default=10),
-            warn_days=dict(type="int", default=30),
-            registry_mirrors=dict(type="dict", default={}),
-            upstream_fallback=dict(type="bool", default=True),
-            **argument_spec(["repo_path", "registries"]),
-            sandbox_image=dict(type="str"),
-            containerd_config=dict(type="str", default="/etc/containerd/config.toml"),
+            module_argument_spec("registry_preflight"),
             # set by the action plugin: the distinct mirrors of registry_mirrors, the secrets they hold, and which
             # mirrors serve each registry
             _mirrors=dict(type="list", elements="dict", default=[]),
@@ -517,8 +504,10 @@ def main():
         module.fail_json(msg="timeout: must be positive", status=None)
     if params["warn_days"] < 0:
         module.fail_json(msg="warn_days: must not be negative", status=None)
-    if params["ca_file"] is not None and not os.path.isabs(params["ca_file"]):
-        module.fail_json(msg=f"ca_file: {params['ca_file']!r} must be an absolute path", status=None)
+    try:
+        check_node_paths("registry_preflight", params)
+    except RegistrySettingError as error:
+        module.fail_json(msg=str(error), status=None)
     ca_given = params["ca_content"] is not None or params["ca_url"] is not None or params["ca_file"] is not None
     if params["url"] is None and not ca_given and not params["_mirrors"]:
         module.fail_json(msg="url: required, unless only a CA is checked (ca_content, ca_url or ca_file) or "

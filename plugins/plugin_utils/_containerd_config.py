@@ -47,6 +47,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._containe
     NEW_FILE_VERSIONS,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import RegistrySettingError
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import check_absolute
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._legacy_registry import (
     plan_migration,
     remove_legacy,
@@ -148,10 +149,7 @@ CONFIG_PATH_NOTHING_DROPPED = "No other directory was listed."
 
 def check_config_path(config_path, field="config_path"):
     """Return config_path when it is one absolute directory containerd can be pointed at."""
-    if not isinstance(config_path, str):
-        raise RegistrySettingError(field, f"must be a string, got {type(config_path).__name__}")
-    if not config_path.startswith("/"):
-        raise RegistrySettingError(field, f"{config_path!r} must be an absolute path")
+    check_absolute(config_path, field)
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in config_path):
         raise RegistrySettingError(field, "must not contain control characters")
     if ":" in config_path:
