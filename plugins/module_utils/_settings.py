@@ -10,6 +10,7 @@ Each rule between settings is written once, in check_settings().
 
 from __future__ import annotations
 
+import copy
 import datetime
 import re
 from collections import namedtuple
@@ -264,6 +265,10 @@ PMK_MIRROR_OPTIONS = ("url", "repo_path", "username", "password", "skip_tls", "c
 # of the hosts_files filter.
 RENDER_OPTIONS = (*PMK_MIRROR_OPTIONS, "registries", "fallbacks", "registry_mirrors", "upstream_fallback",
                   "containerd_version", "config_path")
+# The keys of the hosts_toml filter's spec: one registry's, with the PMK mirror's settings or a registry_mirrors
+# entry's mirrors (and, for *, repo_path_for_all).
+HOSTS_TOML_OPTIONS = ("registry", *PMK_MIRROR_OPTIONS, "fallbacks", "mirrors", "upstream_fallback",
+                      "repo_path_for_all", "containerd_version", "config_path")
 # The user-facing options of the containerd_hosts action and module, without the CA's: the mirror settings from
 # their table (the seed's PMK API names are aliases), then the node's own.
 HOSTS_SETTINGS = (
@@ -347,6 +352,9 @@ PMK_CLUSTER_SETTINGS = (
     Setting("force", "bool", default=False),
     *PMK_REGISTRY_SETTINGS,
 )
+# What the containerd_hosts action hands on to its module, beside the files it rendered (and the file arguments).
+HOSTS_NODE_OPTIONS = ("config_path", "state", "backup", "foreign_files", "ca_file",
+                      *(setting.option for setting in HOSTS_CA_SETTINGS))
 MODULE_SETTINGS = {
     "ca_certificate": CA_CERTIFICATE_SETTINGS,
     "containerd_config": CONTAINERD_CONFIG_SETTINGS,
@@ -366,6 +374,9 @@ REQUIRED_IF_RULES = (
     ("state", "present", ("url", "registry_mirrors")),
     ("self_signed_certs", True, ("cert_path",)),
 )
+# The settings of the first rule (state present needs url or registry_mirrors): Ansible's required_if counts
+# registry_mirrors' default {} as given, so containerd_hosts checks this rule itself.
+STATE_RULE_OPTIONS = (REQUIRED_IF_RULES[0][0], *REQUIRED_IF_RULES[0][2])
 # Each rule: groups of settings of which only one group may be given.
 EXCLUSIVE_RULES = ((("ca_src",), ("ca_content",)),)
 
@@ -444,6 +455,28 @@ def required_if(options):
         if key in options and needed[0] in options:
             rules.append([key, value, among] + ([True] if len(among) > 1 else []))
     return rules
+
+
+# The rules between each module's options, as the keywords of Ansible's AnsibleModule (module_rules()).
+MODULE_RULES = {
+    "ca_certificate": {"mutually_exclusive": [["content", "url"]]},
+    # the action plugin also checks required_if(): the module is not given url
+    "containerd_hosts": {
+        "required_together": required_together(PMK_MIRROR_OPTIONS),
+        "mutually_exclusive": [["ca_content", "ca_url"]],
+    },
+    "pmk_cluster_registry": {"required_if": [["operation", "upgrade", ["upgrade_type"]]]},
+    "registry_preflight": {
+        "required_together": required_together(PMK_MIRROR_OPTIONS),
+        "mutually_exclusive": [["ca_content", "ca_file", "ca_url"]],
+        "required_by": {"ca_readable_by": "ca_file"},
+    },
+}
+
+
+def module_rules(module):
+    """The rules between a module's options: keywords for AnsibleModule (or validate_argument_spec), a fresh copy."""
+    return copy.deepcopy(MODULE_RULES.get(module, {}))
 
 
 def pmk_bool(value):

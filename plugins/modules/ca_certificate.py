@@ -185,6 +185,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import (
     check_node_paths,
     module_argument_spec,
+    module_rules,
 )
 
 FIELDS = CaFields("path", "content", "url", "readable_by")
@@ -244,7 +245,7 @@ def _place(module, ca, file_args, attributes_diff):
 def main():
     module = AnsibleModule(
         argument_spec=module_argument_spec("ca_certificate"),
-        mutually_exclusive=[["content", "url"]],
+        **module_rules("ca_certificate"),
         add_file_common_args=True,
         supports_check_mode=True,
     )

@@ -408,7 +408,6 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_fi
     NOTHING,
     REFUSE,
     REMOVE,
-    REQUIRED_TOGETHER,
     RESTORE,
     SECRET_MASK,
     TLS_FILES,
@@ -439,6 +438,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import (
     check_absolute,
     module_argument_spec,
+    module_rules,
 )
 
 _NOT_OURS = "was not written by kubenode.registry_mirror"
@@ -833,8 +833,7 @@ def main():
     )
     module = AnsibleModule(
         argument_spec=argument_spec,
-        required_together=REQUIRED_TOGETHER,
-        mutually_exclusive=[["ca_content", "ca_url"]],
+        **module_rules("containerd_hosts"),
         add_file_common_args=True,
         supports_check_mode=True,
     )

@@ -285,7 +285,10 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._pmk_clus
     upgrade_url,
     wanted_fields,
 )
-from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import module_argument_spec
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import (
+    module_argument_spec,
+    module_rules,
+)
 
 ARGUMENT_SPEC = module_argument_spec("pmk_cluster_registry", env_fallback=env_fallback)
 # The options that hold a URL: user:password@ in any of them is refused.
@@ -361,7 +364,7 @@ class QbertClient:
 def main():
     module = AnsibleModule(
         argument_spec=ARGUMENT_SPEC,
-        required_if=[["operation", "upgrade", ["upgrade_type"]]],
+        **module_rules("pmk_cluster_registry"),
         supports_check_mode=True,
     )
     params = module.params

@@ -329,7 +329,6 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._ca impor
     get_ca,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._containerd_dump import dump_argv
-from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import REQUIRED_TOGETHER
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._image_reference import parse_image_reference
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._preflight import (
     PreflightError,
@@ -347,6 +346,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import (
     check_node_paths,
     module_argument_spec,
+    module_rules,
 )
 
 # Where a node's own binaries are when the module's PATH (a non-login shell's) misses them.
@@ -489,9 +489,7 @@ def main():
             _secrets=dict(type="list", elements="str", no_log=True),
             _routes=dict(type="list", elements="dict", default=[]),
         ),
-        required_together=REQUIRED_TOGETHER,
-        mutually_exclusive=[["ca_content", "ca_file", "ca_url"]],
-        required_by={"ca_readable_by": "ca_file"},
+        **module_rules("registry_preflight"),
         supports_check_mode=True,
     )
     params = module.params
