@@ -35,6 +35,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry
     fetch_url_scheme,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import (
+    CA_OPTIONS,
     CA_SETTINGS,
     HOSTS_CA_SETTINGS,
     argument_spec,
@@ -52,7 +53,7 @@ CaFields = namedtuple("CaFields", ["path", "content", "url", "readable_by"])
 ARGUMENT_SPEC = argument_spec(CA_SETTINGS)
 # containerd_hosts's own: check the CA at ca_file without writing it.
 HOSTS_ARGUMENT_SPEC = argument_spec(HOSTS_CA_SETTINGS)
-CA_FIELDS = CaFields("ca_file", "ca_content", "ca_url", "ca_readable_by")
+CA_FIELDS = CaFields(*CA_OPTIONS)
 
 Ca = namedtuple("Ca", ["text", "source", "certificates", "warnings", "before"])
 """A CA that passed every check: its PEM text, where it came from (for messages), its certificates,

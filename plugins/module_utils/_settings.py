@@ -355,6 +355,12 @@ PMK_CLUSTER_SETTINGS = (
 # What the containerd_hosts action hands on to its module, beside the files it rendered (and the file arguments).
 HOSTS_NODE_OPTIONS = ("config_path", "state", "backup", "foreign_files", "ca_file",
                       *(setting.option for setting in HOSTS_CA_SETTINGS))
+# The options that name a CA's file, text, URL and reader (the fields of _ca.CaFields): the CA options of
+# containerd_hosts and registry_preflight, and ca_certificate's own.
+CA_OPTIONS = ("ca_file", *(setting.option for setting in CA_SETTINGS if setting.option != "ca_validate_certs"))
+CA_CERTIFICATE_CA_OPTIONS = ("path", "content", "url", "readable_by")
+# pmk_cluster_registry's options that hold a URL: user:password@ in any of them is refused.
+PMK_URL_OPTIONS = ("api_url", "url", "cert_path")
 MODULE_SETTINGS = {
     "ca_certificate": CA_CERTIFICATE_SETTINGS,
     "containerd_config": CONTAINERD_CONFIG_SETTINGS,

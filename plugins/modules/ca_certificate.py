@@ -183,12 +183,13 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._io impor
 )
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import RegistrySettingError
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import (
+    CA_CERTIFICATE_CA_OPTIONS,
     check_node_paths,
     module_argument_spec,
     module_rules,
 )
 
-FIELDS = CaFields("path", "content", "url", "readable_by")
+FIELDS = CaFields(*CA_CERTIFICATE_CA_OPTIONS)
 
 
 def _undo(module, path, before, old_stat, created):

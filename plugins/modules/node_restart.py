@@ -437,11 +437,8 @@ def _run_sequence(module, params, strategy, holder, restarted_at, restarted_mono
     return lock.sequence_error(document, strategy, params["pmk_user"]), steps
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=module_argument_spec("node_restart"),
-        supports_check_mode=True,
-    )
+def _check_params(module):
+    """Fail the module on an option out of its range, or a node path that is not absolute."""
     params = module.params
     for name in ("health_timeout", "health_interval"):
         if params[name] < 1:
@@ -452,6 +449,31 @@ def main():
         check_node_paths("node_restart", params)
     except RegistrySettingError as error:
         module.fail_json(msg=str(error))
+
+
+def _wait_after_restart(module, node, result, restarted_at, restarted_monotonic):
+    """Wait until the node is healthy again, into result; fail the module when it is not within health_timeout."""
+    params, strategy = module.params, module.params["strategy"]
+    healthy, waited, results, kube_status = _wait_healthy(node, params, strategy, restarted_at, restarted_monotonic)
+    result.update(health=_shown(results))
+    if strategy == "pmk":
+        result["kube_status"] = kube_status
+    if not healthy:
+        module.fail_json(
+            msg=health.timeout_message(results, kube_status, restarted_at, params["health_timeout"]), **result
+        )
+    result["health_wait"] = waited
+    if result["recovered"]:
+        result["recovered"] += f"; healthy again after {waited} s"
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=module_argument_spec("node_restart"),
+        supports_check_mode=True,
+    )
+    params = module.params
+    _check_params(module)
     strategy = params["strategy"]
     marker = _read_marker(params["pending_marker"])
     pending = lock.stage(marker)
@@ -498,18 +520,7 @@ def main():
         # A monotonic time means nothing after a reboot, which restarted containerd anyway.
         restarted_monotonic = float(marker.get("restarted_monotonic", 0)) if same_boot else 0.0
     if params["wait"]:
-        healthy, waited, results, kube_status = _wait_healthy(node, params, strategy, restarted_at,
-                                                              restarted_monotonic)
-        result.update(health=_shown(results))
-        if strategy == "pmk":
-            result["kube_status"] = kube_status
-        if not healthy:
-            module.fail_json(
-                msg=health.timeout_message(results, kube_status, restarted_at, params["health_timeout"]), **result
-            )
-        result["health_wait"] = waited
-        if result["recovered"]:
-            result["recovered"] += f"; healthy again after {waited} s"
+        _wait_after_restart(module, node, result, restarted_at, restarted_monotonic)
     try:
         os.remove(params["pending_marker"])
     except FileNotFoundError:

@@ -286,13 +286,12 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._pmk_clus
     wanted_fields,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import (
+    PMK_URL_OPTIONS,
     module_argument_spec,
     module_rules,
 )
 
 ARGUMENT_SPEC = module_argument_spec("pmk_cluster_registry", env_fallback=env_fallback)
-# The options that hold a URL: user:password@ in any of them is refused.
-URL_OPTIONS = ("api_url", "url", "cert_path")
 USER_AGENT = "kubenode.registry_mirror-pmk_cluster_registry"
 # A cluster object is a few kilobytes; an error body is only read for its message.
 MAX_ANSWER = 4 * 1024 * 1024
@@ -368,7 +367,7 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    _http.refuse_url_credentials(module, URL_OPTIONS)
+    _http.refuse_url_credentials(module, PMK_URL_OPTIONS)
     try:
         if any(c < " " or c == "\x7f" for c in params["auth_token"]):
             raise RegistrySettingError("auth_token", "must not contain control characters")

@@ -479,19 +479,8 @@ def _check_sandbox(module, routes, targets, result):
     module.fail_json(msg=sandbox.failure_message(image, source, reference, route, checked["tried"]), **result)
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            module_argument_spec("registry_preflight"),
-            # set by the action plugin: the distinct mirrors of registry_mirrors, the secrets they hold, and which
-            # mirrors serve each registry
-            _mirrors=dict(type="list", elements="dict", default=[]),
-            _secrets=dict(type="list", elements="str", no_log=True),
-            _routes=dict(type="list", elements="dict", default=[]),
-        ),
-        **module_rules("registry_preflight"),
-        supports_check_mode=True,
-    )
+def _check_params(module):
+    """Fail the module, with status None, on options that cannot be used, before any request."""
     params = module.params
     if params["registry_mirrors"] and not params["_mirrors"]:
         module.fail_json(msg="registry_preflight must run through its action plugin, which reads registry_mirrors",
@@ -510,6 +499,58 @@ def main():
     if params["url"] is None and not ca_given and not params["_mirrors"]:
         module.fail_json(msg="url: required, unless only a CA is checked (ca_content, ca_url or ca_file) or "
                          "registry_mirrors is given", status=None)
+
+
+def _check_url(module, ca, result):
+    """Call the mirror of url (its /v2/ into result); return its Target, or fail the module."""
+    params = module.params
+    try:
+        server = normalize_url(params["url"])[0]
+    except RegistrySettingError as error:
+        module.fail_json(msg=str(error), status=None)
+    result["url"] = url = f"{server}/v2/"
+    username = params["username"]
+    try:
+        authorization = None if username is None else basic_auth(username, params["password"])
+    except RegistrySettingError as error:
+        module.fail_json(msg=str(error), status=None, url=url)
+    try:
+        target = Target(url, username, authorization, None, ca, "", None)
+        if url.startswith("https://"):
+            target = target._replace(context=tls_context(params["skip_tls"], ca))
+        result["status"] = check_v2(target, params["timeout"])
+    except PreflightError as error:
+        module.fail_json(msg=str(error), status=error.status, url=url)
+    return target
+
+
+def _check_mirrors(module, result, targets):
+    """Call every distinct mirror of registry_mirrors (into result and targets); fail the module when any failed."""
+    checked = [_check_mirror(module, mirror) for mirror in module.params["_mirrors"]]
+    result["mirrors"] = [mirror for mirror, _target in checked]
+    targets.update((index, target) for index, (_mirror, target) in enumerate(checked))
+    failed = [mirror["msg"] for mirror in result["mirrors"] if "msg" in mirror]
+    if failed:
+        count = len(result["mirrors"])
+        module.fail_json(msg=f"{len(failed)} of {count} mirror{'s' if count > 1 else ''} of registry_mirrors "
+                         f"failed the preflight. " + " ".join(f"{message}." for message in failed), **result)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            module_argument_spec("registry_preflight"),
+            # set by the action plugin: the distinct mirrors of registry_mirrors, the secrets they hold, and which
+            # mirrors serve each registry
+            _mirrors=dict(type="list", elements="dict", default=[]),
+            _secrets=dict(type="list", elements="str", no_log=True),
+            _routes=dict(type="list", elements="dict", default=[]),
+        ),
+        **module_rules("registry_preflight"),
+        supports_check_mode=True,
+    )
+    params = module.params
+    _check_params(module)
     result = dict(changed=False, status=None)
     if params["sandbox_image"]:
         try:  # before any request: a bad reference is refused first
@@ -521,33 +562,9 @@ def main():
     if ca is not None:
         result["ca_content"] = ca.text
     if params["url"] is not None:
-        try:
-            server = normalize_url(params["url"])[0]
-        except RegistrySettingError as error:
-            module.fail_json(msg=str(error), status=None)
-        result["url"] = url = f"{server}/v2/"
-        username = params["username"]
-        try:
-            authorization = None if username is None else basic_auth(username, params["password"])
-        except RegistrySettingError as error:
-            module.fail_json(msg=str(error), status=None, url=url)
-        try:
-            target = Target(url, username, authorization, None, ca, "", None)
-            if url.startswith("https://"):
-                target = target._replace(context=tls_context(params["skip_tls"], ca))
-            result["status"] = check_v2(target, params["timeout"])
-            targets[None] = target
-        except PreflightError as error:
-            module.fail_json(msg=str(error), status=error.status, url=url)
+        targets[None] = _check_url(module, ca, result)
     if params["_mirrors"]:
-        checked = [_check_mirror(module, mirror) for mirror in params["_mirrors"]]
-        result["mirrors"] = [mirror for mirror, _target in checked]
-        targets.update((index, target) for index, (_mirror, target) in enumerate(checked))
-        failed = [mirror["msg"] for mirror in result["mirrors"] if "msg" in mirror]
-        if failed:
-            count = len(result["mirrors"])
-            module.fail_json(msg=f"{len(failed)} of {count} mirror{'s' if count > 1 else ''} of registry_mirrors "
-                             f"failed the preflight. " + " ".join(f"{message}." for message in failed), **result)
+        _check_mirrors(module, result, targets)
     # The routes name the mirror of url only when it was given, and every mirror passed /v2/ by now.
     routes = [route for route in params["_routes"] if all(m["target"] in targets for m in route["mirrors"])]
     if routes:

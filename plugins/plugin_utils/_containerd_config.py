@@ -330,6 +330,17 @@ def _migration(registry, path, name):
         raise restated(error, suffix="; nothing was written") from None
 
 
+def _legacy_settings(registry, path, version, config_path, name, legacy_mirrors, warnings):
+    """The Migration of the registry section's legacy settings, or None: there is no section, or legacy_mirrors is
+    refuse (then legacy settings containerd refuses next to config_path are refused here)."""
+    if registry is None:
+        return None
+    if legacy_mirrors == "refuse":
+        _check_legacy(registry, dotted_key(path), version, config_path, warnings)
+        return None
+    return _migration(registry, path, name)
+
+
 def ensure_config_path(
     text,
     config_path=DEFAULT_CONFIG_PATH,
@@ -360,12 +371,7 @@ def ensure_config_path(
     section = dotted_key(path)
     registry = _lookup(data, path)
     warnings = _warnings(data, version)
-    migration = None
-    if registry is not None:
-        if legacy_mirrors == "refuse":
-            _check_legacy(registry, section, version, config_path, warnings)
-        else:
-            migration = _migration(registry, path, name)
+    migration = _legacy_settings(registry, path, version, config_path, name, legacy_mirrors, warnings)
     previous = _current(registry, section)
     if previous is not None and ":" in previous:
         warnings.append(_config_path_list_warning(section, previous, config_path))

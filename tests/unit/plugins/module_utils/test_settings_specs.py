@@ -158,3 +158,14 @@ def test_module_rules_are_a_fresh_copy():
     rules["mutually_exclusive"].append(["x", "y"])
     assert ["x", "y"] not in settings.module_rules("registry_preflight")["mutually_exclusive"]
     assert settings.module_rules("cri_pull") == {}
+
+
+@pytest.mark.parametrize(("name", "options"), [
+    ("ca_certificate", settings.CA_CERTIFICATE_CA_OPTIONS),
+    ("containerd_hosts", settings.CA_OPTIONS),
+    ("registry_preflight", settings.CA_OPTIONS),
+    ("pmk_cluster_registry", settings.PMK_URL_OPTIONS),
+    ("containerd_hosts", settings.HOSTS_NODE_OPTIONS),
+])
+def test_the_option_lists_name_options_of_the_module(name, options):
+    assert set(options) <= set(settings.module_argument_spec(name))
