@@ -25,12 +25,12 @@ import hashlib
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.kubenode.registry_mirror.plugins.module_utils._containerd_config_spec import (
-    ARGUMENT_SPEC,
-    new_file_version,
-)
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._containerd_config_spec import new_file_version
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import RegistrySettingError
-from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import check_absolute
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import (
+    check_absolute,
+    module_argument_spec,
+)
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._containerd_config import (
     check_config_path,
     ensure_config_path,
@@ -51,6 +51,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._toml_dum
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._toml_mask import mask_diff
 
 _MODULE = "kubenode.registry_mirror.containerd_config"
+ARGUMENT_SPEC = module_argument_spec("containerd_config")
 _RETURNED = ("section", "containerd_major", "version", "previous_config_path", "config_path")
 NOTHING_WRITTEN = "nothing was written"
 
@@ -88,6 +89,28 @@ def _effective_results(effective):
     if effective is None:
         return {"sandbox_image": "", "effective": None}
     return {"sandbox_image": sandbox_image(effective.settings), "effective": effective.summary()}
+
+
+def _check_paths(args):
+    """Refuse a node path that is not absolute, and a config_path containerd cannot be pointed at."""
+    try:  # type str, not path: taken literally, no ~ or $VAR expansion here
+        check_absolute(args["path"], "path")
+        if args["state"] != "absent":
+            check_config_path(args["config_path"])
+    except RegistrySettingError as error:
+        raise AnsibleActionFail(str(error)) from None
+
+
+def _edited(args, text, node):
+    """(the new text of config.toml, what the edit did) for state present or absent."""
+    path, config_path = args["path"], args["config_path"]
+    try:
+        if args["state"] == "present":
+            version = new_file_version(args["version"], node["containerd_version"])
+            return ensure_config_path(text, config_path, version, name=path, legacy_mirrors=args["legacy_mirrors"])
+        return remove_config_path(text, config_path, name=path)
+    except (RegistrySettingError, MissingDependencyError) as error:
+        raise AnsibleActionFail(str(error)) from None
 
 
 class ActionModule(ActionBase):
@@ -173,14 +196,8 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
-        path, state, config_path = args["path"], args["state"], args["config_path"]
-        try:  # type str, not path: taken literally, no ~ or $VAR expansion here
-            check_absolute(path, "path")
-            if state != "absent":
-                check_config_path(config_path)
-        except RegistrySettingError as error:
-            raise AnsibleActionFail(str(error)) from None
-
+        path, state = args["path"], args["state"]
+        _check_paths(args)
         try:
             before, node, report = self._read(path, args["pending_marker"], state != "absent", task_vars)
             try:
@@ -189,58 +206,59 @@ class ActionModule(ActionBase):
                 raise AnsibleActionFail(f"{path}: is not UTF-8 text ({error}); {NOTHING_WRITTEN}") from None
             result.update(path=path, changed=False, **node)
             if state == "check":
-                self._check(result, path, text, report, config_path)
-                return result
-            try:
-                if state == "present":
-                    version = new_file_version(args["version"], node["containerd_version"])
-                    new_text, info = ensure_config_path(
-                        text, config_path, version, name=path, legacy_mirrors=args["legacy_mirrors"]
-                    )
-                else:
-                    new_text, info = remove_config_path(text, config_path, name=path)
-            except (RegistrySettingError, MissingDependencyError) as error:
-                raise AnsibleActionFail(str(error)) from None
-            effective = None
-            if state == "present":
-                effective = self._before_write(
-                    report, path, text, new_text, config_path, node["containerd_version"]
-                )
-
-            result.update({name: info[name] for name in _RETURNED})
-            result.update(migrated=[], legacy_removed=False)
-            warnings = list(info["warnings"])
-            if new_text != text:
-                module_args = {name: args[name] for name in ARGUMENT_SPEC if args[name] is not None}
-                module_args["_content"] = new_text
-                module_args["_read_sha256"] = "" if before is None else hashlib.sha256(before).hexdigest()
-                module_args["_hosts_files"] = info["migrated"]
-                module_args["_legacy_removed"] = info["legacy_removed"]
-                module_args["_dump"] = state == "present"  # the write returns the new dump (not in check mode)
-                written = self._execute_module(module_name=_MODULE, module_args=module_args, task_vars=task_vars)
-                written.pop("diff", None)  # the module shows no file text; the masked diff is made below
-                warnings += written.pop("warnings", [])
-                if not written.get("failed") and "effective" in written:
-                    effective, dump_warnings = self._after_write(
-                        written, path, text, new_text, config_path, task_vars
-                    )
-                    warnings += dump_warnings
-                result.update(written)
-                if self._task.diff and not written.get("failed"):
-                    result["diff"] = _diffs(path, text, new_text, info["migrated"], written.get("migrated", []))
-            elif effective is not None:  # unchanged: what containerd runs with must read config_path already
-                problems, dump_warnings = dump_problems(effective, config_path)
-                if problems:
-                    drop_ins = drop_in_problems(effective, config_path)
-                    message = not_used_message(effective, config_path, problems, drop_ins)
-                    result.update(failed=True, msg=f"{message} ({NOTHING_WRITTEN})")
-                warnings += dump_warnings
-            if state == "present":
-                result.update(_effective_results(effective))
-            if warnings:
-                result["warnings"] = warnings
+                self._check(result, path, text, report, args["config_path"])
+            else:
+                self._apply(args, result, (before, text), node, report, task_vars)
         finally:
             self._remove_tmp_path(self._connection._shell.tmpdir)
             # The module's own invocation holds the whole file; show what the user asked instead.
             result["invocation"] = {"module_args": args}
         return result
+
+    def _apply(self, args, result, read, node, report, task_vars):
+        """state present or absent: edit the file read (bytes and text), write it when it changed, check the result."""
+        path, state, config_path = args["path"], args["state"], args["config_path"]
+        text = read[1]
+        new_text, info = _edited(args, text, node)
+        effective = None
+        if state == "present":
+            effective = self._before_write(report, path, text, new_text, config_path, node["containerd_version"])
+        result.update({name: info[name] for name in _RETURNED})
+        result.update(migrated=[], legacy_removed=False)
+        warnings = list(info["warnings"])
+        if new_text != text:
+            effective, written_warnings = self._write(args, result, read, new_text, info, effective, task_vars)
+            warnings += written_warnings
+        elif effective is not None:  # unchanged: what containerd runs with must read config_path already
+            problems, dump_warnings = dump_problems(effective, config_path)
+            if problems:
+                drop_ins = drop_in_problems(effective, config_path)
+                message = not_used_message(effective, config_path, problems, drop_ins)
+                result.update(failed=True, msg=f"{message} ({NOTHING_WRITTEN})")
+            warnings += dump_warnings
+        if state == "present":
+            result.update(_effective_results(effective))
+        if warnings:
+            result["warnings"] = warnings
+
+    def _write(self, args, result, read, new_text, info, effective, task_vars):
+        """The module run that writes new_text (and the migrated hosts.toml files); with state present, check the
+        dump it returns. Return (the Effective configuration, warnings)."""
+        path, config_path = args["path"], args["config_path"]
+        before, text = read
+        module_args = {name: args[name] for name in ARGUMENT_SPEC if args[name] is not None}
+        module_args["_content"] = new_text
+        module_args["_read_sha256"] = "" if before is None else hashlib.sha256(before).hexdigest()
+        module_args["_hosts_files"] = info["migrated"]
+        module_args["_legacy_removed"] = info["legacy_removed"]
+        module_args["_dump"] = args["state"] == "present"  # the write returns the new dump (not in check mode)
+        written = self._execute_module(module_name=_MODULE, module_args=module_args, task_vars=task_vars)
+        written.pop("diff", None)  # the module shows no file text; the masked diff is made below
+        warnings = written.pop("warnings", [])
+        if not written.get("failed") and "effective" in written:
+            effective, dump_warnings = self._after_write(written, path, text, new_text, config_path, task_vars)
+            warnings += dump_warnings
+        result.update(written)
+        if self._task.diff and not written.get("failed"):
+            result["diff"] = _diffs(path, text, new_text, info["migrated"], written.get("migrated", []))
+        return effective, warnings

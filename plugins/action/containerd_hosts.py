@@ -10,17 +10,19 @@ from ansible.errors import AnsibleActionFail
 from ansible.module_utils.basic import FILE_COMMON_ARGUMENTS
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.kubenode.registry_mirror.plugins.module_utils._ca import HOSTS_ARGUMENT_SPEC
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import (
-    ARGUMENT_SPEC,
     REQUIRED_IF,
-    REQUIRED_TOGETHER,
     TLS_FILES,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._http import credentials_error, url_credentials
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import (
+    HOSTS_NODE_OPTIONS,
+    RENDER_OPTIONS,
+    STATE_RULE_OPTIONS,
     check_absolute,
     check_rules,
+    module_argument_spec,
+    module_rules,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_toml import (
     RegistrySettingError,
@@ -40,8 +42,8 @@ from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._toml_dum
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._toml_mask import mask_diff, secret_strings
 
 _MODULE = "kubenode.registry_mirror.containerd_hosts"
-_NODE_ARGS = ("config_path", "state", "backup", "foreign_files", "ca_file", *HOSTS_ARGUMENT_SPEC,
-              *FILE_COMMON_ARGUMENTS)
+_SPEC = module_argument_spec("containerd_hosts")
+_NODE_ARGS = (*HOSTS_NODE_OPTIONS, *FILE_COMMON_ARGUMENTS)
 _NO_LOG_PLACEHOLDER = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
 _SECRET_FILE_SUFFIXES = tuple(suffix for option, (suffix, _mode) in TLS_FILES.items() if option in MIRROR_SECRETS)
 
@@ -70,21 +72,8 @@ def _hosts_files(args):
         directories = hosts_directories(mirror_directory, args["registries"], args["registry_mirrors"])
         return [{"directory": d} for d in directories], [], []
     # Ansible's required_if counts registry_mirrors' default {} as given: the rule is checked here.
-    check_rules({name: args[name] for name in ("state", "url", "registry_mirrors")})
-    rendered = render_node_files(
-        url=args["url"],
-        repo_path=args["repo_path"],
-        username=args["username"],
-        password=args["password"],
-        skip_tls=args["skip_tls"],
-        ca_file=args["ca_file"],
-        registries=args["registries"],
-        fallbacks=args["fallbacks"],
-        registry_mirrors=args["registry_mirrors"],
-        upstream_fallback=args["upstream_fallback"],
-        containerd_version=args["containerd_version"],
-        config_path=args["config_path"],
-    )
+    check_rules({name: args[name] for name in STATE_RULE_OPTIONS})
+    rendered = render_node_files(**{name: args[name] for name in RENDER_OPTIONS})
     secrets = {secret for _directory, text, _files in rendered for secret in secret_strings(text)}
     secrets.update(text for _directory, _text, files in rendered for name, text in files.items()
                    if name.endswith(_SECRET_FILE_SUFFIXES))
@@ -111,10 +100,9 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         args = self.validate_argument_spec(
-            argument_spec=dict(ARGUMENT_SPEC, **HOSTS_ARGUMENT_SPEC, **FILE_COMMON_ARGUMENTS),
-            required_together=REQUIRED_TOGETHER,
+            argument_spec=dict(_SPEC, **FILE_COMMON_ARGUMENTS),
             required_if=REQUIRED_IF,
-            mutually_exclusive=[["ca_content", "ca_url"]],
+            **module_rules("containerd_hosts"),
         )[1]
         if url_credentials(args["ca_url"]):
             raise AnsibleActionFail(str(credentials_error("ca_url", "; a CA certificate is public")))
@@ -147,8 +135,7 @@ class ActionModule(ActionBase):
         shown = {
             name: value
             for name, value in args.items()
-            if (name in ARGUMENT_SPEC or name in HOSTS_ARGUMENT_SPEC or name in FILE_COMMON_ARGUMENTS)
-            and value is not None
+            if (name in _SPEC or name in FILE_COMMON_ARGUMENTS) and value is not None
         }
         if "password" in shown:
             shown["password"] = _NO_LOG_PLACEHOLDER

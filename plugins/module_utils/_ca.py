@@ -35,6 +35,12 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry
     RegistrySettingError,
     fetch_url_scheme,
 )
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import (
+    CA_OPTIONS,
+    CA_SETTINGS,
+    HOSTS_CA_SETTINGS,
+    argument_spec,
+)
 
 USER_AGENT = "kubenode.registry_mirror"
 DEFAULT_TIMEOUT = 10
@@ -45,15 +51,10 @@ CaFields = namedtuple("CaFields", ["path", "content", "url", "readable_by"])
 """The names a module gives its CA options, for the messages."""
 
 # The options of containerd_hosts and registry_preflight that get the CA and check it (ca_file is their own).
-ARGUMENT_SPEC = dict(
-    ca_content=dict(type="str"),
-    ca_url=dict(type="str"),
-    ca_validate_certs=dict(type="bool", default=True),
-    ca_readable_by=dict(type="str"),
-)
+ARGUMENT_SPEC = argument_spec(CA_SETTINGS)
 # containerd_hosts's own: check the CA at ca_file without writing it.
-HOSTS_ARGUMENT_SPEC = dict(ARGUMENT_SPEC, ca_check=dict(type="bool", default=False))
-CA_FIELDS = CaFields("ca_file", "ca_content", "ca_url", "ca_readable_by")
+HOSTS_ARGUMENT_SPEC = argument_spec(HOSTS_CA_SETTINGS)
+CA_FIELDS = CaFields(*CA_OPTIONS)
 
 Ca = namedtuple("Ca", ["text", "source", "certificates", "warnings", "before"])
 """A CA that passed every check: its PEM text, where it came from (for messages), its certificates,

@@ -1,6 +1,9 @@
 # Copyright (c) 2026 kubenode maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The user-facing options of the containerd_config action and module (one definition for both)."""
+"""What containerd_config's options may hold, and the config version a new file is written in.
+
+The options themselves are in _settings.CONTAINERD_CONFIG_SETTINGS (one definition for the action and the module).
+"""
 
 from __future__ import annotations
 
@@ -16,22 +19,6 @@ DEFAULT_VERSION = 2
 LEGACY_MIRRORS = ("migrate", "refuse")
 DEFAULT_LEGACY_MIRRORS = "migrate"
 STATES = ("present", "absent", "check")
-
-# Node paths are "str", not "path": "path" would expand ~ and $VARS, on the controller in the action
-# plugin. They are taken literally and must be absolute.
-ARGUMENT_SPEC = dict(
-    path=dict(type="str", default=DEFAULT_PATH),
-    config_path=dict(type="str", default=DEFAULT_CONFIG_PATH),
-    # check: only read, and fail when containerd's effective configuration does not read config_path
-    state=dict(type="str", default="present", choices=list(STATES)),
-    # None: the node's containerd decides (new_file_version)
-    version=dict(type="int", choices=list(NEW_FILE_VERSIONS)),
-    backup=dict(type="bool", default=False),
-    legacy_mirrors=dict(type="str", default=DEFAULT_LEGACY_MIRRORS, choices=list(LEGACY_MIRRORS)),
-    # node_restart's marker: the read reports whether it exists, so one run tells whether a restart is owed
-    pending_marker=dict(type="str"),
-)
-
 
 def containerd_release(containerd_version):
     """(major, minor) of a containerd version such as 2.3.0 or 2.3.0-rc.1; None when it is not one."""

@@ -15,7 +15,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry
     require_str,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import (
-    STATES,
+    HOSTS_SETTINGS,
     argument_spec,
     required_if,
     required_together,
@@ -33,18 +33,8 @@ DEFAULT_FALLBACKS = {
     "registry.k8s.io": (_PLATFORM9_MIRROR,),
 }
 
-# The user-facing options of the containerd_hosts action and module (one definition for both): the
-# mirror settings from their table (the seed's PMK API names are aliases), then the node's own.
-HOSTS_OPTIONS = ("url", "repo_path", "username", "password", "skip_tls", "ca_file", "registries", "fallbacks",
-                 "config_path", "registry_mirrors", "upstream_fallback")
-ARGUMENT_SPEC = dict(
-    argument_spec(HOSTS_OPTIONS),
-    # The node's containerd version as containerd_config's read returns it; None: unknown.
-    containerd_version=dict(type="str"),
-    state=dict(type="str", default="present", choices=list(STATES)),
-    backup=dict(type="bool", default=False),
-    foreign_files=dict(type="str", default="adopt", choices=["adopt", "refuse"]),
-)
+# The user-facing options of the containerd_hosts action and module (one definition for both), but the CA's.
+ARGUMENT_SPEC = argument_spec(HOSTS_SETTINGS)
 REQUIRED_TOGETHER = required_together(ARGUMENT_SPEC)
 REQUIRED_IF = required_if(ARGUMENT_SPEC)
 

@@ -27,7 +27,9 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry
 )
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import (
     BY_OPTION,
+    PMK_REGISTRY_SETTINGS,
     PMK_SETTINGS,
+    UPDATE_PASSWORD_CHOICES,
     argument_spec,
     check_value,
     pmk_body,
@@ -42,15 +44,9 @@ PASSWORD_FIELD = BY_OPTION["password"].pmk
 REPO_PATH_FIELD = BY_OPTION["repo_path"].pmk
 # Shown in a diff instead of the password the API never returns.
 PASSWORD_UNKNOWN = "(not returned by the API)"
-UPDATE_PASSWORD_CHOICES = ("always", "on_change_of_other_fields")
 
 # The registry options. No defaults: a field the task does not set is never sent.
-REGISTRY_ARGUMENT_SPEC = dict(
-    argument_spec((setting.option for setting in PMK_SETTINGS), defaults=False),
-    update_password=dict(
-        type="str", default="on_change_of_other_fields", choices=list(UPDATE_PASSWORD_CHOICES), no_log=False
-    ),
-)
+REGISTRY_ARGUMENT_SPEC = argument_spec(PMK_REGISTRY_SETTINGS)
 
 
 def wanted_fields(params):

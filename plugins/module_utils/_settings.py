@@ -10,12 +10,28 @@ Each rule between settings is written once, in check_settings().
 
 from __future__ import annotations
 
+import copy
 import datetime
 import re
 from collections import namedtuple
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._containerd_config_spec import (
+    DEFAULT_CONFIG_PATH,
+    DEFAULT_LEGACY_MIRRORS,
+    DEFAULT_PATH,
+    LEGACY_MIRRORS,
+    NEW_FILE_VERSIONS,
+)
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._containerd_config_spec import (
+    STATES as CONFIG_STATES,
+)
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._cri_pull import (
+    DEFAULT_CRICTL,
+    DEFAULT_ENDPOINT,
+    DEFAULT_HOSTS_DIR,
+)
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._image_reference import check_image_references
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._pem import (
     UTC,
@@ -36,6 +52,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry
     split_url,
     type_name,
 )
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._restart_lock import LOCK_FILE
 
 # The registries PMK routes through the custom registry (seed document).
 DEFAULT_REGISTRIES = ("platform9.io", "docker.io", "gcr.io", "quay.io", "registry.k8s.io")
@@ -56,15 +73,13 @@ def check_url(value, field="url"):
 
 
 def check_absolute(value, field):
-    """Return value when it is an absolute path on the node.
+    """Return value when it is an absolute path on the node: the one check, and message, of every node path.
 
     Node paths are taken literally: ~ and $VARS are not expanded, on the controller or on the node.
     """
     require_str(value, field)
     if not value.startswith("/"):
-        raise RegistrySettingError(
-            field, f"{value!r} must be an absolute path on the node (~ and $VARS are not expanded)"
-        )
+        raise RegistrySettingError(field, f"{value!r} must be an absolute path on the node")
     return value
 
 
@@ -160,6 +175,15 @@ class Setting:
     elements: str | None = None
     check: object = None  # (value, field) -> the normalised value; None: checked where it is used
     blank_is_unset: bool = True  # "" means "not set" (and, in a PMK body, "cleared")
+    choices: tuple = ()
+    required: bool = False
+    env: tuple = ()  # the environment variables the option falls back to when the task does not set it
+    log_ok: bool = False  # no_log=False said: the name looks like a secret's (Ansible warns), the value is not one
+
+    @property
+    def node_path(self):
+        """Whether the setting is a path on the node, taken literally and checked to be absolute."""
+        return self.check in (check_absolute, check_node_path)
 
     @property
     def aliases(self):
@@ -217,6 +241,136 @@ ROLE_SETTINGS = (
 )
 _CHECKED = {setting.option: setting for setting in SETTINGS + ROLE_SETTINGS}
 
+
+def _shared(*options):
+    return tuple(BY_OPTION[option] for option in options)
+
+
+# The options of the modules, each module's in the order of its documentation. Node paths are "str", not "path":
+# "path" would expand ~ and $VARS, on the controller in an action plugin; they are taken literally and must be
+# absolute (check_absolute). ca_certificate's path and registry_preflight's ca_file are documented as "path".
+#
+# The options of containerd_hosts and registry_preflight that get the CA and check it (ca_file is their own).
+CA_SETTINGS = (
+    Setting("ca_content", "str"),
+    Setting("ca_url", "str"),
+    Setting("ca_validate_certs", "bool", default=True),
+    Setting("ca_readable_by", "str"),
+)
+# containerd_hosts's own: check the CA at ca_file without writing it.
+HOSTS_CA_SETTINGS = (*CA_SETTINGS, Setting("ca_check", "bool", default=False))
+# The PMK mirror's own settings, for its registries (containerd_hosts and the hosts_toml filter).
+PMK_MIRROR_OPTIONS = ("url", "repo_path", "username", "password", "skip_tls", "ca_file")
+# What the hosts.toml files of containerd_hosts are rendered from: the keywords of render_node_files and the keys
+# of the hosts_files filter.
+RENDER_OPTIONS = (*PMK_MIRROR_OPTIONS, "registries", "fallbacks", "registry_mirrors", "upstream_fallback",
+                  "containerd_version", "config_path")
+# The keys of the hosts_toml filter's spec: one registry's, with the PMK mirror's settings or a registry_mirrors
+# entry's mirrors (and, for *, repo_path_for_all).
+HOSTS_TOML_OPTIONS = ("registry", *PMK_MIRROR_OPTIONS, "fallbacks", "mirrors", "upstream_fallback",
+                      "repo_path_for_all", "containerd_version", "config_path")
+# The user-facing options of the containerd_hosts action and module, without the CA's: the mirror settings from
+# their table (the seed's PMK API names are aliases), then the node's own.
+HOSTS_SETTINGS = (
+    *_shared(*PMK_MIRROR_OPTIONS, "registries", "fallbacks", "config_path", "registry_mirrors", "upstream_fallback"),
+    # The node's containerd version as containerd_config's read returns it; None: unknown.
+    Setting("containerd_version", "str"),
+    Setting("state", "str", default="present", choices=STATES),
+    Setting("backup", "bool", default=False),
+    Setting("foreign_files", "str", default="adopt", choices=("adopt", "refuse")),
+)
+CONTAINERD_CONFIG_SETTINGS = (
+    Setting("path", "str", default=DEFAULT_PATH, check=check_absolute),
+    Setting("config_path", "str", default=DEFAULT_CONFIG_PATH, check=check_absolute),
+    # check: only read, and fail when containerd's effective configuration does not read config_path
+    Setting("state", "str", default="present", choices=CONFIG_STATES),
+    # None: the node's containerd decides (new_file_version)
+    Setting("version", "int", choices=NEW_FILE_VERSIONS),
+    Setting("backup", "bool", default=False),
+    Setting("legacy_mirrors", "str", default=DEFAULT_LEGACY_MIRRORS, choices=LEGACY_MIRRORS),
+    # node_restart's marker: the read reports whether it exists, so one run tells whether a restart is owed
+    Setting("pending_marker", "str", check=check_absolute),
+)
+PREFLIGHT_SETTINGS = (
+    *CA_SETTINGS,
+    *_shared("url", "username", "password", "skip_tls"),
+    replace(BY_OPTION["ca_file"], type="path", check=check_absolute),
+    Setting("timeout", "int", default=10),
+    Setting("warn_days", "int", default=30),
+    *_shared("registry_mirrors", "upstream_fallback", "repo_path", "registries"),
+    Setting("sandbox_image", "str"),
+    Setting("containerd_config", "str", default=DEFAULT_PATH),
+)
+NODE_RESTART_SETTINGS = (
+    Setting("strategy", "str", required=True, choices=("pmk", "containerd")),
+    Setting("requested", "bool", default=True),
+    Setting("wait", "bool", default=True),
+    Setting("health_timeout", "int", default=900),
+    Setting("health_interval", "int", default=5),
+    Setting("lock_timeout", "int", default=1200),
+    Setting("lock_file", "str", default=LOCK_FILE, check=check_absolute),
+    Setting("pmk_user", "str", default="pf9"),
+    Setting("nodeletd", "str", default="/opt/pf9/nodelet/nodeletd", check=check_absolute),
+    Setting("kube_status", "str", default="/var/opt/pf9/kube_status", check=check_absolute),
+    Setting("etcd_raft_checker", "str", default="/opt/pf9/pf9-kube/bin/etcd_raft_checker", check=check_absolute),
+    Setting("pending_marker", "str", default="/var/lib/kubenode-registry-mirror.restart-pending",
+            check=check_absolute),
+)
+CA_CERTIFICATE_SETTINGS = (
+    Setting("path", "path", required=True, check=check_absolute),
+    Setting("content", "str"),
+    Setting("url", "str"),
+    Setting("validate_certs", "bool", default=True),
+    Setting("timeout", "int", default=10),
+    Setting("readable_by", "str"),
+    Setting("warn_days", "int", default=30),
+    Setting("mode", "raw", default="0644"),
+)
+CRI_PULL_SETTINGS = (
+    Setting("images", "list", elements="str", required=True),
+    Setting("crictl", "str", default=DEFAULT_CRICTL),
+    Setting("runtime_endpoint", "str", default=DEFAULT_ENDPOINT),
+    Setting("timeout", "int", default=300),
+    Setting("ctr_hosts_dir", "str", default=DEFAULT_HOSTS_DIR),
+)
+UPDATE_PASSWORD_CHOICES = ("always", "on_change_of_other_fields")
+# pmk_cluster_registry's mirror settings have no defaults: a field the task does not set is never sent.
+PMK_REGISTRY_SETTINGS = (
+    *(replace(setting, default=None) for setting in PMK_SETTINGS),
+    Setting("update_password", "str", default="on_change_of_other_fields", choices=UPDATE_PASSWORD_CHOICES,
+            log_ok=True),
+)
+PMK_CLUSTER_SETTINGS = (
+    Setting("api_url", "str", required=True),
+    Setting("project_id", "str", required=True),
+    Setting("cluster_uuid", "str", required=True),
+    Setting("auth_token", "str", required=True, no_log=True, env=("OS_TOKEN",)),
+    Setting("validate_certs", "bool", default=True),
+    Setting("timeout", "int", default=30),
+    Setting("operation", "str", default="update", choices=("update", "upgrade")),
+    Setting("upgrade_type", "str"),
+    Setting("force", "bool", default=False),
+    *PMK_REGISTRY_SETTINGS,
+)
+# What the containerd_hosts action hands on to its module, beside the files it rendered (and the file arguments).
+HOSTS_NODE_OPTIONS = ("config_path", "state", "backup", "foreign_files", "ca_file",
+                      *(setting.option for setting in HOSTS_CA_SETTINGS))
+# The options that name a CA's file, text, URL and reader (the fields of _ca.CaFields): the CA options of
+# containerd_hosts and registry_preflight, and ca_certificate's own.
+CA_OPTIONS = ("ca_file", *(setting.option for setting in CA_SETTINGS if setting.option != "ca_validate_certs"))
+CA_CERTIFICATE_CA_OPTIONS = ("path", "content", "url", "readable_by")
+# pmk_cluster_registry's options that hold a URL: user:password@ in any of them is refused.
+PMK_URL_OPTIONS = ("api_url", "url", "cert_path")
+MODULE_SETTINGS = {
+    "ca_certificate": CA_CERTIFICATE_SETTINGS,
+    "containerd_config": CONTAINERD_CONFIG_SETTINGS,
+    "containerd_hosts": (*HOSTS_SETTINGS, *HOSTS_CA_SETTINGS),
+    "cri_pull": CRI_PULL_SETTINGS,
+    "node_restart": NODE_RESTART_SETTINGS,
+    "pmk_cluster_registry": PMK_CLUSTER_SETTINGS,
+    "registry_preflight": PREFLIGHT_SETTINGS,
+}
+
 # The rules between settings. The argument specs take them as Ansible's required_together and
 # required_if; check_settings() applies them to settings from anywhere else.
 TOGETHER_RULES = (("username", "password"), ("client_cert", "client_key"))
@@ -226,6 +380,9 @@ REQUIRED_IF_RULES = (
     ("state", "present", ("url", "registry_mirrors")),
     ("self_signed_certs", True, ("cert_path",)),
 )
+# The settings of the first rule (state present needs url or registry_mirrors): Ansible's required_if counts
+# registry_mirrors' default {} as given, so containerd_hosts checks this rule itself.
+STATE_RULE_OPTIONS = (REQUIRED_IF_RULES[0][0], *REQUIRED_IF_RULES[0][2])
 # Each rule: groups of settings of which only one group may be given.
 EXCLUSIVE_RULES = ((("ca_src",), ("ca_content",)),)
 
@@ -242,22 +399,53 @@ MIRROR_RULES = Rules(
 )
 
 
-def argument_spec(options, defaults=True):
-    """The Ansible argument spec of these settings; without defaults, an option not set stays None."""
-    spec = {}
-    for option in options:
-        setting = BY_OPTION[option]
-        entry = {"type": setting.type}
-        if setting.elements:
-            entry["elements"] = setting.elements
-        if defaults and setting.default is not None:
-            entry["default"] = list(setting.default) if isinstance(setting.default, tuple) else setting.default
-        if setting.no_log:
-            entry["no_log"] = True
-        if setting.aliases:
-            entry["aliases"] = setting.aliases
-        spec[option] = entry
-    return spec
+def _setting(option):
+    return option if isinstance(option, Setting) else BY_OPTION[option]
+
+
+def option_spec(setting, defaults=True, env_fallback=None):
+    """The Ansible argument spec entry of one setting; env_fallback is Ansible's, for a setting with env."""
+    entry = {"type": setting.type}
+    if setting.elements:
+        entry["elements"] = setting.elements
+    if setting.required:
+        entry["required"] = True
+    if defaults and setting.default is not None:
+        entry["default"] = list(setting.default) if isinstance(setting.default, tuple) else setting.default
+    if setting.choices:
+        entry["choices"] = list(setting.choices)
+    if setting.no_log or setting.log_ok:
+        entry["no_log"] = setting.no_log
+    if setting.aliases:
+        entry["aliases"] = setting.aliases
+    if setting.env and env_fallback is not None:
+        entry["fallback"] = (env_fallback, list(setting.env))
+    return entry
+
+
+def argument_spec(options, defaults=True, env_fallback=None):
+    """The Ansible argument spec of these settings (option names of SETTINGS, or Setting); without defaults, an
+    option not set stays None. env_fallback: Ansible's, for the settings read from the environment."""
+    return {
+        setting.option: option_spec(setting, defaults, env_fallback) for setting in map(_setting, options)
+    }
+
+
+def module_argument_spec(module, env_fallback=None):
+    """The argument spec of a module of this collection (a key of MODULE_SETTINGS)."""
+    return argument_spec(MODULE_SETTINGS[module], env_fallback=env_fallback)
+
+
+def node_path_options(module):
+    """The options of a module that are node paths, in the table's order."""
+    return tuple(setting.option for setting in MODULE_SETTINGS[module] if setting.node_path)
+
+
+def check_node_paths(module, params):
+    """Check every node path option of a module that is set; raise RegistrySettingError on the first bad one."""
+    for setting in MODULE_SETTINGS[module]:
+        if setting.node_path and params.get(setting.option) is not None:
+            setting.check(params[setting.option], setting.option)
 
 
 def required_together(options):
@@ -273,6 +461,28 @@ def required_if(options):
         if key in options and needed[0] in options:
             rules.append([key, value, among] + ([True] if len(among) > 1 else []))
     return rules
+
+
+# The rules between each module's options, as the keywords of Ansible's AnsibleModule (module_rules()).
+MODULE_RULES = {
+    "ca_certificate": {"mutually_exclusive": [["content", "url"]]},
+    # the action plugin also checks required_if(): the module is not given url
+    "containerd_hosts": {
+        "required_together": required_together(PMK_MIRROR_OPTIONS),
+        "mutually_exclusive": [["ca_content", "ca_url"]],
+    },
+    "pmk_cluster_registry": {"required_if": [["operation", "upgrade", ["upgrade_type"]]]},
+    "registry_preflight": {
+        "required_together": required_together(PMK_MIRROR_OPTIONS),
+        "mutually_exclusive": [["ca_content", "ca_file", "ca_url"]],
+        "required_by": {"ca_readable_by": "ca_file"},
+    },
+}
+
+
+def module_rules(module):
+    """The rules between a module's options: keywords for AnsibleModule (or validate_argument_spec), a fresh copy."""
+    return copy.deepcopy(MODULE_RULES.get(module, {}))
 
 
 def pmk_bool(value):

@@ -166,7 +166,6 @@ content:
   sample: "-----BEGIN CERTIFICATE-----\nMIIB...\n-----END CERTIFICATE-----\n"
 """
 
-import os
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -184,8 +183,15 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._io impor
     file_arguments,
     readable_by,
 )
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import RegistrySettingError
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import (
+    CA_CERTIFICATE_CA_OPTIONS,
+    check_node_paths,
+    module_argument_spec,
+    module_rules,
+)
 
-FIELDS = CaFields("path", "content", "url", "readable_by")
+FIELDS = CaFields(*CA_CERTIFICATE_CA_OPTIONS)
 
 
 def _place(module, ca, file_args, attributes_diff):
@@ -209,25 +215,18 @@ def _place(module, ca, file_args, attributes_diff):
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            path=dict(type="path", required=True),
-            content=dict(type="str"),
-            url=dict(type="str"),
-            validate_certs=dict(type="bool", default=True),
-            timeout=dict(type="int", default=10),
-            readable_by=dict(type="str"),
-            warn_days=dict(type="int", default=30),
-            mode=dict(type="raw", default="0644"),
-        ),
-        mutually_exclusive=[["content", "url"]],
+        argument_spec=module_argument_spec("ca_certificate"),
+        **module_rules("ca_certificate"),
         add_file_common_args=True,
         supports_check_mode=True,
     )
     params = module.params
     path = params["path"]
     _http.refuse_url_credentials(module, ["url"], hint="; a CA certificate is public", path=path)
-    if not os.path.isabs(path):
-        module.fail_json(msg=f"path: {path!r} must be an absolute path", path=path)
+    try:
+        check_node_paths("ca_certificate", params)
+    except RegistrySettingError as error:
+        module.fail_json(msg=str(error), path=path)
     if params["warn_days"] < 0:
         module.fail_json(msg="warn_days: must not be negative", path=path)
     if params["timeout"] <= 0:

@@ -432,10 +432,7 @@ import pwd
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubenode.registry_mirror.plugins.module_utils._containerd_config_spec import (
-    ARGUMENT_SPEC,
-    containerd_release,
-)
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._containerd_config_spec import containerd_release
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._containerd_dump import (
     MISSING,
     DumpFormatError,
@@ -458,9 +455,41 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._io impor
     write_file,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._node_health import containerd_version
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import RegistrySettingError
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import (
+    check_absolute,
+    module_argument_spec,
+)
 
 NEW_FILE_MODE = 0o644
 HOSTS_FILE_MODE = 0o600  # a migrated hosts.toml may carry credentials
+# Set by the action plugin only.
+_INTERNAL_SPEC = dict(
+    _content=dict(type="str", no_log=True),
+    _read_sha256=dict(type="str"),
+    _hosts_files=dict(
+        type="list",
+        elements="dict",
+        default=[],
+        options=dict(
+            registry=dict(type="str", required=True),
+            hosts=dict(type="list", elements="str", default=[]),
+            content=dict(type="str", required=True, no_log=True),
+        ),
+    ),
+    _legacy_removed=dict(type="bool", default=False),
+    _read=dict(type="bool", default=False),
+    _dump=dict(type="bool", default=False),
+    _rollback=dict(type="bool", default=False),
+)
+
+
+def _require_absolute(module, option):
+    """Fail the module unless the node path option is absolute (it is taken literally)."""
+    try:
+        check_absolute(module.params[option], option)
+    except RegistrySettingError as error:
+        module.fail_json(msg=str(error))
 
 
 # Why a config.toml cannot be read, in the words this module has always used.
@@ -530,8 +559,8 @@ def _read(module, path):
     """One call for what the action plugin needs from the node: the file, the restart marker, containerd's version
     and, with _dump, containerd's effective configuration."""
     marker = module.params["pending_marker"]
-    if marker is not None and not os.path.isabs(marker):
-        module.fail_json(msg=f"pending_marker: {marker!r} must be an absolute path")
+    if marker is not None:
+        _require_absolute(module, "pending_marker")
     try:
         data = load_file_if_exists(path)
     except FileOperationError as error:
@@ -595,43 +624,8 @@ def _migrated(module, config_path, config_file):
     return planned
 
 
-def main():
-    argument_spec = dict(
-        ARGUMENT_SPEC,
-        _content=dict(type="str", no_log=True),
-        _read_sha256=dict(type="str"),
-        _hosts_files=dict(
-            type="list",
-            elements="dict",
-            default=[],
-            options=dict(
-                registry=dict(type="str", required=True),
-                hosts=dict(type="list", elements="str", default=[]),
-                content=dict(type="str", required=True, no_log=True),
-            ),
-        ),
-        _legacy_removed=dict(type="bool", default=False),
-        _read=dict(type="bool", default=False),
-        _dump=dict(type="bool", default=False),
-        _rollback=dict(type="bool", default=False),
-    )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-
-    path = module.params["path"]
-    if not os.path.isabs(path):
-        module.fail_json(msg=f"path: {path!r} must be an absolute path")
-    if module.params["_read"]:
-        _read(module, path)
-    if module.params["_rollback"]:
-        _rollback(module, path)
-    content = module.params["_content"]
-    if content is None:
-        module.fail_json(msg="containerd_config must run through its action plugin, which edits the file")
-    config_path = module.params["config_path"]
-    if not os.path.isabs(config_path):
-        module.fail_json(msg=f"config_path: {config_path!r} must be an absolute path")
-    legacy_removed = module.params["_legacy_removed"]
-
+def _planned(module, path, config_path):
+    """(config.toml's bytes before, the migrated hosts.toml files planned), unless it changed since the read."""
     try:
         before = load_file_if_exists(path)
         migrated = _migrated(module, config_path, path)
@@ -644,17 +638,11 @@ def main():
             module.fail_json(
                 msg=f"{path}: changed on the node since it was read; nothing was written, run the task again"
             )
-    after = content.encode("utf-8")
-    created = [(entry, data) for entry, data in migrated if entry["status"] in ("created", "kept_aside")]
-    result = dict(
-        changed=before != after or bool(created),
-        path=path,
-        migrated=[entry for entry, _data in migrated],
-        legacy_removed=legacy_removed,
-    )
-    if module.check_mode or not result["changed"]:
-        module.exit_json(**result)
+    return before, migrated
 
+
+def _write(module, path, before, after, created, result):
+    """Write the hosts.toml files created, then config.toml; fail the module, naming what was written, on an error."""
     # The hosts.toml files first: once config.toml loses its legacy entries, they are what containerd reads.
     written = []
     try:
@@ -667,7 +655,7 @@ def main():
             target = os.path.realpath(path)  # a symlinked config.toml stays a symlink; its target is updated
             if ensure_directory(os.path.dirname(target)):
                 written.append(os.path.dirname(target))
-            if before is not None and (module.params["backup"] or legacy_removed):
+            if before is not None and (module.params["backup"] or result["legacy_removed"]):
                 result["backup_file"] = backup(module, target)
             # An existing file keeps its mode and owner; containerd's config is world-readable.
             file_args = None if before is not None else file_arguments(module, target, NEW_FILE_MODE, False)
@@ -677,6 +665,33 @@ def main():
         done = f"Written before the failure: {', '.join(written)}." if written else "Nothing was written."
         result.update(changed=bool(written), msg=f"{error}. {done}")
         module.fail_json(**result)
+
+
+def main():
+    module = AnsibleModule(argument_spec=dict(module_argument_spec("containerd_config"), **_INTERNAL_SPEC),
+                           supports_check_mode=True)
+    path = module.params["path"]
+    _require_absolute(module, "path")
+    if module.params["_read"]:
+        _read(module, path)
+    if module.params["_rollback"]:
+        _rollback(module, path)
+    content = module.params["_content"]
+    if content is None:
+        module.fail_json(msg="containerd_config must run through its action plugin, which edits the file")
+    _require_absolute(module, "config_path")
+    before, migrated = _planned(module, path, module.params["config_path"])
+    after = content.encode("utf-8")
+    created = [(entry, data) for entry, data in migrated if entry["status"] in ("created", "kept_aside")]
+    result = dict(
+        changed=before != after or bool(created),
+        path=path,
+        migrated=[entry for entry, _data in migrated],
+        legacy_removed=module.params["_legacy_removed"],
+    )
+    if module.check_mode or not result["changed"]:
+        module.exit_json(**result)
+    _write(module, path, before, after, created, result)
     if module.params["_dump"]:  # what containerd will run with now, for the action to check
         result["effective"] = _effective(module, path, *_containerd(module))
     module.exit_json(**result)

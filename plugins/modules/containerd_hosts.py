@@ -394,19 +394,20 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._ca import (
     CA_FIELDS,
     CA_FILE_MODE,
-    HOSTS_ARGUMENT_SPEC,
     CaError,
     checked_ca,
     summary,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._certs_d import PlanError, ca_step, plan
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._certs_d_apply import NodeDisk, apply_plan
-from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import (
-    ARGUMENT_SPEC,
-    HOSTS_FILE_NAME,
-    REQUIRED_TOGETHER,
-)
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import HOSTS_FILE_NAME
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._io import FileOperationError, check_owner_group
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import RegistrySettingError
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import (
+    check_absolute,
+    module_argument_spec,
+    module_rules,
+)
 
 
 def _checked_ca(module):
@@ -452,8 +453,7 @@ def _planned(module):
 
 def main():
     argument_spec = dict(
-        ARGUMENT_SPEC,
-        **HOSTS_ARGUMENT_SPEC,
+        module_argument_spec("containerd_hosts"),
         _hosts_files=dict(type="list", elements="dict"),
         _sealed=dict(type="str"),
         # every secret the files hold (header values, client keys): masked in whatever the module returns or logs
@@ -461,16 +461,17 @@ def main():
     )
     module = AnsibleModule(
         argument_spec=argument_spec,
-        required_together=REQUIRED_TOGETHER,
-        mutually_exclusive=[["ca_content", "ca_url"]],
+        **module_rules("containerd_hosts"),
         add_file_common_args=True,
         supports_check_mode=True,
     )
     if module.params["_hosts_files"] is None:
         module.fail_json(msg="containerd_hosts must run through its action plugin, which renders the files")
     config_path = module.params["config_path"]
-    if not os.path.isabs(config_path):
-        module.fail_json(msg=f"config_path: {config_path!r} must be an absolute path")
+    try:  # the rest of the node paths were checked by the action, with the settings
+        check_absolute(config_path, "config_path")
+    except RegistrySettingError as error:
+        module.fail_json(msg=str(error))
 
     certs_d, ca = _planned(module)
     for warning in ca.warnings if ca is not None else ():

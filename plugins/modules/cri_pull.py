@@ -154,6 +154,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils import _cri_pull as cri
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import RegistrySettingError
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import module_argument_spec
 
 # Where a node's own binaries are when the module's PATH (a non-login shell's) misses them.
 _EXTRA_DIRS = ["/usr/local/bin"]
@@ -173,13 +174,7 @@ def _pull(module, client, image, ctr_local):
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            images=dict(type="list", elements="str", required=True),
-            crictl=dict(type="str", default=cri.DEFAULT_CRICTL),
-            runtime_endpoint=dict(type="str", default=cri.DEFAULT_ENDPOINT),
-            timeout=dict(type="int", default=300),
-            ctr_hosts_dir=dict(type="str", default=cri.DEFAULT_HOSTS_DIR),
-        ),
+        argument_spec=module_argument_spec("cri_pull"),
         supports_check_mode=True,
     )
     params = module.params

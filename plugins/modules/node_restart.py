@@ -231,6 +231,11 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils import _node_health as health
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils import _restart_lock as lock
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils import _restart_unit as unit
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import RegistrySettingError
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import (
+    check_node_paths,
+    module_argument_spec,
+)
 
 # A probe must not hang the wait beyond its deadline.
 _PROBE_TIMEOUT = 30
@@ -433,34 +438,43 @@ def _run_sequence(module, params, strategy, holder, restarted_at, restarted_mono
     return lock.sequence_error(document, strategy, params["pmk_user"]), steps
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            strategy=dict(type="str", required=True, choices=["pmk", "containerd"]),
-            requested=dict(type="bool", default=True),
-            wait=dict(type="bool", default=True),
-            health_timeout=dict(type="int", default=900),
-            health_interval=dict(type="int", default=5),
-            lock_timeout=dict(type="int", default=1200),
-            lock_file=dict(type="str", default=lock.LOCK_FILE),
-            pmk_user=dict(type="str", default="pf9"),
-            nodeletd=dict(type="str", default="/opt/pf9/nodelet/nodeletd"),
-            kube_status=dict(type="str", default="/var/opt/pf9/kube_status"),
-            etcd_raft_checker=dict(type="str", default="/opt/pf9/pf9-kube/bin/etcd_raft_checker"),
-            pending_marker=dict(type="str", default="/var/lib/kubenode-registry-mirror.restart-pending"),
-        ),
-        supports_check_mode=True,
-    )
+def _check_params(module):
+    """Fail the module on an option out of its range, or a node path that is not absolute."""
     params = module.params
     for name in ("health_timeout", "health_interval"):
         if params[name] < 1:
             module.fail_json(msg=f"{name}: must be at least 1, got {params[name]}")
     if params["lock_timeout"] < 0:
         module.fail_json(msg=f"lock_timeout: must be at least 0, got {params['lock_timeout']}")
-    # Node paths are taken as written: no ~ or $VAR expansion.
-    for name in ("nodeletd", "kube_status", "etcd_raft_checker", "pending_marker", "lock_file"):
-        if not params[name].startswith("/"):
-            module.fail_json(msg=f"{name}: {params[name]!r} must be an absolute path on the node")
+    try:  # node paths are taken as written: no ~ or $VAR expansion
+        check_node_paths("node_restart", params)
+    except RegistrySettingError as error:
+        module.fail_json(msg=str(error))
+
+
+def _wait_after_restart(module, node, result, restarted_at, restarted_monotonic):
+    """Wait until the node is healthy again, into result; fail the module when it is not within health_timeout."""
+    params, strategy = module.params, module.params["strategy"]
+    healthy, waited, results, kube_status = _wait_healthy(node, params, strategy, restarted_at, restarted_monotonic)
+    result.update(health=_shown(results))
+    if strategy == "pmk":
+        result["kube_status"] = kube_status
+    if not healthy:
+        module.fail_json(
+            msg=health.timeout_message(results, kube_status, restarted_at, params["health_timeout"]), **result
+        )
+    result["health_wait"] = waited
+    if result["recovered"]:
+        result["recovered"] += f"; healthy again after {waited} s"
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=module_argument_spec("node_restart"),
+        supports_check_mode=True,
+    )
+    params = module.params
+    _check_params(module)
     strategy = params["strategy"]
     marker = _read_marker(params["pending_marker"])
     pending = lock.stage(marker)
@@ -507,18 +521,7 @@ def main():
         # A monotonic time means nothing after a reboot, which restarted containerd anyway.
         restarted_monotonic = float(marker.get("restarted_monotonic", 0)) if same_boot else 0.0
     if params["wait"]:
-        healthy, waited, results, kube_status = _wait_healthy(node, params, strategy, restarted_at,
-                                                              restarted_monotonic)
-        result.update(health=_shown(results))
-        if strategy == "pmk":
-            result["kube_status"] = kube_status
-        if not healthy:
-            module.fail_json(
-                msg=health.timeout_message(results, kube_status, restarted_at, params["health_timeout"]), **result
-            )
-        result["health_wait"] = waited
-        if result["recovered"]:
-            result["recovered"] += f"; healthy again after {waited} s"
+        _wait_after_restart(module, node, result, restarted_at, restarted_monotonic)
     try:
         os.remove(params["pending_marker"])
     except FileNotFoundError:

@@ -275,7 +275,6 @@ from ansible.module_utils.basic import AnsibleModule, env_fallback
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils import _http
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._pmk_cluster import (
-    REGISTRY_ARGUMENT_SPEC,
     RegistrySettingError,
     cluster_url,
     connection_error_message,
@@ -286,21 +285,13 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._pmk_clus
     upgrade_url,
     wanted_fields,
 )
-
-ARGUMENT_SPEC = dict(
-    api_url=dict(type="str", required=True),
-    project_id=dict(type="str", required=True),
-    cluster_uuid=dict(type="str", required=True),
-    auth_token=dict(type="str", required=True, no_log=True, fallback=(env_fallback, ["OS_TOKEN"])),
-    validate_certs=dict(type="bool", default=True),
-    timeout=dict(type="int", default=30),
-    operation=dict(type="str", default="update", choices=["update", "upgrade"]),
-    upgrade_type=dict(type="str"),
-    force=dict(type="bool", default=False),
-    **REGISTRY_ARGUMENT_SPEC,
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import (
+    PMK_URL_OPTIONS,
+    module_argument_spec,
+    module_rules,
 )
-# The options that hold a URL: user:password@ in any of them is refused.
-URL_OPTIONS = ("api_url", "url", "cert_path")
+
+ARGUMENT_SPEC = module_argument_spec("pmk_cluster_registry", env_fallback=env_fallback)
 USER_AGENT = "kubenode.registry_mirror-pmk_cluster_registry"
 # A cluster object is a few kilobytes; an error body is only read for its message.
 MAX_ANSWER = 4 * 1024 * 1024
@@ -372,11 +363,11 @@ class QbertClient:
 def main():
     module = AnsibleModule(
         argument_spec=ARGUMENT_SPEC,
-        required_if=[["operation", "upgrade", ["upgrade_type"]]],
+        **module_rules("pmk_cluster_registry"),
         supports_check_mode=True,
     )
     params = module.params
-    _http.refuse_url_credentials(module, URL_OPTIONS)
+    _http.refuse_url_credentials(module, PMK_URL_OPTIONS)
     try:
         if any(c < " " or c == "\x7f" for c in params["auth_token"]):
             raise RegistrySettingError("auth_token", "must not contain control characters")

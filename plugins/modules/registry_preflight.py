@@ -325,15 +325,11 @@ ca_content:
   sample: "-----BEGIN CERTIFICATE-----\nMIIB...\n-----END CERTIFICATE-----\n"
 """
 
-import os
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils import _http
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils import _sandbox_image as sandbox
-from ansible_collections.kubenode.registry_mirror.plugins.module_utils._ca import (
-    ARGUMENT_SPEC as CA_ARGUMENT_SPEC,
-)
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._ca import (
     CA_FIELDS,
     CaError,
@@ -342,7 +338,6 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._ca impor
     get_ca,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._containerd_dump import dump_argv
-from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import REQUIRED_TOGETHER
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._image_reference import parse_image_reference
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._preflight import (
     PreflightError,
@@ -357,7 +352,11 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry
     basic_auth,
     normalize_url,
 )
-from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import argument_spec
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import (
+    check_node_paths,
+    module_argument_spec,
+    module_rules,
+)
 
 # Where a node's own binaries are when the module's PATH (a non-login shell's) misses them.
 _EXTRA_DIRS = ["/usr/local/bin"]
@@ -487,17 +486,22 @@ def _check_sandbox(module, routes, targets, result):
     module.fail_json(msg=sandbox.failure_message(image, source, reference, route, checked["tried"]), **result)
 
 
-def _check_options(module):
-    """Fail the module for options that cannot go together or are out of range, before any request."""
+def _check_params(module):
+    """Fail the module, with status None, on options that cannot be used, before any request."""
     params = module.params
+    if params["registry_mirrors"] and not params["_mirrors"]:
+        module.fail_json(msg="registry_preflight must run through its action plugin, which reads registry_mirrors",
+                         status=None)
     _http.refuse_url_credentials(module, ["url"], hint="; use username and password", status=None)
     _http.refuse_url_credentials(module, ["ca_url"], hint="; a CA certificate is public", status=None)
     if params["timeout"] <= 0:
         module.fail_json(msg="timeout: must be positive", status=None)
     if params["warn_days"] < 0:
         module.fail_json(msg="warn_days: must not be negative", status=None)
-    if params["ca_file"] is not None and not os.path.isabs(params["ca_file"]):
-        module.fail_json(msg=f"ca_file: {params['ca_file']!r} must be an absolute path", status=None)
+    try:
+        check_node_paths("registry_preflight", params)
+    except RegistrySettingError as error:
+        module.fail_json(msg=str(error), status=None)
     ca_given = params["ca_content"] is not None or params["ca_url"] is not None or params["ca_file"] is not None
     if params["url"] is None and not ca_given and not params["_mirrors"]:
         module.fail_json(msg="url: required, unless only a CA is checked (ca_content, ca_url or ca_file) or "
@@ -505,7 +509,7 @@ def _check_options(module):
 
 
 def _check_url(module, ca, result):
-    """Check the mirror of url (its /v2/, with ca) into result; return its Target. Fail the module when it fails."""
+    """Call the mirror of url (its /v2/ into result); return its Target, or fail the module."""
     params = module.params
     try:
         server = normalize_url(params["url"])[0]
@@ -529,51 +533,33 @@ def _check_url(module, ca, result):
     return target
 
 
-def _check_mirrors(module, result):
-    """Check every distinct mirror of registry_mirrors into result; return {index: Target}. Fail the module, with
-    every mirror's result, when any failed."""
+def _check_mirrors(module, result, targets):
+    """Call every distinct mirror of registry_mirrors (into result and targets); fail the module when any failed."""
     checked = [_check_mirror(module, mirror) for mirror in module.params["_mirrors"]]
     result["mirrors"] = [mirror for mirror, _target in checked]
+    targets.update((index, target) for index, (_mirror, target) in enumerate(checked))
     failed = [mirror["msg"] for mirror in result["mirrors"] if "msg" in mirror]
     if failed:
         count = len(result["mirrors"])
         module.fail_json(msg=f"{len(failed)} of {count} mirror{'s' if count > 1 else ''} of registry_mirrors "
                          f"failed the preflight. " + " ".join(f"{message}." for message in failed), **result)
-    return {index: target for index, (_mirror, target) in enumerate(checked)}
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            CA_ARGUMENT_SPEC,
-            url=dict(type="str", aliases=["customRegistryUrl"]),
-            username=dict(type="str", aliases=["customRegistryUsername"]),
-            password=dict(type="str", no_log=True, aliases=["customRegistryPassword"]),
-            skip_tls=dict(type="bool", default=False, aliases=["customRegistrySkipTls"]),
-            ca_file=dict(type="path"),
-            timeout=dict(type="int", default=10),
-            warn_days=dict(type="int", default=30),
-            registry_mirrors=dict(type="dict", default={}),
-            upstream_fallback=dict(type="bool", default=True),
-            **argument_spec(["repo_path", "registries"]),
-            sandbox_image=dict(type="str"),
-            containerd_config=dict(type="str", default="/etc/containerd/config.toml"),
+            module_argument_spec("registry_preflight"),
             # set by the action plugin: the distinct mirrors of registry_mirrors, the secrets they hold, and which
             # mirrors serve each registry
             _mirrors=dict(type="list", elements="dict", default=[]),
             _secrets=dict(type="list", elements="str", no_log=True),
             _routes=dict(type="list", elements="dict", default=[]),
         ),
-        required_together=REQUIRED_TOGETHER,
-        mutually_exclusive=[["ca_content", "ca_file", "ca_url"]],
-        required_by={"ca_readable_by": "ca_file"},
+        **module_rules("registry_preflight"),
         supports_check_mode=True,
     )
     params = module.params
-    if params["registry_mirrors"] and not params["_mirrors"]:
-        module.fail_json(msg="registry_preflight must run through its action plugin, which reads registry_mirrors",
-                         status=None)
-    _check_options(module)
+    _check_params(module)
     result = dict(changed=False, status=None)
     if params["sandbox_image"]:
         try:  # before any request: a bad reference is refused first
@@ -587,7 +573,7 @@ def main():
     if params["url"] is not None:
         targets[None] = _check_url(module, ca, result)
     if params["_mirrors"]:
-        targets.update(_check_mirrors(module, result))
+        _check_mirrors(module, result, targets)
     # The routes name the mirror of url only when it was given, and every mirror passed /v2/ by now.
     routes = [route for route in params["_routes"] if all(m["target"] in targets for m in route["mirrors"])]
     if routes:

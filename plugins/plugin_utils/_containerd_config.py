@@ -47,6 +47,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._containe
     NEW_FILE_VERSIONS,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import RegistrySettingError
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import check_absolute
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._legacy_registry import (
     plan_migration,
     remove_legacy,
@@ -148,10 +149,7 @@ CONFIG_PATH_NOTHING_DROPPED = "No other directory was listed."
 
 def check_config_path(config_path, field="config_path"):
     """Return config_path when it is one absolute directory containerd can be pointed at."""
-    if not isinstance(config_path, str):
-        raise RegistrySettingError(field, f"must be a string, got {type(config_path).__name__}")
-    if not config_path.startswith("/"):
-        raise RegistrySettingError(field, f"{config_path!r} must be an absolute path")
+    check_absolute(config_path, field)
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in config_path):
         raise RegistrySettingError(field, "must not contain control characters")
     if ":" in config_path:
@@ -332,6 +330,17 @@ def _migration(registry, path, name):
         raise restated(error, suffix="; nothing was written") from None
 
 
+def _legacy_settings(registry, path, version, config_path, name, legacy_mirrors, warnings):
+    """The Migration of the registry section's legacy settings, or None: there is no section, or legacy_mirrors is
+    refuse (then legacy settings containerd refuses next to config_path are refused here)."""
+    if registry is None:
+        return None
+    if legacy_mirrors == "refuse":
+        _check_legacy(registry, dotted_key(path), version, config_path, warnings)
+        return None
+    return _migration(registry, path, name)
+
+
 def ensure_config_path(
     text,
     config_path=DEFAULT_CONFIG_PATH,
@@ -362,12 +371,7 @@ def ensure_config_path(
     section = dotted_key(path)
     registry = _lookup(data, path)
     warnings = _warnings(data, version)
-    migration = None
-    if registry is not None:
-        if legacy_mirrors == "refuse":
-            _check_legacy(registry, section, version, config_path, warnings)
-        else:
-            migration = _migration(registry, path, name)
+    migration = _legacy_settings(registry, path, version, config_path, name, legacy_mirrors, warnings)
     previous = _current(registry, section)
     if previous is not None and ":" in previous:
         warnings.append(_config_path_list_warning(section, previous, config_path))

@@ -31,6 +31,9 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import (
     DEFAULT_CAPABILITIES,
     DEFAULT_REGISTRIES,
+    HOSTS_TOML_OPTIONS,
+    PMK_MIRROR_OPTIONS,
+    RENDER_OPTIONS,
     check_settings,
     check_value,
 )
@@ -271,11 +274,8 @@ def _check_keys(mapping, known, field):
 
 
 # The PMK mirror's settings, for registries (the hosts_toml filter's spec holds these or mirrors).
-PMK_MIRROR_KEYS = ("url", "repo_path", "username", "password", "skip_tls", "ca_file", "fallbacks")
-HOSTS_FILES_SETTINGS_KEYS = (
-    *PMK_MIRROR_KEYS[:-1], "registries", "fallbacks", "registry_mirrors", "upstream_fallback", "containerd_version",
-    "config_path",
-)
+PMK_MIRROR_KEYS = (*PMK_MIRROR_OPTIONS, "fallbacks")
+HOSTS_FILES_SETTINGS_KEYS = RENDER_OPTIONS
 
 
 def render_hosts_files_from(settings):
@@ -288,8 +288,7 @@ def render_hosts_files_from(settings):
     return [{"directory": directory, "content": text} for directory, text in render_hosts_files(**given)]
 
 
-HOSTS_TOML_SPEC_KEYS = ("registry", *PMK_MIRROR_KEYS, "mirrors", "upstream_fallback", "repo_path_for_all",
-                        "containerd_version", "config_path")
+HOSTS_TOML_SPEC_KEYS = HOSTS_TOML_OPTIONS
 
 
 def _spec_entry(spec):

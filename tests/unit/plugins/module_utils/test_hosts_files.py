@@ -106,9 +106,9 @@ def test_node_paths_are_str_not_path():
 
     import yaml
 
-    from ansible_collections.kubenode.registry_mirror.plugins.module_utils._containerd_config_spec import (
-        ARGUMENT_SPEC as CONFIG_SPEC,
-    )
+    from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import module_argument_spec
+
+    CONFIG_SPEC = module_argument_spec("containerd_config")
 
     assert ARGUMENT_SPEC["ca_file"]["type"] == "str"
     assert ARGUMENT_SPEC["config_path"]["type"] == "str"

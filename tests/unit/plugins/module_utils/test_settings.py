@@ -161,7 +161,7 @@ BAD_VALUES = [
     ("cert_path", '/ca".crt', "quotes"),
     ("ca_file", "", "must be an absolute path"),
     ("ca_file", "ca.crt", "must be an absolute path"),
-    ("config_path", "~/certs.d", "'~/certs.d' must be an absolute path on the node (~ and $VARS are not expanded)"),
+    ("config_path", "~/certs.d", "'~/certs.d' must be an absolute path on the node"),
     ("containerd_config", "config.toml", "must be an absolute path"),
     ("nodeletd", "$HOME/nodeletd", "'$HOME/nodeletd' must be an absolute path"),
     ("nodeletd", "/opt/x\\y", "backslashes"),
