@@ -133,21 +133,18 @@ path:
 not_before:
   description:
     - Start of validity of the soonest-expiring certificate, ISO 8601 in UTC.
-    - V(null) when no certificate's expiry is checked (none is a CA certificate).
+    - V(null) when no certificate's expiry is checked (none is a CA certificate); so are RV(not_after) and
+      RV(days_left).
   returned: success
   type: str
   sample: "2026-11-28T10:00:00Z"
 not_after:
-  description:
-    - End of validity of the soonest-expiring certificate, ISO 8601 in UTC.
-    - V(null) when no certificate's expiry is checked (none is a CA certificate).
-  returned: success
+  description: End of validity of the soonest-expiring certificate, ISO 8601 in UTC.
   type: str
+  returned: success
   sample: "2027-11-28T10:00:00Z"
 days_left:
-  description:
-    - Whole days until the soonest-expiring certificate expires.
-    - V(null) when no certificate's expiry is checked (none is a CA certificate).
+  description: Whole days until the soonest-expiring certificate expires.
   returned: success
   type: int
   sample: 364

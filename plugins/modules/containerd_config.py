@@ -103,13 +103,13 @@ description:
 author:
   - kubenode maintainers (@kubenode)
 extends_documentation_fragment:
+  - kubenode.registry_mirror.attributes.action
   - ansible.builtin.action_common_attributes
   # Not ansible.builtin.action_common_attributes.files: ansible-core resolves that name to the
   # ansible.builtin.files fragment, whose file options (mode, owner, ...) this module does not take.
   - action_common_attributes.files
   - ansible.builtin.action_common_attributes.flow
   - kubenode.registry_mirror.attributes.node_files
-  - kubenode.registry_mirror.attributes.action
 requirements:
   - C(tomlkit) on the controller.
 options:

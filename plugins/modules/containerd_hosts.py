@@ -39,8 +39,8 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - action_common_attributes.files
   - ansible.builtin.action_common_attributes.flow
-  - kubenode.registry_mirror.attributes.node_files
   - kubenode.registry_mirror.attributes.action
+  - kubenode.registry_mirror.attributes.node_files
 attributes:
   diff_mode:
     details: Header values (credentials) are masked in the diff.
@@ -292,15 +292,13 @@ ca:
       type: str
       sample: created
     not_after:
-      description:
-        - End of validity of the soonest-expiring certificate, ISO 8601 in UTC.
-        - V(null) when no certificate's expiry is checked (none is a CA certificate).
       type: str
       sample: "2027-11-28T10:00:00Z"
-    days_left:
       description:
-        - Whole days until the soonest-expiring certificate expires.
-        - V(null) when no certificate's expiry is checked (none is a CA certificate).
+        - End of validity of the soonest-expiring certificate, ISO 8601 in UTC.
+        - V(null) when no certificate's expiry is checked (none is a CA certificate); so is RV(ca.days_left).
+    days_left:
+      description: Whole days until the soonest-expiring certificate expires.
       type: int
       sample: 364
     certificates:
@@ -318,9 +316,9 @@ tls_files:
   elements: dict
   contains:
     registry:
-      description: The registry directory name.
-      type: str
+      description: The registry directory the file is in.
       sample: docker.io
+      type: str
     name:
       description: The file's name in that directory.
       type: str

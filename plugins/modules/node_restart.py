@@ -54,14 +54,14 @@ description:
     saying C(ok) with a C(status_check_timestamp) later than the restart, and, where O(etcd_raft_checker)
     exists (masters), that checker exiting 0.
   - Nothing happens when O(requested=false) and no unfinished sequence is pending.
-author:
-  - kubenode maintainers (@kubenode)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - kubenode.registry_mirror.attributes.no_files
 attributes:
   check_mode:
     details: Reports whether a restart would happen; restarts nothing and waits for nothing, not for the lock either.
+author:
+  - kubenode maintainers (@kubenode)
 options:
   strategy:
     description:

@@ -159,10 +159,10 @@ options:
     elements: dict
     default: []
   _secrets:
-    description:
-      - Internal, set by the action plugin; the header values and client keys to mask. Do not set.
     type: list
     elements: str
+    description:
+      - Internal, set by the action plugin; the header values and client keys to mask. Do not set.
 notes:
   - Proxy settings come from the node's environment (C(https_proxy), C(no_proxy)) of the module, which may
     differ from containerd's own environment.

@@ -205,20 +205,9 @@ def render_node_files(*args, **kwargs):
             for registry, files in planned]
 
 
-def plan_node_files(
-    url=None,
-    repo_path=None,
-    username=None,
-    password=None,
-    skip_tls=False,
-    ca_file=None,
-    registries=DEFAULT_REGISTRIES,
-    fallbacks=None,
-    registry_mirrors=None,
-    upstream_fallback=True,
-    containerd_version=None,
-    config_path=None,
-):
+def plan_node_files(url=None, repo_path=None, username=None, password=None, skip_tls=False, ca_file=None,
+                    registries=DEFAULT_REGISTRIES, fallbacks=None, registry_mirrors=None, upstream_fallback=True,
+                    containerd_version=None, config_path=None):
     """Check the settings of a node's certs.d; return (unread, [(Registry, {PEM file name: text})]): the keys
     containerd_version does not read, and each registry in hosts_directories' order with the PEM files of its
     directory. Everything render_node_files refuses is refused here, before a file is rendered.
