@@ -38,9 +38,17 @@ def test_install_command_names_this_version(document):
     assert named == {galaxy_version()}, f"{document} installs {sorted(named)}, galaxy.yml says {galaxy_version()}"
 
 
-def test_release_summary_is_for_this_version():
-    fragment = yaml.safe_load((ROOT / "changelogs" / "fragments" / "release-summary.yml").read_text())
-    assert f"{galaxy_version()} " in fragment["release_summary"]
+def test_this_version_is_released_in_the_changelog():
+    # antsibull-changelog release writes the release into changelog.yaml and CHANGELOG.rst; galaxy.yml's version
+    # must be one that was released so, with its summary, or be the next one with a summary fragment waiting.
+    releases = yaml.safe_load((ROOT / "changelogs" / "changelog.yaml").read_text())["releases"]
+    version = galaxy_version()
+    if version in releases:
+        assert releases[version]["changes"]["release_summary"].startswith(f"Release {version} ")
+        assert f"\nv{version}\n" in (ROOT / "CHANGELOG.rst").read_text(encoding="utf-8")
+    else:
+        fragment = yaml.safe_load((ROOT / "changelogs" / "fragments" / "release-summary.yml").read_text())
+        assert f"{version} " in fragment["release_summary"]
 
 
 def run(*command, env=None, cwd=None):
