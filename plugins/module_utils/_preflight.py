@@ -10,9 +10,12 @@ the PMK mirror's own options, 'registry_mirrors["docker.io"][0].' for a mirror's
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import ssl
 from collections import namedtuple
+from urllib.parse import quote
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils import _http
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._pem import (
@@ -20,6 +23,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._pem impo
     load_key_files,
     load_key_pair,
 )
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._pmk_cluster import redact as redact_secrets
 
 USER_AGENT = "kubenode.registry_mirror-registry_preflight"
 MAX_BODY = 65536  # the body of /v2/ is not needed; at most this much is read
@@ -97,11 +101,32 @@ def _handshake_message(target, error):
     return f"TLS handshake with {url} failed ({error.cause}); is it an https endpoint?"
 
 
-def _registry_message(body):
-    """The first error message of a registry's JSON error body (distribution spec), cut short; "" without one."""
+def _credentials(target):
+    """The forms of target's credentials a server may repeat: the Authorization header, its Basic
+    token, username:password, the password, and the percent-encoded forms of the last two."""
+    if not target.authorization:
+        return []
+    token = target.authorization.partition(" ")[2] or target.authorization
+    try:
+        userpass = base64.b64decode(token, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):  # not a Basic token: the header and the token only
+        userpass = ""
+    password = userpass.partition(":")[2]
+    found = {target.authorization, token, userpass, password, quote(userpass, safe=""), quote(password, safe="")}
+    return [value for value in found if value]
+
+
+def redact(target, text):
+    """text, a server's words, with every form of target's credentials masked."""
+    return redact_secrets(str(text), _credentials(target))
+
+
+def _registry_message(target, body):
+    """The first error message of a registry's JSON error body (distribution spec), its credentials redacted, cut
+    short; "" without one."""
     try:
         errors = json.loads(body.decode("utf-8", errors="replace")).get("errors") or []
-        message = str(errors[0].get("message") or errors[0].get("code") or "")
+        message = redact(target, errors[0].get("message") or errors[0].get("code") or "")
     except (ValueError, AttributeError, IndexError, TypeError):
         return ""
     printable = "".join(c if c.isprintable() else " " for c in message)[:200]
@@ -109,11 +134,13 @@ def _registry_message(body):
 
 
 def http_error_message(target, url, status, reason, headers, location=None, body=b""):
-    """Why a status other than the one wanted is a failure, and what to fix."""
+    """Why a status other than the one wanted is a failure, and what to fix; what the server said (its message,
+    challenge, reason and Location) with target's credentials redacted."""
     username, prefix = target.username, target.prefix
     challenge = headers.get("WWW-Authenticate") if headers is not None else None
-    challenge = f" (it asks for: {challenge.split(',')[0]})" if challenge else ""
-    said = _registry_message(body)
+    challenge = f" (it asks for: {redact(target, challenge.split(',')[0])})" if challenge else ""
+    said = _registry_message(target, body)
+    reason = redact(target, reason or "")
     if status == 401:
         if username is not None:
             return f"the mirror rejected the credentials for user {username!r} at {url} (HTTP 401{said}){challenge}"
@@ -125,7 +152,7 @@ def http_error_message(target, url, status, reason, headers, location=None, body
     if 300 <= status < 400:
         if location is None and headers is not None:
             location = headers.get("Location")
-        to = f" to {_http.display_url(location)}" if location else ""
+        to = f" to {redact(target, _http.display_url(location))}" if location else ""
         return f"{url} redirects{to} (HTTP {status}); point {prefix}url at the mirror itself"
     return f"{url} answered HTTP {status} {reason}".rstrip() + f"{said}; a registry answers 200"
 
@@ -166,14 +193,14 @@ def call(target, url, timeout, method="GET", accept="application/json", redirect
             raise PreflightError(_tls_message(target._replace(url=url), error.cause)) from None
         raise PreflightError(_handshake_message(target._replace(url=url), error)) from None
     except _http.HttpProtocolError as error:
-        what = f"{type(error.cause).__name__}: {error.cause}"
+        what = redact(target, f"{type(error.cause).__name__}: {error.cause}")
         raise PreflightError(f"{url} did not answer HTTP ({what}); is it a registry?") from None
     except _http.HttpConnectError as error:
         if error.dns:
             raise PreflightError(_unreachable(url, f"the name does not resolve: {error.cause}")) from None
         raise PreflightError(_unreachable(url, error.cause)) from None
     except _http.HttpError as error:
-        raise PreflightError(_unreachable(url, error.reason)) from None
+        raise PreflightError(_unreachable(url, redact(target, error.reason))) from None
 
 
 def check_v2(target, timeout):
@@ -212,7 +239,8 @@ def check_repo_path(target, repo_path, timeout):
     who = f"user {target.username!r}" if target.username is not None else "anonymous access"
     raise PreflightError(
         f"the mirror does not serve {target.prefix}repo_path {repo_path!r}: {url} answered HTTP {response.status}"
-        f"{_registry_message(response.body)}; check that the project or path exists and that {who} may pull from it",
+        f"{_registry_message(target, response.body)}; check that the project or path exists and that {who} may pull "
+        "from it",
         status=response.status,
     )
 
