@@ -48,7 +48,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._effectiv
     sandbox_image,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._toml_dump import MissingDependencyError
-from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._toml_mask import mask_diff
+from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._toml_mask import holds_secrets, mask_diff
 
 _MODULE = "kubenode.registry_mirror.containerd_config"
 ARGUMENT_SPEC = module_argument_spec("containerd_config")
@@ -251,6 +251,7 @@ class ActionModule(ActionBase):
         module_args["_read_sha256"] = "" if before is None else hashlib.sha256(before).hexdigest()
         module_args["_hosts_files"] = info["migrated"]
         module_args["_legacy_removed"] = info["legacy_removed"]
+        module_args["_backup_private"] = holds_secrets(text)  # a backup of a file with secrets is 0600
         module_args["_dump"] = args["state"] == "present"  # the write returns the new dump (not in check mode)
         written = self._execute_module(module_name=_MODULE, module_args=module_args, task_vars=task_vars)
         written.pop("diff", None)  # the module shows no file text; the masked diff is made below

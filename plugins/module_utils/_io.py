@@ -15,6 +15,7 @@ import errno
 import grp
 import os
 import pwd
+import shutil
 import stat
 import tempfile
 import time
@@ -243,9 +244,26 @@ def remove(path):
         raise _fail("remove", path, error) from None
 
 
-def backup(module, path):
+PRIVATE_MODE = 0o600  # a backup that holds secrets
+
+
+def _private_copy(module, path, copy):
+    """module.preserved_copy, but mode PRIVATE_MODE from the moment copy exists: the copy is made in a 0700
+    directory beside path, made private there, then renamed to copy; the directory is removed whatever happens."""
+    directory = tempfile.mkdtemp(dir=os.path.dirname(path), prefix=".tmp-backup-")
+    try:
+        inside = os.path.join(directory, os.path.basename(copy))
+        module.preserved_copy(path, inside)
+        os.chmod(inside, PRIVATE_MODE)
+        os.rename(inside, copy)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def backup(module, path, private=False):
     """Copy path, its mode, owner, group and SELinux context preserved, to a timestamped name beside it.
 
+    private: the copy holds secrets: mode PRIVATE_MODE whatever path's mode, never readable by others meanwhile.
     Return that name, as module.backup_local does ("" when there is no file; not copied in check mode).
     """
     if not exists(path):
@@ -253,7 +271,10 @@ def backup(module, path):
     copy = f"{path}.{os.getpid()}.{time.strftime('%Y-%m-%d@%H:%M:%S~', time.localtime())}"
     if not module.check_mode:
         try:
-            module.preserved_copy(path, copy)
+            if private:
+                _private_copy(module, path, copy)
+            else:
+                module.preserved_copy(path, copy)
         except OSError as error:  # shutil.Error is one
             raise _fail("back up", path, error) from None
     return copy

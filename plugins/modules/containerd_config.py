@@ -66,6 +66,8 @@ description:
     untouched and a warning says the legacy endpoints for that registry were not copied, because that file
     takes over once C(config_path) is set. Whenever legacy entries are deleted, the file is backed up next to
     itself first, whatever O(backup) says (RV(backup_file)).
+  - A backup of a file that holds a secret the diff masks (a C(password), C(auth), C(identitytoken) or header
+    value), or that cannot be parsed, has mode C(0600); any other backup keeps the file's mode.
   - With C(--diff), the file's diff and one per C(hosts.toml) created are shown with every C(password),
     C(auth), C(identitytoken) and header value masked.
   - "What counts is containerd's B(effective) configuration, the one kubelet's pulls go by: C(config.toml) plus
@@ -478,6 +480,7 @@ _INTERNAL_SPEC = dict(
         ),
     ),
     _legacy_removed=dict(type="bool", default=False),
+    _backup_private=dict(type="bool", default=False),  # the file holds secrets the diff masks: a 0600 backup
     _read=dict(type="bool", default=False),
     _dump=dict(type="bool", default=False),
     _rollback=dict(type="bool", default=False),
@@ -656,7 +659,7 @@ def _write(module, path, before, after, created, result):
             if ensure_directory(os.path.dirname(target)):
                 written.append(os.path.dirname(target))
             if before is not None and (module.params["backup"] or result["legacy_removed"]):
-                result["backup_file"] = backup(module, target)
+                result["backup_file"] = backup(module, target, private=module.params["_backup_private"])
             # An existing file keeps its mode and owner; containerd's config is world-readable.
             file_args = None if before is not None else file_arguments(module, target, NEW_FILE_MODE, False)
             write_file(module, target, after, file_args)

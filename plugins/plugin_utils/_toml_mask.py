@@ -67,6 +67,14 @@ def secret_values(text):
         return None
 
 
+def holds_secrets(text):
+    """Whether a diff of TOML text masks anything: a secret in it, or text that does not parse (never shown)."""
+    if not text:
+        return False
+    secrets = secret_values(text)
+    return secrets is None or bool(secrets)
+
+
 def _strings(value):
     """Every string inside a secret value (a string, an array of them, a table...)."""
     if isinstance(value, str):

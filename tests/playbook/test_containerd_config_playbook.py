@@ -14,6 +14,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 from fakes.containerd_2x import Containerd2x
 from fakes.node_programs import path_without
 
@@ -411,6 +412,24 @@ def test_diff_at_vvv_shows_no_secret(run_playbook, tmp_path):
     # the files themselves carry the credentials, for containerd
     harbor = tomllib.loads((certs / "harbor.example:8443" / "hosts.toml").read_text())
     assert harbor["header"]["authorization"] == "Basic " + SECRETS[1]
+
+
+@pytest.mark.parametrize(
+    ("fixture", "backup_mode"),
+    [("v2-legacy-configs.toml", 0o600), ("containerd-1.6-default.toml", 0o644)],
+    ids=["secrets", "none"],
+)
+def test_a_backup_holding_secrets_is_0600(run_playbook, tmp_path, fixture, backup_mode):
+    """Issue 23, defect 3: the backup of a config.toml with a password the diff masks is 0600; others keep 0644."""
+    path = placed(tmp_path, fixture, mode=0o644)
+    original = path.read_bytes()
+    run = run_playbook([config_task("backup", path, config_path=str(tmp_path / "certs.d"), backup=True)])
+    assert run.rc == 0, run.stdout + run.stderr
+    backup = Path(run.task_results("backup")["backup_file"])
+    assert backup.read_bytes() == original
+    assert stat.S_IMODE(backup.stat().st_mode) == backup_mode
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644  # config.toml itself keeps its mode
+    assert not list(tmp_path.glob(".tmp-*"))
 
 
 def test_an_existing_hosts_toml_is_kept_with_a_warning(run_playbook, tmp_path):
