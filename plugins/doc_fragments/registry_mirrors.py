@@ -44,6 +44,8 @@ options:
         C(repo_path_for_all=true) in the C(*) entry.
       - Each registry is given once (names compared without case; C(docker.io), C(index.docker.io) and
         C(registry-1.docker.io) are one), and a list holds each mirror endpoint once and at least one mirror.
+      - A registry is written to the directory containerd reads for it, its name in lower case, and Docker Hub's
+        names to C(docker.io) (a pull of C(index.docker.io/x) or of C(x) reads C(docker.io)).
       - Passwords and client keys are never shown in results, logs or diffs.
     type: dict
     default: {}

@@ -36,6 +36,11 @@ PRIVATE_KEY_LABELS = ("PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY")
 # RFC 7468: "-----BEGIN LABEL-----" ... "-----END LABEL-----".
 _BLOCK = re.compile(r"-----BEGIN ([^\r\n-]*)-----(.*?)-----END ([^\r\n-]*)-----", re.DOTALL)
 _BEGIN = re.compile(r"-----BEGIN ")
+_END = re.compile(r"-----END ")
+_PRIVATE_KEY = re.compile(r"PRIVATE\s*KEY", re.IGNORECASE)
+# A line of base64 data outside the blocks: a key or certificate whose armour is broken. Long words (no digit, + or /)
+# and openssl's text (spaces, colons) are not.
+_BASE64_LINE = re.compile(r"(?=[^\r\n]*[0-9+/])[A-Za-z0-9+/]{16,}={0,2}")
 _SSL_SOURCE = re.compile(r"\s*\(_ssl\.c:\d+\)$")
 
 Certificate = namedtuple("Certificate", ["not_before", "not_after", "common_name"])
@@ -70,24 +75,37 @@ def parse_der_certificate(der):
                        subject[0] if subject else None)
 
 
+def _check_armour(text, blocks):
+    """Refuse unmatched armour lines, and what would put a private key with broken armour into a certificate
+    file: the words PRIVATE KEY or base64 outside the blocks. Never quotes the text."""
+    if len(_BEGIN.findall(text)) != len(blocks):
+        raise PemError("not PEM: a -----BEGIN line has no matching -----END line (truncated?)")
+    if len(_END.findall(text)) != len(blocks):
+        raise PemError("not PEM: an -----END line has no matching -----BEGIN line")
+    outside = _BLOCK.sub("\n", text)
+    if _PRIVATE_KEY.search(outside):
+        raise PemError("holds the words PRIVATE KEY outside the PEM blocks: never put a private key in certificate"
+                       " text")
+    if any(_BASE64_LINE.fullmatch(line.strip()) for line in outside.splitlines()):
+        raise PemError("holds base64 outside the PEM blocks (a key or certificate with broken armour?)")
+
+
 def read_certificates(text):
     """Return [Certificate] for every PEM block of text, in order.
 
     Text outside the blocks (comments, openssl's subject= lines) is ignored,
-    as containerd and OpenSSL do. Every block must be a CERTIFICATE: a private
-    key or any other block in a CA file is refused.
+    as containerd and OpenSSL do, but not base64 there, an END line without its
+    BEGIN line or the words PRIVATE KEY: a key with broken armour. Every block
+    must be a CERTIFICATE: a private key or any other block in a CA file is refused.
     """
     if not isinstance(text, str):
         raise PemError(f"expected text, got {type(text).__name__}")
     if len(text) > MAX_BYTES:
         raise PemError(f"larger than {MAX_BYTES} bytes; that is not a CA certificate")
     blocks = list(_BLOCK.finditer(text))
-    if not blocks:
-        if _BEGIN.search(text):
-            raise PemError("not PEM: a -----BEGIN line has no matching -----END line (truncated?)")
+    if not blocks and not _BEGIN.search(text) and not _END.search(text) and not _PRIVATE_KEY.search(text):
         raise PemError("not PEM: no -----BEGIN CERTIFICATE----- block found")
-    if len(_BEGIN.findall(text)) != len(blocks):
-        raise PemError("not PEM: a -----BEGIN line has no matching -----END line (truncated?)")
+    _check_armour(text, blocks)
     certificates = []
     for number, block in enumerate(blocks, 1):
         where = f"PEM block {number}" if len(blocks) > 1 else "the PEM block"

@@ -44,7 +44,8 @@ description:
     last (C(https://registry-1.docker.io) for C(docker.io), C(https://<registry>) otherwise). Registry C(*)
     becomes the C(_default) directory, without C(server)."
   - Endpoints are read as containerd read them. One without a scheme gets C(https://), or C(http://) for
-    C(localhost) and loopback addresses (127.0.0.0/8, ::1). One with a path, which the legacy resolver used
+    C(localhost) and loopback addresses (127.0.0.0/8, ::1), as containerd's C(IsLocalhost) decides (C([::1])
+    without a port is not one, so it gets C(https://)). One with a path, which the legacy resolver used
     as the registry API root, gets C(override_path = true).
   - "C(configs.\"<host>\".tls) and C(.auth) apply to every C([host]) whose URL has that host[:port], and to
     the top level (the server) of C(<host>/hosts.toml): C(ca_file) becomes C(ca); C(cert_file) and

@@ -15,7 +15,8 @@ What the legacy CRI resolver did, and what each piece becomes:
   default host becomes ``server``. Registry ``*`` applied to every registry
   without its own entry: it becomes ``_default/hosts.toml``, without ``server``.
 * An endpoint without a scheme got ``http://`` for localhost and loopback
-  addresses, ``https://`` otherwise; one with a path used that path as the API
+  addresses, ``https://`` otherwise (docker.IsLocalhost: ``[::1]`` without a
+  port is not one); one with a path used that path as the API
   root (no ``/v2`` appended): ``override_path = true``.
 * ``configs."<host>".tls`` and ``.auth`` applied to every endpoint on that
   host[:port]: they go into each such ``[host]`` table, and to the top level
@@ -114,18 +115,39 @@ class Migration:
         return bool(self.removals)
 
 
-def _loopback(host_port):
-    """Return True for the hosts containerd's addDefaultScheme gives http://: localhost and loopback IPs."""
+def _split_host_port(host_port):
+    """The host of Go's net.SplitHostPort, or None where it returns an error (no port, say)."""
+    last = host_port.rfind(":")
+    if last < 0:
+        return None
     if host_port.startswith("["):
-        host = host_port[1 : host_port.find("]")] if "]" in host_port else host_port
-    else:
-        host = host_port.rsplit(":", 1)[0] if host_port.count(":") == 1 else host_port
+        end = host_port.find("]")
+        if end < 0 or end + 1 != last:
+            return None
+        host, rest = host_port[1:end], host_port[end + 1 :]
+        if "[" in host_port[1:] or "]" in rest:
+            return None
+        return host
+    host = host_port[:last]
+    return None if ":" in host or "[" in host_port or "]" in host_port else host
+
+
+def _loopback(authority):
+    """Return True where containerd's addDefaultScheme gave http:// (docker.IsLocalhost): the host, its port
+    stripped when net.SplitHostPort can ("[::1]" without a port keeps its brackets), is "localhost" exactly or an
+    address net.ParseIP reads as a loopback one (127.0.0.0/8, ::1, ::ffff:127.0.0.0/104)."""
+    split = _split_host_port(authority)
+    host = authority if split is None else split
     if host == "localhost":
         return True
+    if "%" in host:  # a zone: ParseIP reads none
+        return False
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return (mapped or address).is_loopback
 
 
 def parse_endpoint(value, field):
@@ -137,7 +159,7 @@ def parse_endpoint(value, field):
     if _QUOTES.search(value):
         raise RegistrySettingError(field, "must not contain quotes or backslashes")
     if "://" not in value:  # containerd's addDefaultScheme
-        scheme = "http" if _loopback(value.split("/", 1)[0]) else "https"
+        scheme = "http" if _loopback(re.split(r"[/?#]", value, maxsplit=1)[0].rpartition("@")[2]) else "https"
         value = f"{scheme}://{value}"
     try:
         netloc = urlsplit(value).netloc

@@ -19,7 +19,9 @@ these. registry_mirrors maps a registry to its mirrors, tried in the order given
         repo_path_for_all: true         # a repo_path under * serves every registry from one path: say so
 
 A mirror's settings are _settings.MIRROR_SETTINGS. Each registry is given once: names are compared
-without case, and docker.io, index.docker.io and registry-1.docker.io are one (Docker Hub). A CA, client
+without case, and docker.io, index.docker.io and registry-1.docker.io are one (Docker Hub). Its directory is
+the one containerd reads for it: Docker Hub's names are written to docker.io (a pull of index.docker.io/x
+or of x reads docker.io), every other name in lower case. A CA, client
 certificate or key given as text (ca_content, ...) is a file of the registry's certs.d directory, named after
 the mirror's host[:port] (_hosts_files.TLS_FILES), which hosts.toml names.
 """
@@ -124,7 +126,8 @@ def _registry_directory(registry, field):
         return DEFAULT_DIRECTORY
     if registry == DEFAULT_DIRECTORY:
         raise RegistrySettingError(field, f"write * for containerd's {DEFAULT_DIRECTORY} directory")
-    return check_directory_name(check_host_port(registry, field), field)
+    # The directory containerd reads the registry from: Docker Hub's names as docker.io, the rest in lower case.
+    return check_directory_name(same_registry(check_host_port(registry, field)), field)
 
 
 def _check_bool(value, field):

@@ -288,7 +288,6 @@ REFUSED = [
     ("upstream_fallback", "must be a boolean, got str", dict(upstream_fallback="no", registry_mirrors={})),
     ('registry_mirrors["10.101.101.100:443"]', "is the mirror of url itself",
      dict(PMK, registry_mirrors={"10.101.101.100:443": [MIRROR]})),
-    ('registry_mirrors["Quay.io"]', "spell it 'quay.io'", dict(PMK, registry_mirrors={"Quay.io": [MIRROR]})),
     ("fallbacks", "'docker.io' is served by registry_mirrors",
      dict(PMK, fallbacks={"docker.io": ["https://registry-1.docker.io"]}, registry_mirrors={"docker.io": [MIRROR]})),
     ("fallbacks[docker.io]", "must be empty when upstream_fallback is false",
