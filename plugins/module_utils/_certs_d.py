@@ -128,6 +128,12 @@ class DiskReader:
         """The names of the regular files (not symbolic links) in the directory path; [] when it is no directory."""
         raise NotImplementedError
 
+    def followed(self, path):
+        """What containerd finds at path when it looks for a registry's directory (it follows symbolic links):
+        (path with every symbolic link resolved, "directory", "file", "other" or None for nothing or a dangling
+        link)."""
+        raise NotImplementedError
+
 
 def _text(data):
     return None if data is None else data.decode("utf-8", errors="replace")
@@ -218,12 +224,32 @@ def declared_steps(disk, config_path, hosts_file, state, foreign_files="adopt"):
     return steps, problems
 
 
-def undeclared_directories(disk, config_path, declared):
-    """The directories under config_path (not symbolic links) that the settings do not declare, sorted."""
-    return sorted(set(disk.directories(config_path)) - set(declared))
+def one_directory_each(disk, config_path, declared):
+    """Return (problems, the resolved paths of the declared directories): two declared directories that are one
+    (a symbolic link) would each be rewritten in turn on every run, and one registry's mirrors would serve both."""
+    seen, problems = {}, []
+    for directory in declared:
+        path = posixpath.join(config_path, directory)
+        real, _kind = disk.followed(path)
+        if real in seen:
+            problems.append(f"{seen[real]} and {path} are one directory ({real}, through a symbolic link): "
+                            "containerd reads one hosts.toml for both registries, and each would overwrite the "
+                            "other's: make one of them a directory of its own, or drop one registry.")
+        else:
+            seen[real] = path
+    return problems, set(seen)
 
 
-def stale_steps(disk, config_path, declared, sealed=None, foreign_files="adopt"):
+def undeclared_directories(disk, config_path, declared, declared_real=()):
+    """The directories under config_path (not symbolic links) that the settings do not declare, sorted; one that a
+    declared symbolic link points to (declared_real: their resolved paths) is the declared one's."""
+    names = sorted(set(disk.directories(config_path)) - set(declared))
+    if not declared_real:
+        return names
+    return [name for name in names if disk.followed(posixpath.join(config_path, name))[0] not in declared_real]
+
+
+def stale_steps(disk, config_path, declared, sealed=None, foreign_files="adopt", declared_real=()):
     """Steps for the directories the settings do not declare: our file removed, a file kept aside put back (as
     state=absent does), our PEM files removed. Files we did not write are not touched, nor reported.
     Return (steps, warnings): a directory that cannot be looked at is left as it is, with a warning.
@@ -234,7 +260,7 @@ def stale_steps(disk, config_path, declared, sealed=None, foreign_files="adopt")
     the mirrors of *: each gets that text as ours, a file we did not write there kept aside as for a declared one.
     """
     steps, warnings = [], []
-    for registry in undeclared_directories(disk, config_path, declared):
+    for registry in undeclared_directories(disk, config_path, declared, declared_real):
         try:
             if sealed is None:
                 step = hosts_step(disk, config_path, registry, None, "absent")
@@ -286,13 +312,18 @@ def plan(disk, config_path, hosts_files, state, foreign_files="adopt", sealed=No
     for hosts_file in hosts_files:
         check_declared(hosts_file)
     result = Plan(steps=[] if ca is None else [ca])
+    declared = [hosts_file["directory"] for hosts_file in hosts_files]
+    try:
+        result.problems, declared_real = one_directory_each(disk, config_path, declared)
+    except FileOperationError as error:
+        result.problems, declared_real = [f"{error}."], ()
     for hosts_file in hosts_files:
         steps, problems = declared_steps(disk, config_path, hosts_file, state, foreign_files)
         result.steps += steps
         result.problems += problems
     try:
-        steps, result.warnings = stale_steps(disk, config_path, [hosts_file["directory"] for hosts_file in hosts_files],
-                                             sealed if state == "present" else None, foreign_files)
+        steps, result.warnings = stale_steps(disk, config_path, declared, sealed if state == "present" else None,
+                                             foreign_files, declared_real)
         result.steps += steps
     except FileOperationError as error:
         result.problems.append(f"{error}.")

@@ -91,6 +91,11 @@ class FakeDisk(DiskReader):
     def files(self, path):
         return self._children(path, lambda data: isinstance(data, bytes))
 
+    def followed(self, path):
+        self._raise(path, "look at")
+        data = self.files_.get(path)
+        return path, None if data is None or data is LINK else "directory" if data is DIRECTORY else "file"
+
 
 def hosts(registry="docker.io"):
     return f"{ROOT}/{registry}/hosts.toml"
