@@ -38,6 +38,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_fi
     tls_file_mode,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._io import FileOperationError
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry import DEFAULT_DIRECTORY
 
 NOT_OURS = "was not written by kubenode.registry_mirror"
 
@@ -126,6 +127,10 @@ class DiskReader:
 
     def files(self, path):
         """The names of the regular files (not symbolic links) in the directory path; [] when it is no directory."""
+        raise NotImplementedError
+
+    def links(self, path):
+        """The names of the symbolic links in the directory path; [] when it is no directory."""
         raise NotImplementedError
 
     def followed(self, path):
@@ -249,6 +254,23 @@ def undeclared_directories(disk, config_path, declared, declared_real=()):
     return [name for name in names if disk.followed(posixpath.join(config_path, name))[0] not in declared_real]
 
 
+def unsealed_links(disk, config_path, declared, declared_real=()):
+    """The problems of the seal (see stale_steps()) with the symbolic links under config_path: containerd follows a
+    link to a directory as a registry's own directory, so one is sealed only when it points to a directory that
+    gets the seal (an undeclared directory of config_path) or to _default."""
+    covered = {disk.followed(posixpath.join(config_path, name))[0]
+               for name in undeclared_directories(disk, config_path, declared, declared_real) + [DEFAULT_DIRECTORY]}
+    problems = []
+    for name in sorted(set(disk.links(config_path)) - set(declared)):
+        path = posixpath.join(config_path, name)
+        real, kind = disk.followed(path)
+        if kind == "directory" and real not in covered:
+            problems.append(f"{path} is a symbolic link to {real}, which containerd follows for {name}: it would "
+                            f"route {name} around the mirrors of * without upstream fallback. Replace it with a "
+                            "directory (it then gets the mirrors of *), or remove it.")
+    return problems
+
+
 def stale_steps(disk, config_path, declared, sealed=None, foreign_files="adopt", declared_real=()):
     """Steps for the directories the settings do not declare: our file removed, a file kept aside put back (as
     state=absent does), our PEM files removed. Files we did not write are not touched, nor reported.
@@ -325,6 +347,8 @@ def plan(disk, config_path, hosts_files, state, foreign_files="adopt", sealed=No
         steps, result.warnings = stale_steps(disk, config_path, declared, sealed if state == "present" else None,
                                              foreign_files, declared_real)
         result.steps += steps
+        if state == "present" and sealed is not None:
+            result.problems += unsealed_links(disk, config_path, declared, declared_real)
     except FileOperationError as error:
         result.problems.append(f"{error}.")
     result.problems += [sentence for sentence in map(problem, result.steps) if sentence]

@@ -82,6 +82,9 @@ class NodeDisk(DiskReader):
     def files(self, path):
         return self._names(path, lambda entry: entry.is_file(follow_symlinks=False))
 
+    def links(self, path):
+        return self._names(path, lambda entry: entry.is_symlink())
+
     def followed(self, path):
         real = os.path.realpath(path)
         try:

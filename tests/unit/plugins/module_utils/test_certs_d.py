@@ -91,6 +91,9 @@ class FakeDisk(DiskReader):
     def files(self, path):
         return self._children(path, lambda data: isinstance(data, bytes))
 
+    def links(self, path):
+        return self._children(path, lambda data: data is LINK)
+
     def followed(self, path):
         self._raise(path, "look at")
         data = self.files_.get(path)

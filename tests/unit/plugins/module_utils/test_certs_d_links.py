@@ -59,3 +59,30 @@ def test_distinct_directories_are_planned_as_before(tmp_path):
     result = plan(NodeDisk(), str(root), declared("docker.io", "quay.io"), "present")
     assert [step.action for step in result.steps] == [ADOPT, WRITE]
     assert result.problems == []
+
+
+@pytest.mark.parametrize(
+    ("layout", "refused"),
+    [
+        ({"quay.io": "->../elsewhere"}, "quay.io"),  # a directory outside certs.d: never sealed
+        ({"docker.io": None, "quay.io": "->docker.io"}, "quay.io"),  # a declared one: not the mirrors of *
+        ({"ghcr.io": None, "quay.io": "->ghcr.io"}, None),  # a directory that gets the seal itself
+        ({"quay.io": "->_default"}, None),  # the mirrors of * themselves
+        ({"quay.io": "->missing"}, None),  # a dangling link: containerd goes on to _default
+        ({"quay.io": "->../file"}, None),  # not a directory: containerd fails the pull, never goes upstream
+    ],
+)
+def test_the_seal_covers_symbolic_links_or_fails_naming_them(tmp_path, layout, refused):
+    root = tmp_path / "certs.d"
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "file").write_text("")
+    make(root, layout)
+    result = plan(NodeDisk(), str(root), declared("_default", "docker.io"), "present", sealed=OURS)
+    if refused is None:
+        assert result.problems == []
+    else:
+        assert len(result.problems) == 1
+        assert result.problems[0].startswith(f"{root / refused} is a symbolic link to ")
+        assert "mirrors of * without upstream fallback" in result.problems[0]
+    unsealed = plan(NodeDisk(), str(root), declared("_default", "docker.io"), "present")
+    assert unsealed.problems == []  # without the seal, a link is none of our business
