@@ -245,6 +245,26 @@ def one_directory_each(disk, config_path, declared):
     return problems, set(seen)
 
 
+def host_directory(registry):
+    """containerd's hostDirectory (remotes/docker/config/hosts.go): for host:port, the directory host_port_ that it
+    looks for before host:port itself (the last ':' of the name, when it is not the first character)."""
+    index = registry.rfind(":")
+    return registry if index <= 0 else f"{registry[:index]}_{registry[index + 1:]}_"
+
+
+def shadowing_directories(disk, config_path, declared):
+    """The problems of the declared directories that containerd never reads: for a registry with a port, anything
+    it finds (os.Stat, following links) at host_port_ is read instead, even an empty directory."""
+    problems = []
+    for directory in declared:
+        first = host_directory(directory)
+        if first != directory and disk.followed(posixpath.join(config_path, first))[1] is not None:
+            path, ours = posixpath.join(config_path, first), posixpath.join(config_path, directory)
+            problems.append(f"{path} is where containerd looks for {directory} first, so it would never read "
+                            f"{ours}: move {path} away (or merge it into {ours}) and run again.")
+    return problems
+
+
 def undeclared_directories(disk, config_path, declared, declared_real=()):
     """The directories under config_path (not symbolic links) that the settings do not declare, sorted; one that a
     declared symbolic link points to (declared_real: their resolved paths) is the declared one's."""
@@ -337,6 +357,8 @@ def plan(disk, config_path, hosts_files, state, foreign_files="adopt", sealed=No
     declared = [hosts_file["directory"] for hosts_file in hosts_files]
     try:
         result.problems, declared_real = one_directory_each(disk, config_path, declared)
+        if state == "present":
+            result.problems += shadowing_directories(disk, config_path, declared)
     except FileOperationError as error:
         result.problems, declared_real = [f"{error}."], ()
     for hosts_file in hosts_files:

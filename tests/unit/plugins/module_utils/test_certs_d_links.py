@@ -86,3 +86,29 @@ def test_the_seal_covers_symbolic_links_or_fails_naming_them(tmp_path, layout, r
         assert "mirrors of * without upstream fallback" in result.problems[0]
     unsealed = plan(NodeDisk(), str(root), declared("_default", "docker.io"), "present")
     assert unsealed.problems == []  # without the seal, a link is none of our business
+
+
+@pytest.mark.parametrize(
+    ("registry", "layout", "refused"),
+    [
+        ("reg.local:5000", {"reg.local_5000_": None}, "reg.local_5000_"),
+        ("reg.local:5000", {"reg.local_5000_": FOREIGN, "reg.local:5000": FOREIGN}, "reg.local_5000_"),
+        ("reg.local:5000", {"reg.local_5000_": "->../elsewhere"}, "reg.local_5000_"),
+        ("[::1]:5000", {"[::1]_5000_": None}, "[::1]_5000_"),
+        ("reg.local:5000", {"reg.local_5000_": "->missing"}, None),  # containerd goes on to reg.local:5000
+        ("reg.local:5000", {"reg.local_5000": None, "reg.local_5000__": None}, None),  # not containerd's name
+        ("reg.local", {"reg.local_": None}, None),  # no port: containerd looks for reg.local only
+    ],
+)
+def test_a_host_port_directory_containerd_reads_first_fails_naming_it(tmp_path, registry, layout, refused):
+    root = tmp_path / "certs.d"
+    (tmp_path / "elsewhere").mkdir()
+    make(root, layout)
+    result = plan(NodeDisk(), str(root), declared(registry), "present")
+    if refused is None:
+        assert result.problems == []
+    else:
+        assert len(result.problems) == 1
+        assert result.problems[0].startswith(f"{root / refused} is where containerd looks for {registry} first")
+        assert str(root / registry) in result.problems[0]
+    assert plan(NodeDisk(), str(root), declared(registry), "absent").problems == []
