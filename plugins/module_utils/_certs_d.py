@@ -35,7 +35,9 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_fi
     kept_aside_path,
     owner,
     present_action,
+    records_kept,
     tls_file_mode,
+    with_kept_record,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._io import FileOperationError
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry import DEFAULT_DIRECTORY
@@ -89,6 +91,7 @@ class Step:
         self.name = more.pop("name", None)
         self.mode = more.pop("mode", None)
         self.sealed = more.pop("sealed", False)
+        self.warning = more.pop("warning", None)
         if more:
             raise TypeError(f"Step: unknown fields {sorted(more)}")
         self.touched = False
@@ -144,8 +147,18 @@ def _text(data):
     return None if data is None else data.decode("utf-8", errors="replace")
 
 
+def _stray(disk, path, kept, who, before):
+    """The warning about a kept-aside file that no hosts.toml of ours records (we did not keep it aside), or None."""
+    if who == OURS and records_kept(_text(before), disk.read(kept)):
+        return None
+    why = "no hosts.toml of ours records it" if who == OURS else f"there is no {HOSTS_FILE_NAME} of ours"
+    return (f"{kept} was not kept aside by kubenode.registry_mirror ({why}): it is left as it is, and "
+            f"state=absent does not put it back in place of {path}.")
+
+
 def hosts_step(disk, config_path, registry, content, state, foreign_files="adopt"):
-    """Look at one registry's hosts.toml and its kept-aside file, and decide what state does with them."""
+    """Look at one registry's hosts.toml and its kept-aside file, and decide what state does with them. A kept-aside
+    file counts only when our hosts.toml records it (with_kept_record); a stray one is left alone, with a warning."""
     path = posixpath.join(config_path, registry, HOSTS_FILE_NAME)
     kept = kept_aside_path(path)
     try:
@@ -156,13 +169,17 @@ def hosts_step(disk, config_path, registry, content, state, foreign_files="adopt
             raise
         before, kept_exists = None, False  # the registry's directory is a file: no hosts.toml to remove
     who = owner(_text(before))
+    warning = _stray(disk, path, kept, who, before) if kept_exists and who in (None, OURS) else None
+    kept_exists = kept_exists and warning is None
     if state == "present":
         action = present_action(who, kept_exists, foreign_files)
+        if action == ADOPT or (action == WRITE and kept_exists):
+            content = with_kept_record(content, before if action == ADOPT else disk.read(kept))
     else:
         action = absent_action(who, kept_exists)
     reason = f"{_WHO[who]}{', one kept aside' if kept_exists else ''}: {_WHAT[action]}"
     return Step(action, path, reason, registry=registry, before=before, content=content, kept=kept,
-                kept_exists=kept_exists)
+                kept_exists=kept_exists, warning=warning)
 
 
 def tls_step(disk, config_path, registry, name, content):
@@ -307,6 +324,7 @@ def stale_steps(disk, config_path, declared, sealed=None, foreign_files="adopt",
             if sealed is None:
                 step = hosts_step(disk, config_path, registry, None, "absent")
                 steps += [step] if step.action in (REMOVE, RESTORE) else []
+                warnings += [step.warning] if step.warning and step.action not in (REMOVE, RESTORE) else []
             else:
                 step = hosts_step(disk, config_path, registry, sealed, "present", foreign_files)
                 step.sealed = True
@@ -374,4 +392,5 @@ def plan(disk, config_path, hosts_files, state, foreign_files="adopt", sealed=No
     except FileOperationError as error:
         result.problems.append(f"{error}.")
     result.problems += [sentence for sentence in map(problem, result.steps) if sentence]
+    result.warnings += [step.warning for step in result.steps if step.warning]
     return result
