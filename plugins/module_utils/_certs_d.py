@@ -35,9 +35,12 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_fi
     kept_aside_path,
     owner,
     present_action,
+    records_kept,
     tls_file_mode,
+    with_kept_record,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._io import FileOperationError
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry import DEFAULT_DIRECTORY
 
 NOT_OURS = "was not written by kubenode.registry_mirror"
 
@@ -88,6 +91,7 @@ class Step:
         self.name = more.pop("name", None)
         self.mode = more.pop("mode", None)
         self.sealed = more.pop("sealed", False)
+        self.warning = more.pop("warning", None)
         if more:
             raise TypeError(f"Step: unknown fields {sorted(more)}")
         self.touched = False
@@ -128,13 +132,33 @@ class DiskReader:
         """The names of the regular files (not symbolic links) in the directory path; [] when it is no directory."""
         raise NotImplementedError
 
+    def links(self, path):
+        """The names of the symbolic links in the directory path; [] when it is no directory."""
+        raise NotImplementedError
+
+    def followed(self, path):
+        """What containerd finds at path when it looks for a registry's directory (it follows symbolic links):
+        (path with every symbolic link resolved, "directory", "file", "other" or None for nothing or a dangling
+        link)."""
+        raise NotImplementedError
+
 
 def _text(data):
     return None if data is None else data.decode("utf-8", errors="replace")
 
 
+def _stray(disk, path, kept, who, before):
+    """The warning about a kept-aside file that no hosts.toml of ours records (we did not keep it aside), or None."""
+    if who == OURS and records_kept(_text(before), disk.read(kept)):
+        return None
+    why = "no hosts.toml of ours records it" if who == OURS else f"there is no {HOSTS_FILE_NAME} of ours"
+    return (f"{kept} was not kept aside by kubenode.registry_mirror ({why}): it is left as it is, and "
+            f"state=absent does not put it back in place of {path}.")
+
+
 def hosts_step(disk, config_path, registry, content, state, foreign_files="adopt"):
-    """Look at one registry's hosts.toml and its kept-aside file, and decide what state does with them."""
+    """Look at one registry's hosts.toml and its kept-aside file, and decide what state does with them. A kept-aside
+    file counts only when our hosts.toml records it (with_kept_record); a stray one is left alone, with a warning."""
     path = posixpath.join(config_path, registry, HOSTS_FILE_NAME)
     kept = kept_aside_path(path)
     try:
@@ -145,13 +169,17 @@ def hosts_step(disk, config_path, registry, content, state, foreign_files="adopt
             raise
         before, kept_exists = None, False  # the registry's directory is a file: no hosts.toml to remove
     who = owner(_text(before))
+    warning = _stray(disk, path, kept, who, before) if kept_exists and who in (None, OURS) else None
+    kept_exists = kept_exists and warning is None
     if state == "present":
         action = present_action(who, kept_exists, foreign_files)
+        if action == ADOPT or (action == WRITE and kept_exists):
+            content = with_kept_record(content, before if action == ADOPT else disk.read(kept))
     else:
         action = absent_action(who, kept_exists)
     reason = f"{_WHO[who]}{', one kept aside' if kept_exists else ''}: {_WHAT[action]}"
     return Step(action, path, reason, registry=registry, before=before, content=content, kept=kept,
-                kept_exists=kept_exists)
+                kept_exists=kept_exists, warning=warning)
 
 
 def tls_step(disk, config_path, registry, name, content):
@@ -218,12 +246,69 @@ def declared_steps(disk, config_path, hosts_file, state, foreign_files="adopt"):
     return steps, problems
 
 
-def undeclared_directories(disk, config_path, declared):
-    """The directories under config_path (not symbolic links) that the settings do not declare, sorted."""
-    return sorted(set(disk.directories(config_path)) - set(declared))
+def one_directory_each(disk, config_path, declared):
+    """Return (problems, the resolved paths of the declared directories): two declared directories that are one
+    (a symbolic link) would each be rewritten in turn on every run, and one registry's mirrors would serve both."""
+    seen, problems = {}, []
+    for directory in declared:
+        path = posixpath.join(config_path, directory)
+        real, _kind = disk.followed(path)
+        if real in seen:
+            problems.append(f"{seen[real]} and {path} are one directory ({real}, through a symbolic link): "
+                            "containerd reads one hosts.toml for both registries, and each would overwrite the "
+                            "other's: make one of them a directory of its own, or drop one registry.")
+        else:
+            seen[real] = path
+    return problems, set(seen)
 
 
-def stale_steps(disk, config_path, declared, sealed=None, foreign_files="adopt"):
+def host_directory(registry):
+    """containerd's hostDirectory (remotes/docker/config/hosts.go): for host:port, the directory host_port_ that it
+    looks for before host:port itself (the last ':' of the name, when it is not the first character)."""
+    index = registry.rfind(":")
+    return registry if index <= 0 else f"{registry[:index]}_{registry[index + 1:]}_"
+
+
+def shadowing_directories(disk, config_path, declared):
+    """The problems of the declared directories that containerd never reads: for a registry with a port, anything
+    it finds (os.Stat, following links) at host_port_ is read instead, even an empty directory."""
+    problems = []
+    for directory in declared:
+        first = host_directory(directory)
+        if first != directory and disk.followed(posixpath.join(config_path, first))[1] is not None:
+            path, ours = posixpath.join(config_path, first), posixpath.join(config_path, directory)
+            problems.append(f"{path} is where containerd looks for {directory} first, so it would never read "
+                            f"{ours}: move {path} away (or merge it into {ours}) and run again.")
+    return problems
+
+
+def undeclared_directories(disk, config_path, declared, declared_real=()):
+    """The directories under config_path (not symbolic links) that the settings do not declare, sorted; one that a
+    declared symbolic link points to (declared_real: their resolved paths) is the declared one's."""
+    names = sorted(set(disk.directories(config_path)) - set(declared))
+    if not declared_real:
+        return names
+    return [name for name in names if disk.followed(posixpath.join(config_path, name))[0] not in declared_real]
+
+
+def unsealed_links(disk, config_path, declared, declared_real=()):
+    """The problems of the seal (see stale_steps()) with the symbolic links under config_path: containerd follows a
+    link to a directory as a registry's own directory, so one is sealed only when it points to a directory that
+    gets the seal (an undeclared directory of config_path) or to _default."""
+    covered = {disk.followed(posixpath.join(config_path, name))[0]
+               for name in undeclared_directories(disk, config_path, declared, declared_real) + [DEFAULT_DIRECTORY]}
+    problems = []
+    for name in sorted(set(disk.links(config_path)) - set(declared)):
+        path = posixpath.join(config_path, name)
+        real, kind = disk.followed(path)
+        if kind == "directory" and real not in covered:
+            problems.append(f"{path} is a symbolic link to {real}, which containerd follows for {name}: it would "
+                            f"route {name} around the mirrors of * without upstream fallback. Replace it with a "
+                            "directory (it then gets the mirrors of *), or remove it.")
+    return problems
+
+
+def stale_steps(disk, config_path, declared, sealed=None, foreign_files="adopt", declared_real=()):
     """Steps for the directories the settings do not declare: our file removed, a file kept aside put back (as
     state=absent does), our PEM files removed. Files we did not write are not touched, nor reported.
     Return (steps, warnings): a directory that cannot be looked at is left as it is, with a warning.
@@ -234,11 +319,12 @@ def stale_steps(disk, config_path, declared, sealed=None, foreign_files="adopt")
     the mirrors of *: each gets that text as ours, a file we did not write there kept aside as for a declared one.
     """
     steps, warnings = [], []
-    for registry in undeclared_directories(disk, config_path, declared):
+    for registry in undeclared_directories(disk, config_path, declared, declared_real):
         try:
             if sealed is None:
                 step = hosts_step(disk, config_path, registry, None, "absent")
                 steps += [step] if step.action in (REMOVE, RESTORE) else []
+                warnings += [step.warning] if step.warning and step.action not in (REMOVE, RESTORE) else []
             else:
                 step = hosts_step(disk, config_path, registry, sealed, "present", foreign_files)
                 step.sealed = True
@@ -286,15 +372,25 @@ def plan(disk, config_path, hosts_files, state, foreign_files="adopt", sealed=No
     for hosts_file in hosts_files:
         check_declared(hosts_file)
     result = Plan(steps=[] if ca is None else [ca])
+    declared = [hosts_file["directory"] for hosts_file in hosts_files]
+    try:
+        result.problems, declared_real = one_directory_each(disk, config_path, declared)
+        if state == "present":
+            result.problems += shadowing_directories(disk, config_path, declared)
+    except FileOperationError as error:
+        result.problems, declared_real = [f"{error}."], ()
     for hosts_file in hosts_files:
         steps, problems = declared_steps(disk, config_path, hosts_file, state, foreign_files)
         result.steps += steps
         result.problems += problems
     try:
-        steps, result.warnings = stale_steps(disk, config_path, [hosts_file["directory"] for hosts_file in hosts_files],
-                                             sealed if state == "present" else None, foreign_files)
+        steps, result.warnings = stale_steps(disk, config_path, declared, sealed if state == "present" else None,
+                                             foreign_files, declared_real)
         result.steps += steps
+        if state == "present" and sealed is not None:
+            result.problems += unsealed_links(disk, config_path, declared, declared_real)
     except FileOperationError as error:
         result.problems.append(f"{error}.")
     result.problems += [sentence for sentence in map(problem, result.steps) if sentence]
+    result.warnings += [step.warning for step in result.steps if step.warning]
     return result

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import os
+import stat
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._ca import CaError
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._certs_d import (
@@ -80,6 +81,19 @@ class NodeDisk(DiskReader):
 
     def files(self, path):
         return self._names(path, lambda entry: entry.is_file(follow_symlinks=False))
+
+    def links(self, path):
+        return self._names(path, lambda entry: entry.is_symlink())
+
+    def followed(self, path):
+        real = os.path.realpath(path)
+        try:
+            mode = os.stat(path).st_mode
+        except FileNotFoundError:
+            return real, None
+        except OSError as error:
+            raise FileOperationError("look at", path, describe(error, path, path), error.errno) from None
+        return real, "directory" if stat.S_ISDIR(mode) else "file" if stat.S_ISREG(mode) else "other"
 
 
 def _text(data):

@@ -8,6 +8,7 @@ node-side module both import it.
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import (
@@ -111,6 +112,23 @@ def owner(text):
     if is_migrated(text):
         return MIGRATED
     return FOREIGN
+
+
+# The line after MARKER in our hosts.toml when it replaced a file it kept aside, with that file's sha256: state=absent
+# puts back only a kept-aside file that our hosts.toml records, never a stray one it did not keep aside.
+KEPT_ASIDE_RECORD = f"# Kept aside as {HOSTS_FILE_NAME}{KEPT_ASIDE_SUFFIX}, sha256 "
+
+
+def with_kept_record(text, kept_bytes):
+    """Our hosts.toml text (MARKER first) recording the file kept aside, whose bytes are kept_bytes."""
+    first, _newline, rest = text.partition("\n")
+    return f"{first}\n{KEPT_ASIDE_RECORD}{hashlib.sha256(kept_bytes).hexdigest()}\n{rest}"
+
+
+def records_kept(text, kept_bytes):
+    """Return True when our hosts.toml text records the file kept aside as the one whose bytes are kept_bytes."""
+    lines = text.split("\n", 2)
+    return len(lines) > 1 and lines[1].rstrip("\r") == KEPT_ASIDE_RECORD + hashlib.sha256(kept_bytes).hexdigest()
 
 
 def kept_aside_path(path):

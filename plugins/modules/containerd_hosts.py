@@ -174,6 +174,8 @@ options:
       - V(adopt) renames that file to C(hosts.toml.before-kubenode) in the same directory, which keeps its
         content, mode and owner, then writes ours, and warns naming both paths. O(state=absent) renames it
         back. containerd reads only C(hosts.toml), so the kept-aside file has no effect meanwhile.
+      - Our C(hosts.toml) records the sha256 of the file it kept aside; a C(hosts.toml.before-kubenode) it does not
+        record (not kept aside by this collection) is left as it is on both states, with a warning.
       - V(refuse) fails the task naming the file, and nothing is written for any registry.
       - A C(hosts.toml) that M(kubenode.registry_mirror.containerd_config) wrote when it moved a registry's
         legacy CRI C(registry.mirrors) out of C(config.toml) is adopted under both choices, without a

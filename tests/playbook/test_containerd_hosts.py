@@ -396,22 +396,23 @@ def test_a_file_replaced_after_adoption_stops_the_task(run_playbook, tmp_path):
     assert kept.read_bytes() == FOREIGN_BYTES
 
 
-def test_a_kept_aside_file_without_ours_comes_back(run_playbook, tmp_path):
+def test_a_kept_aside_file_no_file_of_ours_records_stays(run_playbook, tmp_path):
+    # issue 23, defect 7: only a kept-aside file that our hosts.toml records (its sha256) is put back
     certs = tmp_path / "certs.d"
     theirs = place(certs, "docker.io", FOREIGN_BYTES)
-    original = snapshot(certs)
+    kept = Path(f"{theirs}{KEPT_ASIDE_SUFFIX}")
     run_playbook([hosts_task(certs, registries=["docker.io"])])
-    theirs.unlink()  # ours, removed by hand
+    theirs.unlink()  # ours, removed by hand: nothing records the kept-aside file any more
 
     again = run_playbook([hosts_task(certs, registries=["docker.io"])]).task_results(TASK)
     assert statuses(again)["docker.io"] == "created"
-    assert entries(again)["docker.io"]["kept_aside"] == f"{theirs}{KEPT_ASIDE_SUFFIX}"
-    theirs.unlink()
+    assert "kept_aside" not in entries(again)["docker.io"]
+    assert [w for w in warnings(again) if str(kept) in w and "not kept aside by" in w]
 
     result = run_playbook([hosts_task(certs, registries=["docker.io"], state="absent")]).task_results(TASK)
-    assert statuses(result)["docker.io"] == "restored"
-    assert result["changed"] is True
-    assert snapshot(certs) == original
+    assert statuses(result)["docker.io"] == "removed"
+    assert [w for w in warnings(result) if str(kept) in w and "not kept aside by" in w]
+    assert kept.read_bytes() == FOREIGN_BYTES and not theirs.exists()
 
 
 def test_check_mode_with_a_foreign_file_writes_nothing(run_playbook, tmp_path):

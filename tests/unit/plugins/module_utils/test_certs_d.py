@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import hashlib
 import posixpath
 
 import pytest
@@ -37,6 +38,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_fi
     REMOVE,
     RESTORE,
     WRITE,
+    with_kept_record,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._io import FileOperationError
 
@@ -91,6 +93,14 @@ class FakeDisk(DiskReader):
     def files(self, path):
         return self._children(path, lambda data: isinstance(data, bytes))
 
+    def links(self, path):
+        return self._children(path, lambda data: data is LINK)
+
+    def followed(self, path):
+        self._raise(path, "look at")
+        data = self.files_.get(path)
+        return path, None if data is None or data is LINK else "directory" if data is DIRECTORY else "file"
+
 
 def hosts(registry="docker.io"):
     return f"{ROOT}/{registry}/hosts.toml"
@@ -100,13 +110,19 @@ def kept(registry="docker.io"):
     return hosts(registry) + ".before-kubenode"
 
 
+def recorded(kept_bytes, text=OURS):
+    """Our hosts.toml as it records the file it kept aside (issue 23, defect 7)."""
+    first, rest = text.decode().split("\n", 1)
+    digest = hashlib.sha256(kept_bytes).hexdigest()
+    return f"{first}\n# Kept aside as hosts.toml.before-kubenode, sha256 {digest}\n{rest}".encode()
+
+
 @pytest.mark.parametrize(
     ("files", "foreign_files", "action"),
     [
         ({}, "adopt", WRITE),
         ({hosts(): OURS}, "adopt", WRITE),
-        ({hosts(): OURS, kept(): FOREIGN}, "refuse", WRITE),
-        ({kept(): FOREIGN}, "adopt", WRITE),
+        ({hosts(): recorded(FOREIGN), kept(): FOREIGN}, "refuse", WRITE),
         ({hosts(): FOREIGN}, "adopt", ADOPT),
         ({hosts(): FOREIGN}, "refuse", REFUSE),
         ({hosts(): MIGRATED}, "adopt", ADOPT),
@@ -121,7 +137,9 @@ def test_hosts_step_present(files, foreign_files, action):
         action, HOSTS, "docker.io", hosts(), kept())
     assert step.before == files.get(hosts())
     assert step.kept_exists == (kept() in files)
-    assert step.content == "ours" and not step.touched
+    kept_bytes = files[hosts()] if action == ADOPT else files.get(kept()) if action == WRITE else None
+    assert step.content == ("ours" if kept_bytes is None else with_kept_record("ours", kept_bytes))
+    assert not step.touched
     assert step.reason
 
 
@@ -130,8 +148,7 @@ def test_hosts_step_present(files, foreign_files, action):
     [
         ({}, NOTHING),
         ({hosts(): OURS}, REMOVE),
-        ({hosts(): OURS, kept(): FOREIGN}, RESTORE),
-        ({kept(): FOREIGN}, RESTORE),
+        ({hosts(): recorded(FOREIGN), kept(): FOREIGN}, RESTORE),
         ({hosts(): FOREIGN}, KEEP),
         ({hosts(): MIGRATED}, KEEP),
         ({hosts(): FOREIGN, kept(): FOREIGN}, KEEP),
@@ -205,8 +222,7 @@ def test_our_tls_files(files, expected):
     ("files", "sealed", "foreign_files", "actions"),
     [
         ({hosts("old.example"): OURS}, None, "adopt", [REMOVE]),
-        ({hosts("old.example"): OURS, kept("old.example"): FOREIGN}, None, "adopt", [RESTORE]),
-        ({kept("old.example"): FOREIGN}, None, "adopt", [RESTORE]),
+        ({hosts("old.example"): recorded(FOREIGN), kept("old.example"): FOREIGN}, None, "adopt", [RESTORE]),
         ({hosts("old.example"): FOREIGN}, None, "adopt", []),  # not ours: not touched, nor reported
         ({hosts("old.example"): MIGRATED}, None, "adopt", []),
         ({f"{ROOT}/old.example/x.ca.crt": OUR_PEM.encode()}, None, "adopt", [REMOVE_TLS]),
@@ -226,7 +242,7 @@ def test_stale_steps(files, sealed, foreign_files, actions):
     assert [step.action for step in steps] == actions
     assert all(step.registry == "old.example" for step in steps)
     assert all(step.sealed == (sealed is not None) for step in steps if step.kind == HOSTS)
-    assert all(step.content == sealed for step in steps if step.kind == HOSTS)
+    assert all(step.content.split("\n")[0] == sealed for step in steps if step.kind == HOSTS and sealed)
     assert warnings == []
 
 
@@ -308,7 +324,7 @@ def test_plan_collects_every_problem_before_anything_is_written():
 
 
 def test_plan_absent_ignores_sealed_and_restores_everywhere():
-    files = {hosts("docker.io"): OURS, kept("docker.io"): FOREIGN, hosts("old.example"): OURS}
+    files = {hosts("docker.io"): recorded(FOREIGN), kept("docker.io"): FOREIGN, hosts("old.example"): OURS}
     result = plan(FakeDisk(files), ROOT, [{"directory": "docker.io"}], "absent", sealed="sealed")
     assert [(step.action, step.registry) for step in result.steps] == [(RESTORE, "docker.io"), (REMOVE, "old.example")]
 
@@ -332,3 +348,38 @@ def test_plan_reports_a_config_path_it_cannot_list():
 def test_plan_refuses_what_the_action_plugin_cannot_have_rendered(hosts_file, message):
     with pytest.raises(PlanError, match=message.replace(".", r"\.")):
         plan(FakeDisk(), ROOT, [declared("quay.io"), hosts_file], "present")
+
+
+@pytest.mark.parametrize(
+    ("files", "action", "stray"),
+    [
+        ({kept(): FOREIGN}, NOTHING, True),  # no file of ours records it
+        ({hosts(): OURS, kept(): FOREIGN}, REMOVE, True),
+        ({hosts(): recorded(b"another file"), kept(): FOREIGN}, REMOVE, True),
+        ({hosts(): recorded(FOREIGN), kept(): FOREIGN}, RESTORE, False),
+        ({hosts(): FOREIGN, kept(): FOREIGN}, KEEP, False),  # not ours: both left alone, as before
+    ],
+)
+def test_absent_restores_only_the_file_we_kept_aside(files, action, stray):
+    step = hosts_step(FakeDisk(files), ROOT, "docker.io", None, "absent")
+    assert step.action == action
+    assert (step.warning is not None and kept() in step.warning) == stray
+
+
+@pytest.mark.parametrize("before", [FOREIGN, MIGRATED])
+def test_present_records_the_file_it_keeps_aside(before):
+    adopted = hosts_step(FakeDisk({hosts(): before}), ROOT, "docker.io", OURS.decode(), "present")
+    assert (adopted.action, adopted.content.encode()) == (ADOPT, recorded(before))
+    disk = FakeDisk({hosts(): adopted.content.encode(), kept(): before})
+    again = hosts_step(disk, ROOT, "docker.io", OURS.decode(), "present")
+    assert (again.action, again.content, again.warning) == (WRITE, adopted.content, None)  # unchanged
+    assert hosts_step(disk, ROOT, "docker.io", None, "absent").action == RESTORE
+
+
+@pytest.mark.parametrize("files", [{kept(): FOREIGN}, {hosts(): OURS, kept(): FOREIGN}])
+def test_present_warns_about_a_stray_kept_aside_file(files):
+    step = hosts_step(FakeDisk(files), ROOT, "docker.io", OURS.decode(), "present")
+    assert (step.action, step.content) == (WRITE, OURS.decode())
+    assert step.warning.startswith(f"{kept()} was not kept aside by kubenode.registry_mirror")
+    result = plan(FakeDisk(files), ROOT, [declared("docker.io", OURS.decode())], "present")
+    assert result.warnings == [step.warning]

@@ -18,7 +18,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._certs_d_
     apply_plan,
     text_diff,
 )
-from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import MARKER
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import MARKER, with_kept_record
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._io import file_arguments
 
 OURS = f"{MARKER}\nserver = 'https://mirror'\n"
@@ -74,7 +74,7 @@ def test_apply_plan(tmp_path, check_mode):
     assert [(f["name"], f["status"]) for f in result["tls_files"]] == [("m.client.key", "created")]
     assert result["_shown_diffs"][0]["after"] == "******** (changed)\n"  # a key is masked
     assert [base64.b64decode(t["after"]).decode() if t["after"] else None for t in result["_texts"]] == [
-        OURS, OURS, None]
+        OURS, with_kept_record(OURS, FOREIGN.encode()), None]  # ours records the file it keeps aside
     if check_mode:
         assert sorted(p.name for p in root.iterdir()) == ["gone.example", "quay.io"]
         assert (root / "quay.io" / "hosts.toml").read_text() == FOREIGN
