@@ -19,17 +19,8 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._containerd_dump import effective_report
+from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils import _effective_config as config
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._containerd_config import ensure_config_path
-from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._effective_config import (
-    NOT_USED,
-    EffectiveConfigError,
-    drop_in_problems,
-    dump_problems,
-    main_file_problems,
-    not_used_message,
-    read_effective,
-    sandbox_image,
-)
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "containerd_config"
 OURS = "/etc/containerd/certs.d"
@@ -54,7 +45,7 @@ def read(path):
 def effective(dump, main_text, major, main=MAIN):
     """The Effective configuration of a dump, its report made as the module makes it, the files read from disk."""
     report = effective_report(f"containerd --config {main} config dump", main, dump, major, read)
-    return read_effective(report, main, main_text)
+    return config.read_effective(report, main, main_text)
 
 
 def fixture(name):
@@ -79,7 +70,7 @@ def test_the_registry_table_and_sandbox_image_follow_the_dumps_version(dump, maj
                                                                        image):
     result = effective(fixture(dump), MIGRATED, major)
     assert result.summary() == {"config_path": config_path, "section": section, "version": version, "imports": []}
-    assert sandbox_image(result.settings) == image
+    assert config.sandbox_image(result.settings) == image
 
 
 @pytest.mark.parametrize(
@@ -87,7 +78,7 @@ def test_the_registry_table_and_sandbox_image_follow_the_dumps_version(dump, maj
     [
         ({"version": 2, "plugins": {CRI: {}}}, ""),
         ({"version": 3, "plugins": {IMAGES: {"pinned_images": {}}}}, ""),
-        ({"version": 3, "plugins": {CRI: {"sandbox_image": "ignored-on-2.x"}}}, ""),
+        ({"version": 3, "plugins": {CRI: {"config.sandbox_image": "ignored-on-2.x"}}}, ""),
         ({"version": 2, "plugins": {IMAGES: {"pinned_images": {"sandbox": "ignored-on-1.x"}}}}, ""),
         ({"version": 4, "plugins": {IMAGES: {"pinned_images": {"sandbox": "example.org/pause:1"}}}},
          "example.org/pause:1"),
@@ -95,7 +86,7 @@ def test_the_registry_table_and_sandbox_image_follow_the_dumps_version(dump, maj
     ],
 )
 def test_no_sandbox_image_is_an_empty_string(settings, image):
-    assert sandbox_image(settings) == image
+    assert config.sandbox_image(settings) == image
 
 
 # --- a dump's check ---------------------------------------------------------------------------------------------
@@ -103,34 +94,35 @@ def test_no_sandbox_image_is_an_empty_string(settings, image):
 @pytest.mark.parametrize("dump", ["dump-1.6-migrated.toml", "dump-1.x-v1.toml", "dump-2.1-v3.toml", "dump-2.3-v4.toml"])
 def test_a_dump_that_reads_our_directory_passes(dump):
     major = 1 if "1." in dump.split("-")[1] else 2
-    assert dump_problems(effective(fixture(dump), MIGRATED, major), OURS) == ([], [])
+    assert config.dump_problems(effective(fixture(dump), MIGRATED, major), OURS) == ([], [])
 
 
 def test_the_stock_pmk_dump_fails_naming_config_path_and_the_mirrors():
     result = effective(fixture("dump-1.6-pmk-stock.toml"), STOCK, 1)
-    problems, warnings = dump_problems(result, OURS)
+    problems, warnings = config.dump_problems(result, OURS)
     assert problems == [
         f"{CRI_SECTION}.config_path is '', not '{OURS}'",
         f"{CRI_SECTION}.mirrors is set for docker.io, platform9.io",
     ]
     assert warnings == []
-    message = not_used_message(result, OURS, problems, [])
-    assert message.startswith(f"{NOT_USED}: in containerd's effective configuration (`containerd --config {MAIN} "
-                              "config dump`), ")
+    message = config.not_used_message(result, OURS, problems, [])
+    assert message.startswith(f"{config.NOT_USED}: in containerd's effective configuration "
+                              f"(`containerd --config {MAIN} config dump`), ")
     fix = f'Set config_path = "{OURS}" in the [{CRI_SECTION}] table of {MAIN}, and move the legacy registry '
     assert fix in message
     assert "(containerd_config with state=present migrates config.toml's)" in message
 
 
 def test_a_colon_list_is_not_our_directory_and_says_why():
-    problems, _warnings = dump_problems(effective(fixture("dump-2.2-default-colon-list.toml"), MIGRATED, 2), OURS)
+    dump = fixture("dump-2.2-default-colon-list.toml")
+    problems, _warnings = config.dump_problems(effective(dump, MIGRATED, 2), OURS)
     (problem,) = problems
     assert problem.startswith(f"{IMAGES_SECTION}.config_path is '{OURS}:/etc/docker/certs.d', which lists several")
     assert "transfer service, which reads it as one directory" in problem
 
 
 def test_legacy_entries_active_on_2x_fail_but_tls_there_is_only_a_warning():
-    problems, warnings = dump_problems(effective(fixture("dump-2.1-legacy.toml"), MIGRATED, 2), OURS)
+    problems, warnings = config.dump_problems(effective(fixture("dump-2.1-legacy.toml"), MIGRATED, 2), OURS)
     assert problems == [
         f"{IMAGES_SECTION}.config_path is '', not '{OURS}'",
         f"{IMAGES_SECTION}.mirrors is set for docker.io",
@@ -150,15 +142,15 @@ def test_legacy_entries_active_on_2x_fail_but_tls_there_is_only_a_warning():
 def test_tls_on_1x_fails_only_when_it_holds_a_value(tls, active):
     dump = (f'version = 2\nimports = ["{MAIN}"]\n[plugins."{CRI}".registry]\nconfig_path = "{OURS}"\n'
             f'[plugins."{CRI}".registry.configs."r.example".tls]\n{tls}')
-    problems, _warnings = dump_problems(effective(dump, MIGRATED, 1), OURS)
+    problems, _warnings = config.dump_problems(effective(dump, MIGRATED, 1), OURS)
     assert problems == ([f"{CRI_SECTION}.configs.<host>.tls is set for r.example"] if active else [])
 
 
 def test_a_version_3_config_toml_on_1x_is_named_as_such():
     result = effective(fixture("dump-1.6-pmk-stock.toml").replace("mirrors.", "unused."), fixture("v3-comments.toml"),
                        1)
-    problems, _warnings = dump_problems(result, OURS)
-    message = not_used_message(result, OURS, problems, [])
+    problems, _warnings = config.dump_problems(result, OURS)
+    message = config.not_used_message(result, OURS, problems, [])
     assert f"{MAIN} is a config version 3 file, which this containerd (whose dump is version 2) does not" in message
 
 
@@ -235,7 +227,7 @@ def test_drop_ins_on_1x(tmp_path, case):
     main = place(tmp_path, MIGRATED, {"10-drop-in.toml": f"version = 2\n{text}"})
     result = effective(dump_1x(tmp_path, main), main.read_text(), 1, main=str(main))
     assert result.summary()["imports"] == [f"{tmp_path}/conf.d/10-drop-in.toml"]
-    assert_drop_in_verdict(drop_in_problems(result, OURS), f"{tmp_path}/conf.d/10-drop-in.toml", words)
+    assert_drop_in_verdict(config.drop_in_problems(result, OURS), f"{tmp_path}/conf.d/10-drop-in.toml", words)
 
 
 @needs_containerd
@@ -248,9 +240,9 @@ def test_containerd_1x_agrees_with_each_drop_in_verdict(tmp_path, case):
     dump = subprocess.run([CONTAINERD, "--config", str(main), "config", "dump"], capture_output=True, text=True,
                           check=True, cwd="/", timeout=60).stdout
     result = effective(dump, main.read_text(), 1, main=str(main))
-    problems, _warnings = dump_problems(result, OURS)
+    problems, _warnings = config.dump_problems(result, OURS)
     assert (problems == []) == (words is None)
-    assert bool(drop_in_problems(result, OURS)) == (words is not None)
+    assert bool(config.drop_in_problems(result, OURS)) == (words is not None)
 
 
 DROP_INS_2X = {
@@ -286,7 +278,7 @@ def test_drop_ins_on_2x(tmp_path, case):
     main = place(tmp_path, MIGRATED, {"10-drop-in.toml": text})
     result = effective(dump_2x([f"{tmp_path}/conf.d/*.toml"]), main.read_text(), 2, main=str(main))
     assert result.summary()["imports"] == [f"{tmp_path}/conf.d/10-drop-in.toml"]
-    assert_drop_in_verdict(drop_in_problems(result, OURS), f"{tmp_path}/conf.d/10-drop-in.toml", words)
+    assert_drop_in_verdict(config.drop_in_problems(result, OURS), f"{tmp_path}/conf.d/10-drop-in.toml", words)
 
 
 def test_2x_follows_imports_as_it_loads_them_not_as_its_dump_lists_them(tmp_path):
@@ -301,7 +293,7 @@ def test_2x_follows_imports_as_it_loads_them_not_as_its_dump_lists_them(tmp_path
     dump = dump_2x([f"{tmp_path}/conf.d/*.toml", "a.toml", "b.toml", f"{tmp_path}/a.toml"])
     result = effective(dump, main.read_text(), 2, main=str(main))
     assert result.summary()["imports"] == [f"{tmp_path}/a.toml", f"{tmp_path}/b.toml"]
-    assert drop_in_problems(result, OURS) == []
+    assert config.drop_in_problems(result, OURS) == []
 
 
 def test_2x_refuses_a_relative_import_it_cannot_follow(tmp_path):
@@ -310,7 +302,7 @@ def test_2x_refuses_a_relative_import_it_cannot_follow(tmp_path):
     main = tmp_path / "config.toml"
     main.write_text(f"version = 3\nimports = ['{tmp_path}/other/a.toml']\n")
     dump = dump_2x([f"{tmp_path}/other/a.toml", "b.toml"])
-    with pytest.raises(EffectiveConfigError, match=rf"^{tmp_path}/other/a.toml: imports 'b.toml', relative to "
+    with pytest.raises(config.EffectiveConfigError, match=rf"^{tmp_path}/other/a.toml: imports 'b.toml', relative to "
                                                    rf"{tmp_path}/other, which this module does not follow; write it"):
         effective(dump, main.read_text(), 2, main=str(main))
 
@@ -331,7 +323,7 @@ def test_a_drop_in_that_cannot_be_read_is_named(tmp_path, content, reason):
         drop_in.write_text(content)
     main = tmp_path / "config.toml"
     dump = f'version = 2\nimports = ["{main}", "{drop_in}"]\n'
-    with pytest.raises(EffectiveConfigError, match=f"^{drop_in}: {reason}"):
+    with pytest.raises(config.EffectiveConfigError, match=f"^{drop_in}: {reason}"):
         effective(dump, MIGRATED, 1, main=str(main))
 
 
@@ -348,8 +340,8 @@ def test_a_drop_in_that_cannot_be_read_is_named(tmp_path, content, reason):
 def test_a_report_that_cannot_be_checked_says_why(report, message):
     full = {"command": "containerd --config /c config dump", "found": True, "error": None,
             "dump": base64.b64encode(b"version = 2\n").decode(), "imports": [], "expanded": {}, "files": {}}
-    with pytest.raises(EffectiveConfigError, match=message):
-        read_effective({**full, **report}, "/c", "version = 2\n")
+    with pytest.raises(config.EffectiveConfigError, match=message):
+        config.read_effective({**full, **report}, "/c", "version = 2\n")
 
 
 # --- config.toml itself, before it is written ----------------------------------------------------------------------
@@ -370,7 +362,7 @@ def test_a_report_that_cannot_be_checked_says_why(report, message):
     ],
 )
 def test_config_toml_is_refused_before_writing_what_containerd_would_not_read(text, containerd_version, words):
-    problems = main_file_problems(text, MAIN, OURS, containerd_version)
+    problems = config.main_file_problems(text, MAIN, OURS, containerd_version)
     assert len(problems) == len(words)
     for problem, word in zip(problems, words, strict=True):
         assert problem.startswith(f"{MAIN}: ")
