@@ -272,19 +272,30 @@ def _auth_settings(auth, field):
     return {"authorization": authorization}
 
 
-def _server(registry):
-    return f"https://{DOCKER_IO_HOST if registry == DOCKER_IO else registry}"
+def _server_host(registry, endpoints, configs):
+    """The Mirror the legacy resolver (criService.registryEndpoints) ended with, as hosts.toml's server.
+
+    When an endpoint's host is the registry itself, the resolver added nothing after the endpoints: that endpoint
+    is the server, so the last try is one legacy made too. Otherwise it added the registry's default host, with
+    http:// for a loopback one (defaultScheme), and the configs of the registry or, without any, of that host.
+    """
+    own = next((endpoint for endpoint in endpoints if endpoint.host == registry), None)
+    if own is not None:
+        scheme = urlsplit(own.url).scheme
+        return Mirror(f"{scheme}://{own.host}", own.host, own.url, own.override_path, **configs.get(own.host, {}))
+    host = DOCKER_IO_HOST if registry == DOCKER_IO else registry
+    server = f"{'http' if _loopback(host) else 'https'}://{host}"
+    settings = configs[registry] if registry in configs else configs.get(host, {})
+    return Mirror(server, host, server, False, **settings)
 
 
 def _migrated_registry(registry, endpoints, configs):
     """Return the Registry of one legacy registry: its endpoints as mirrors, each with the configs of its host, and
-    (but for _default) its server with the configs of the registry or, when it has none, of the server's host."""
+    (but for _default) the server the legacy resolver ended with (_server_host)."""
     server = server_host = None
     if registry != DEFAULT_DIRECTORY:
-        server = _server(registry)
-        host = urlsplit(server).netloc
-        settings = configs[registry] if registry in configs else configs.get(host, {})
-        server_host = Mirror(server, host, server, False, **settings)
+        server_host = _server_host(registry, endpoints, configs)
+        server = server_host.endpoint
     mirrors = tuple(
         Mirror(f"{urlsplit(endpoint.url).scheme}://{endpoint.host}", endpoint.host, endpoint.url,
                endpoint.override_path, **configs.get(endpoint.host, {}))

@@ -14,6 +14,7 @@ import subprocess
 import textwrap
 import tomllib
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -186,7 +187,7 @@ V1_FILES = {
     "localhost:5000": (
         ["http://localhost:5000", "http://127.0.0.1:5001/v2/cache", "http://[::1]:5002", "http://10.0.0.1:5000"],
         marker("plugins.cri.registry")
-        + 'server = "https://localhost:5000"\n\n'
+        + 'server = "http://localhost:5000"\n\n'
         + '[host."http://localhost:5000"]\n'
         + CAPABILITIES
         + '\n[host."http://127.0.0.1:5001/v2/cache"]\n'
@@ -325,8 +326,11 @@ def test_the_hosts_toml_files_hold_what_legacy_resolved(case):
     """The parsed files, independently of their layout: server, hosts in order, the settings per host."""
     new_files = {entry["registry"]: tomllib.loads(entry["content"]) for entry in migrate(CASES[case][0])[1]["migrated"]}
     for registry, document in new_files.items():
+        own = [url for url in document.get("host", {}) if urlsplit(url).netloc == registry]
         if registry == "_default":
             assert "server" not in document
+        elif own:  # an endpoint on the registry itself: legacy added no default host after the endpoints
+            assert document["server"] == own[0]
         elif registry == "docker.io":
             assert document["server"] == "https://registry-1.docker.io"
         else:
@@ -409,6 +413,26 @@ def test_a_configs_host_without_mirror_is_still_reached_through_the_wildcard_end
         + 'server = "https://private.example"\nskip_verify = true\n\n[host."https://cache.example"]\n'
         + CAPABILITIES
     )
+
+
+@pytest.mark.parametrize(
+    ("registry", "endpoints", "server"),
+    [
+        # the usual insecure local registry: its own endpoint, and nothing legacy containerd did not try
+        ("reg.local:5000", '"http://reg.local:5000"', "http://reg.local:5000"),
+        ("reg.local:5000", '"reg.local:5000"', "https://reg.local:5000"),
+        ("reg.local:5000", '"http://cache.local", "http://reg.local:5000"', "http://reg.local:5000"),
+        # another host: legacy appended the registry's default host, http:// for a loopback one
+        ("localhost:5000", '"http://cache.local"', "http://localhost:5000"),
+        ("127.0.0.1:5000", '"http://cache.local"', "http://127.0.0.1:5000"),
+        ("reg.local:5000", '"http://cache.local"', "https://reg.local:5000"),
+    ],
+)
+def test_the_server_is_what_legacy_containerd_tried_last(registry, endpoints, server):
+    text = f'version = 2\n[plugins."{CRI}".registry.mirrors."{registry}"]\n  endpoint = [{endpoints}]\n'
+    (document,) = [tomllib.loads(entry["content"]) for entry in migrate(text)[1]["migrated"]]
+    assert document["server"] == server
+    assert set(document["host"]) <= {"http://cache.local", "http://reg.local:5000", "https://reg.local:5000"}
 
 
 def test_docker_io_server_takes_the_settings_of_its_default_host():
