@@ -232,7 +232,7 @@ def declared_steps(disk, config_path, hosts_file, state, foreign_files="adopt"):
     the hosts.toml, then our PEM files it no longer names removed. Return (steps, problems)."""
     check_declared(hosts_file)
     registry, tls_files = hosts_file["directory"], hosts_file.get("tls_files") or {}
-    steps, problems = [], []
+    steps, problems, causes = [], [], set()
     makers = [(tls_step, (disk, config_path, registry, name, text)) for name, text in sorted(tls_files.items())]
     makers += [(hosts_step, (disk, config_path, registry, hosts_file.get("content"), state, foreign_files)),
                (stale_tls_steps, (disk, config_path, registry, tls_files))]
@@ -240,7 +240,10 @@ def declared_steps(disk, config_path, hosts_file, state, foreign_files="adopt"):
         try:
             made = make(*args)
         except FileOperationError as error:
-            problems.append(f"{error}.")
+            # one cause (a parent that is a file, a name too long) is named once per directory
+            if error.errno is None or error.errno not in causes:
+                problems.append(f"{error}.")
+            causes.add(error.errno)
             continue
         steps += made if isinstance(made, list) else [made]
     return steps, problems
@@ -373,12 +376,14 @@ def plan(disk, config_path, hosts_files, state, foreign_files="adopt", sealed=No
         check_declared(hosts_file)
     result = Plan(steps=[] if ca is None else [ca])
     declared = [hosts_file["directory"] for hosts_file in hosts_files]
+    # what stops config_path itself from being looked at is named only when no declared file names it already
+    unreadable = []
     try:
         result.problems, declared_real = one_directory_each(disk, config_path, declared)
         if state == "present":
             result.problems += shadowing_directories(disk, config_path, declared)
     except FileOperationError as error:
-        result.problems, declared_real = [f"{error}."], ()
+        unreadable, declared_real = [f"{error}."], ()
     for hosts_file in hosts_files:
         steps, problems = declared_steps(disk, config_path, hosts_file, state, foreign_files)
         result.steps += steps
@@ -390,7 +395,9 @@ def plan(disk, config_path, hosts_files, state, foreign_files="adopt", sealed=No
         if state == "present" and sealed is not None:
             result.problems += unsealed_links(disk, config_path, declared, declared_real)
     except FileOperationError as error:
-        result.problems.append(f"{error}.")
+        unreadable.append(f"{error}.")
+    if not result.problems:
+        result.problems = unreadable
     result.problems += [sentence for sentence in map(problem, result.steps) if sentence]
     result.warnings += [step.warning for step in result.steps if step.warning]
     return result

@@ -20,6 +20,7 @@ LEGACY_MIRRORS = ("migrate", "refuse")
 DEFAULT_LEGACY_MIRRORS = "migrate"
 STATES = ("present", "absent", "check")
 
+
 def containerd_release(containerd_version):
     """(major, minor) of a containerd version such as 2.3.0 or 2.3.0-rc.1; None when it is not one."""
     match = re.match(r"(\d+)(?:\.(\d+))?", containerd_version or "")

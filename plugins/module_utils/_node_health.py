@@ -143,8 +143,7 @@ def evaluate(probes, strategy, restarted_at, restarted_monotonic):
             rc = probes["phases_status_rc"]
             results[condition] = (rc == 0, f"nodeletd phases status exits {rc}")
         elif condition == KUBE_STATUS:
-            holds, why = kube_status_fresh_ok(probes["kube_status"], restarted_at,
-                                               probes["kube_status_read_at"])
+            holds, why = kube_status_fresh_ok(probes["kube_status"], restarted_at, probes["kube_status_read_at"])
             results[condition] = (holds, f"kube_status: {why}")
         elif condition == ETCD:
             rc = probes["etcd_rc"]

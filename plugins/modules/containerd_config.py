@@ -234,6 +234,12 @@ options:
         backed up before it is replaced. Do not set.
     type: bool
     default: false
+  _backup_private:
+    description:
+      - Internal, set by the action plugin; the file holds secrets that the diff masks, so its backup is made
+        readable by its owner alone (0600). Do not set.
+    type: bool
+    default: false
 notes:
   - containerd reads C(config.toml) only when it starts; restart it for a change to take effect. The dump
     reads the files as they are, not the running daemon.

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import stat
 import tomllib
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import (
+    KEPT_ASIDE_RECORD,
     KEPT_ASIDE_SUFFIX,
     MIGRATED_MARKER_PREFIX,
 )
@@ -295,7 +297,11 @@ def test_a_wildcard_without_fallback_serves_every_other_directory_too(run_playbo
     result = applied.task_results(TASK)
     assert statuses(result) == expected
     default = (certs / "_default" / "hosts.toml").read_text()
-    assert files_of(certs) == {f"{d}/hosts.toml": default for d in expected}
+    # each file that kept one aside records it (its hash), so that state=absent restores only what it kept
+    records = {path: text for path, text in files_of(certs).items() if KEPT_ASIDE_RECORD in text}
+    assert sorted(records) == ["myreg:5000/hosts.toml", "platform9.io/hosts.toml", "quay.io/hosts.toml"]
+    assert {path: re.sub(f"^{re.escape(KEPT_ASIDE_RECORD)}[0-9a-f]{{64}}\n", "", text, flags=re.MULTILINE)
+            for path, text in files_of(certs).items()} == {f"{d}/hosts.toml": default for d in expected}
     assert Path(f"{platform9}{KEPT_ASIDE_SUFFIX}").read_bytes() == PLATFORM9
     assert stat.S_IMODE(Path(f"{own}{KEPT_ASIDE_SUFFIX}").stat().st_mode) == 0o640
     assert (certs / "docker-style:5000" / "ca.crt").exists()

@@ -44,7 +44,7 @@ def _documented(name):
     for fragment in documentation.get("extends_documentation_fragment", []):
         if not fragment.startswith("kubenode.registry_mirror."):
             continue
-        plugin, _, variable = fragment.removeprefix("kubenode.registry_mirror.").partition(".")
+        plugin, _dot, variable = fragment.removeprefix("kubenode.registry_mirror.").partition(".")
         fragments = importlib.import_module(f"{_PREFIX}.doc_fragments.{plugin}").ModuleDocFragment
         options.update(yaml.safe_load(getattr(fragments, (variable or "documentation").upper())).get("options", {}))
     return options

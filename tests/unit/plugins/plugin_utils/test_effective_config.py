@@ -302,8 +302,9 @@ def test_2x_refuses_a_relative_import_it_cannot_follow(tmp_path):
     main = tmp_path / "config.toml"
     main.write_text(f"version = 3\nimports = ['{tmp_path}/other/a.toml']\n")
     dump = dump_2x([f"{tmp_path}/other/a.toml", "b.toml"])
-    with pytest.raises(config.EffectiveConfigError, match=rf"^{tmp_path}/other/a.toml: imports 'b.toml', relative to "
-                                                   rf"{tmp_path}/other, which this module does not follow; write it"):
+    refused = (rf"^{tmp_path}/other/a.toml: imports 'b.toml', relative to {tmp_path}/other, which this module "
+               "does not follow; write it")
+    with pytest.raises(config.EffectiveConfigError, match=refused):
         effective(dump, main.read_text(), 2, main=str(main))
 
 
