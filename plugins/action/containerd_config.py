@@ -34,7 +34,6 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._containerd_config import (
     check_config_path,
     ensure_config_path,
-    mask_secrets,
     remove_config_path,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._effective_config import (
@@ -58,14 +57,8 @@ NOTHING_WRITTEN = "nothing was written"
 
 def _diffs(path, text, new_text, migrated, written):
     """Return the diffs of a change: config.toml, then each hosts.toml created, every secret masked."""
-    diffs = [
-        {
-            "before_header": path,
-            "after_header": path,
-            "before": mask_secrets(text or ""),
-            "after": mask_secrets(new_text),
-        }
-    ]
+    before, after = mask_diff(text, new_text)  # says "changed" where neither side can be shown
+    diffs = [{"before_header": path, "after_header": path, "before": before, "after": after}]
     contents = {entry["registry"]: entry["content"] for entry in migrated}
     for entry in written:
         if entry.get("status") in ("created", "kept_aside") and entry.get("registry") in contents:

@@ -102,9 +102,11 @@ def hosts_document(registry, unread=()):
     containerd tries the [host] tables in order, then server. With upstream_fallback the server is the registry's
     own (registry.server, or none: containerd then ends with the registry itself, as it does without a file, and
     for _default this is the only right choice, where a server line would send every registry to one host).
-    Without it the first mirror is the server too, so the last try is the first mirror again, never the upstream;
-    it stays a [host] as well, because containerd 1.x (go-toml v1) reads a hosts.toml without a [host] table as
-    broken and then pulls from the upstream. unread: the keys containerd does not read (_hosts_files.unread_keys).
+    Without it the first mirror is the server too, so the last try is the first mirror again, never the upstream.
+    A document with a server always has a [host] table: containerd 1.x (go-toml v1) reads a hosts.toml without one
+    as broken and then pulls as if there were no file (no CA, no client certificate), so a server without any
+    mirror (a legacy configs host of its own) is its own [host] too. unread: the keys containerd does not read
+    (_hosts_files.unread_keys).
     """
     document = {}
     if not registry.upstream_fallback:
@@ -120,6 +122,8 @@ def hosts_document(registry, unread=()):
         hosts.setdefault(mirror.endpoint, mirror.host_table(unread))
     for host in registry.fallbacks:
         hosts.setdefault(host, {"capabilities": list(DEFAULT_CAPABILITIES)})
+    if not hosts and registry.server_host is not None:
+        hosts[registry.server] = registry.server_host.host_table(unread)
     if hosts:
         document["host"] = hosts
     return document

@@ -47,26 +47,31 @@ description:
     C(localhost) and loopback addresses (127.0.0.0/8, ::1), as containerd's C(IsLocalhost) decides (C([::1])
     without a port is not one, so it gets C(https://)). One with a path, which the legacy resolver used
     as the registry API root, gets C(override_path = true).
-  - "C(configs.\"<host>\".tls) and C(.auth) apply to every C([host]) whose URL has that host[:port], and to
-    the top level (the server) of C(<host>/hosts.toml): C(ca_file) becomes C(ca); C(cert_file) and
-    C(key_file) become C(client = [[cert, key]]) (C(cert_file) alone C(client = cert)); C(insecure_skip_verify)
-    becomes C(skip_verify); C(username) and C(password), or C(auth), become a C(header.authorization) Basic
-    value. For C(docker.io), whose server is C(registry-1.docker.io), C(configs.\"registry-1.docker.io\")
+  - "C(configs.\"<host>\".tls) applies to every C([host]) whose URL has that host[:port], and to the top level
+    (the server) of C(<host>/hosts.toml): C(ca_file) becomes C(ca); C(cert_file) and C(key_file) become
+    C(client = [[cert, key]]) (C(cert_file) alone C(client = cert)); C(insecure_skip_verify) becomes
+    C(skip_verify). For C(docker.io), whose server is C(registry-1.docker.io), C(configs.\"registry-1.docker.io\")
     applies to the top level when there is no C(configs.\"docker.io\"). A configs host without a C(mirrors)
-    entry of its own gets its own C(<host>/hosts.toml) with C(server = \"https://<host>\"), its settings at
-    the top level and the C(*) endpoints, if any, as its hosts (the legacy resolver tried those for it first)."
+    entry of its own gets its own C(<host>/hosts.toml) with C(server = \"https://<host>\") and its settings,
+    at the top level and as its one C([host]) (containerd 1.x reads no C(hosts.toml) without a C([host]) table),
+    after the C(*) endpoints, if any (the legacy resolver tried those for it first)."
+  - "B(Credentials stay.) C(configs.\"<host>\".auth) (C(username) and C(password), C(auth), C(identitytoken))
+    is left in the file as it is: containerd reads it next to C(config_path) on every release, for every host
+    it contacts, and it is the only form containerd 1.6 also sends to a registry's token service (a
+    C(hosts.toml) header is not)."
   - The migration refuses, writing nothing and naming the TOML key, what it cannot carry over exactly, that is
-    C(auth.identitytoken) (C(hosts.toml) has no equivalent), any C(mirrors) key other than C(endpoint)
-    (such as C(rewrite)), unknown C(tls) or C(auth) keys, relative certificate paths, a registry name that
-    is not a valid host[:port], and an endpoint that is not a valid http(s) URL or holds credentials, quotes
-    or control characters.
+    any C(mirrors) key other than C(endpoint) (such as C(rewrite)), unknown C(tls) keys, relative certificate
+    paths, a registry name that is not a valid host[:port], and an endpoint that is not a valid http(s) URL or
+    holds credentials, quotes or control characters.
   - Each migrated C(hosts.toml) starts with a comment saying it was migrated from this file (so
     M(kubenode.registry_mirror.containerd_hosts) with O(kubenode.registry_mirror.containerd_hosts#module:state=absent)
     keeps it), has mode C(0600) as it may hold credentials, and new directories get C(0755). They are written
     before the file. A registry whose C(hosts.toml) already exists with other content keeps that file
     untouched and a warning says the legacy endpoints for that registry were not copied, because that file
-    takes over once C(config_path) is set. Whenever legacy entries are deleted, the file is backed up next to
-    itself first, whatever O(backup) says (RV(backup_file)).
+    takes over once C(config_path) is set; when the migrated file would also carry C(configs.\"<host>\".tls)
+    settings, the task fails instead, naming the keys and the file, with nothing written (they would be lost).
+    Whenever legacy entries are deleted, the file is backed up next to itself first, whatever O(backup) says
+    (RV(backup_file)).
   - A backup of a file that holds a secret the diff masks (a C(password), C(auth), C(identitytoken) or header
     value), or that cannot be parsed, has mode C(0600); any other backup keeps the file's mode.
   - With C(--diff), the file's diff and one per C(hosts.toml) created are shown with every C(password),
@@ -484,6 +489,7 @@ _INTERNAL_SPEC = dict(
             registry=dict(type="str", required=True),
             hosts=dict(type="list", elements="str", default=[]),
             content=dict(type="str", required=True, no_log=True),
+            tls_from=dict(type="list", elements="str", default=[]),
         ),
     ),
     _legacy_removed=dict(type="bool", default=False),
@@ -622,6 +628,13 @@ def _migrated(module, config_path, config_file):
             # containerd_hosts keeps what it replaced, so that state=absent brings them back.
             status = "kept_aside"
             path += KEPT_ASIDE_SUFFIX
+        elif hosts_file["tls_from"]:
+            keys = ", ".join(hosts_file["tls_from"])
+            module.fail_json(msg=(
+                f"{path}: already exists with other content, so the settings of {keys} in {config_file} cannot "
+                "move there (containerd 1.x refuses them next to config_path, 2.x deprecates them): add them to "
+                f"{path} yourself (ca_file becomes ca, cert_file and key_file client, insecure_skip_verify "
+                "skip_verify) or move it away, and run this again; nothing was written"))
         else:
             status = "kept_existing"
             module.warn(

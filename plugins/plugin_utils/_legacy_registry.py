@@ -18,11 +18,15 @@ What the legacy CRI resolver did, and what each piece becomes:
   addresses, ``https://`` otherwise (docker.IsLocalhost: ``[::1]`` without a
   port is not one); one with a path used that path as the API
   root (no ``/v2`` appended): ``override_path = true``.
-* ``configs."<host>".tls`` and ``.auth`` applied to every endpoint on that
-  host[:port]: they go into each such ``[host]`` table, and to the top level
-  (the server) of ``<host>/hosts.toml``. A configs host without a mirrors
-  entry of its own gets a file of its own, which also lists the ``*``
-  endpoints, as the legacy resolver tried those for it first.
+* ``configs."<host>".tls`` applied to every endpoint on that host[:port]: it
+  goes into each such ``[host]`` table, and to the top level (the server) of
+  ``<host>/hosts.toml``. A configs host without a mirrors entry of its own
+  gets a file of its own, which also lists the ``*`` endpoints, as the legacy
+  resolver tried those for it first.
+* ``configs."<host>".auth`` stays in config.toml: containerd reads it next to
+  ``config_path`` (the CRI's credentials for each host it contacts, on every
+  release), and only from there does containerd 1.6 send it on to a token
+  service; a hosts.toml header cannot carry ``identitytoken`` at all.
 
 A legacy setting that cannot be migrated raises RegistrySettingError, its
 message starting with the setting's TOML key, never with a secret.
@@ -30,8 +34,6 @@ message starting with the setting's TOML key, never with a secret.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import copy
 import ipaddress
 import re
@@ -47,7 +49,6 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry
 )
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import (
     RegistrySettingError,
-    basic_auth,
     check_host_port,
     split_url,
 )
@@ -68,7 +69,6 @@ DOCKER_IO = "docker.io"
 DOCKER_IO_HOST = "registry-1.docker.io"
 
 TLS_KEYS = ("ca_file", "cert_file", "key_file", "insecure_skip_verify")
-AUTH_KEYS = ("username", "password", "auth", "identitytoken")
 _QUOTES = re.compile(r"[\"'\\]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -100,10 +100,11 @@ class MigratedFile:
     hosts: list  # the [host] URLs, in order
     document: dict  # the hosts.toml settings
     content: str = ""  # the hosts.toml text, marker first
+    tls_from: list = field(default_factory=list)  # the configs."<host>".tls keys whose settings it carries
 
     def summary(self):
-        """Return what the module reports about the file: no settings, so no credentials."""
-        return {"registry": self.registry, "hosts": list(self.hosts)}
+        """Return what the module is told about the file: no settings, so no credentials."""
+        return {"registry": self.registry, "hosts": list(self.hosts), "tls_from": list(self.tls_from)}
 
 
 @dataclass
@@ -233,45 +234,6 @@ def _tls_settings(tls, field):
     return settings
 
 
-def _check_basic_token(token, field):
-    """Refuse what containerd's ParseAuth would: not base64, or no user:password inside."""
-    if _CONTROL.search(token) or any(c.isspace() for c in token):
-        raise RegistrySettingError(field, "must not contain whitespace or control characters")
-    try:
-        decoded = base64.b64decode(token, validate=True)
-    except (binascii.Error, ValueError):
-        raise RegistrySettingError(field, "is not valid base64") from None
-    if b":" not in decoded:
-        raise RegistrySettingError(field, "does not decode to user:password")
-
-
-def _auth_settings(auth, field):
-    """Return the Mirror settings of a legacy configs.<host>.auth table: a static Basic authorization header."""
-    _table(auth, dotted_key(field))
-    _unknown(auth, AUTH_KEYS, field, f"containerd's legacy auth table knows only {', '.join(AUTH_KEYS)}")
-    username = _string(auth, "username", field)
-    password = _string(auth, "password", field)
-    token = _string(auth, "auth", field)
-    identity = _string(auth, "identitytoken", field)
-    if identity:
-        raise RegistrySettingError(
-            dotted_key((*field, "identitytoken")),
-            "has no hosts.toml equivalent (hosts.toml sends static headers, not an OAuth2 refresh token), so it "
-            "cannot be migrated (replace it with username and password, or keep the legacy settings with "
-            "legacy_mirrors=refuse)",
-        )
-    if username:
-        authorization = _setting(basic_auth, dotted_key((*field, "password")), username, password)
-    elif password:
-        raise RegistrySettingError(dotted_key((*field, "password")), "is set without username")
-    elif token:
-        _check_basic_token(token, dotted_key((*field, "auth")))
-        authorization = f"Basic {token}"
-    else:
-        return {}
-    return {"authorization": authorization}
-
-
 def _server_host(registry, endpoints, configs):
     """The Mirror the legacy resolver (criService.registryEndpoints) ended with, as hosts.toml's server.
 
@@ -328,29 +290,30 @@ def _read_mirrors(mirrors, mirrors_field):
 
 
 def _read_configs(configs, configs_field, removals):
-    """Return {host: Mirror settings} of a legacy configs table's tls and auth; append what moves to removals."""
+    """Return {host: Mirror settings} of a legacy configs table's tls tables; append what moves to removals."""
     settings = {}
     for host, config in configs.items():
         field = (*configs_field, host)
         _table(config, dotted_key(field))
-        if not ("tls" in config or "auth" in config):
+        if "tls" not in config:
             continue
         _setting(check_host_port, dotted_key(field), host, dotted_key(field))
-        settings[host] = {}
-        for part, convert in (("tls", _tls_settings), ("auth", _auth_settings)):
-            if part in config:
-                settings[host].update(convert(config[part], (*field, part)))
-                removals.append(("configs", host, part))
-        if all(name in ("tls", "auth") for name in config):
+        settings[host] = _tls_settings(config["tls"], (*field, "tls"))
+        removals.append(("configs", host, "tls"))
+        if list(config) == ["tls"]:
             removals.append(("configs", host))
     if configs and all(("configs", host) in removals for host in configs):
         removals.append(("configs",))
     return settings
 
 
-def _migrated_file(directory, endpoints, settings):
-    document = hosts_document(_migrated_registry(directory, endpoints, settings))
-    return MigratedFile(directory, list(document.get("host", {})), document)
+def _migrated_file(directory, endpoints, settings, configs_field):
+    registry = _migrated_registry(directory, endpoints, settings)
+    document = hosts_document(registry)
+    # the server takes the registry's own configs before its default host's (_server_host)
+    used = {directory, *(mirror.directory for mirror in (*registry.mirrors, registry.server_host) if mirror)}
+    tls_from = [dotted_key((*configs_field, host, "tls")) for host in sorted(used) if settings.get(host)]
+    return MigratedFile(directory, list(document.get("host", {})), document, tls_from=tls_from)
 
 
 def plan_migration(registry, section_path):
@@ -374,10 +337,11 @@ def plan_migration(registry, section_path):
     settings = _read_configs(configs or {}, configs_field, migration.removals)  # configs host -> Mirror settings
 
     for name, listed in endpoints.items():
-        migration.files.append(_migrated_file(DEFAULT_DIRECTORY if name == WILDCARD else name, listed, settings))
+        directory = DEFAULT_DIRECTORY if name == WILDCARD else name
+        migration.files.append(_migrated_file(directory, listed, settings, configs_field))
     for host, config in settings.items():
         if host not in endpoints and config:
-            migration.files.append(_migrated_file(host, endpoints.get(WILDCARD, []), settings))
+            migration.files.append(_migrated_file(host, endpoints.get(WILDCARD, []), settings, configs_field))
     return migration
 
 

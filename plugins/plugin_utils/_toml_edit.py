@@ -205,9 +205,26 @@ def set_key(document, path, key, value, newline="\n"):
             item.trivia.indent = _first_indent(node) or DEFAULT_INDENT
         if item.trivia.trail == "\n":
             item.trivia.trail = newline
-    else:  # only through sub-tables spread over the file: a header of its own at the end will do
-        return False
+    else:
+        # spread over dotted keys of a [header] table above it (tomlkit gives a proxy): one more dotted key there;
+        # otherwise only through sub-tables spread over the file: a header of its own at the end will do
+        return _set_dotted(document, path, key, value, newline)
     return True
+
+
+def _set_dotted(document, path, key, value, newline):
+    """Write path[i:].key = value as a dotted key into the nearest [header] table at path[:i] that holds path[i]
+    as dotted keys; False when there is none."""
+    for depth in range(len(path) - 1, 0, -1):
+        table = _header_table(document, path[:depth])
+        if table is None:
+            continue
+        dotted = [item_key for item_key, _item in table.value.body if item_key is not None and item_key.is_dotted()]
+        if any(item_key.key == path[depth] for item_key in dotted):
+            _add_line(table, [*path[depth:], key], value, newline)
+            return True
+        return False
+    return False
 
 
 def append_section(text, path, key, value, top=None):

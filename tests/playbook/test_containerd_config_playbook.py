@@ -405,13 +405,34 @@ def test_diff_at_vvv_shows_no_secret(run_playbook, tmp_path):
     for secret in SECRETS:
         assert secret not in output
     assert f"--- before: {path}" in output
-    assert '-        password = "********"' in output  # the config.toml diff, masked
+    assert '         password = "********"' in output  # the config.toml diff, masked where it stays
     assert f"+++ after: {certs / 'harbor.example:8443' / 'hosts.toml'}" in output
-    assert '+authorization = "******** (changed)"' in output  # a migrated file's diff, masked
     assert "kept_existing" not in output
-    # the files themselves carry the credentials, for containerd
+    # the credentials stay where containerd reads them (and sends them on to a token service, 1.6 too)
+    configs = tomllib.loads(path.read_text())["plugins"][CRI]["registry"]["configs"]
+    assert configs["harbor.example:8443"]["auth"]["password"] == SECRETS[0]
+    assert configs["ghcr.io"]["auth"]["auth"] == SECRETS[2]
     harbor = tomllib.loads((certs / "harbor.example:8443" / "hosts.toml").read_text())
-    assert harbor["header"]["authorization"] == "Basic " + SECRETS[1]
+    assert "header" not in harbor and harbor["host"]["https://harbor.example:8443"]["ca"] == "/etc/pki/harbor-ca.pem"
+
+
+def test_tls_settings_an_existing_hosts_toml_would_lose_fail_naming_them(run_playbook, tmp_path):
+    """Issue 23, defect 2: never delete the only copy of a setting. The legacy tls of harbor.example:8443 cannot move
+    into the operator's own hosts.toml there: the task fails naming the key and the file, and writes nothing."""
+    path = placed(tmp_path, "v2-legacy-configs.toml")
+    certs = tmp_path / "certs.d"
+    theirs = certs / "harbor.example:8443" / "hosts.toml"
+    theirs.parent.mkdir(parents=True)
+    theirs.write_text('server = "https://harbor.example:8443"\n[host."https://harbor.example:8443"]\n')
+    before = {file: file.read_bytes() for file in (path, *certs.rglob("*")) if file.is_file()}
+    run = run_playbook([{**config_task("lose", path, config_path=str(certs)), "ignore_errors": True}])
+    result = run.task_results("lose")
+    assert result["failed"] is True
+    assert result["msg"].startswith(f"{theirs}: already exists with other content, so the settings of "
+                                    f'{MIRRORS_SECTION}.configs."harbor.example:8443".tls in {path} cannot move there')
+    assert result["msg"].endswith("nothing was written")
+    assert {file: file.read_bytes() for file in (path, *certs.rglob("*")) if file.is_file()} == before
+    assert not list(tmp_path.glob("config.toml.*"))  # no backup either
 
 
 @pytest.mark.parametrize(
@@ -487,6 +508,7 @@ def test_a_refused_migration_writes_nothing(run_playbook, tmp_path):
     path.write_text(
         f'version = 2\n[plugins."{CRI}".registry.mirrors."docker.io"]\n  endpoint = ["https://m.example"]\n'
         f'[plugins."{CRI}".registry.configs."m.example".auth]\n  identitytoken = "refresh-token"\n'
+        f'[plugins."{CRI}".registry.configs."m.example".tls]\n  min_version = "1.2"\n'
     )
     certs = tmp_path / "certs.d"
     before = snapshot(path)
@@ -494,7 +516,7 @@ def test_a_refused_migration_writes_nothing(run_playbook, tmp_path):
     assert run.rc == 0, run.stdout + run.stderr
     result = run.task_results("token")
     assert result["failed"] is True
-    assert result["msg"].startswith(f'{MIRRORS_SECTION}.configs."m.example".auth.identitytoken: ')
+    assert result["msg"].startswith(f'{MIRRORS_SECTION}.configs."m.example".tls.min_version: cannot be migrated')
     assert "refresh-token" not in run.stdout
     assert snapshot(path) == before
     assert not certs.exists()
@@ -579,9 +601,10 @@ def test_config_diff_masks_secrets_however_they_are_spelt(run_playbook, tmp_path
             assert base64.b64encode(secret.encode()).decode()[:8] not in output
         assert f"--- before: {path}" in output
         assert "********" in output
-    # the files themselves keep the credentials, for containerd
-    inline = tomllib.loads((certs / "inline.example" / "hosts.toml").read_text())
-    assert base64.b64decode(inline["header"]["authorization"].split()[1]) == b"alice:pw-inline-7"
+    # config.toml itself keeps the credentials, for containerd
+    configs = tomllib.loads(path.read_text())["plugins"][CRI]["registry"]["configs"]
+    assert configs["inline.example"]["auth"] == {"username": "alice", "password": "pw-inline-7"}
+    assert not certs.exists()
 
 
 def test_a_crlf_file_keeps_crlf_on_the_line_added(run_playbook, tmp_path):

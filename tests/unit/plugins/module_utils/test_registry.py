@@ -123,13 +123,13 @@ LOCAL = {"http://localhost:5000": PULL}
     [
         ("docker.io", {"server": "https://registry-1.docker.io", "skip_verify": True, "host": {
             "https://mirror.example:5000/v2/dh": {**PULL, "ca": "/ca.pem", "client": [["/c.pem", "/k.pem"]],
-                                                  "override_path": True, "header": AUTH},
+                                                  "override_path": True},
             "https://m2.example": PULL}}),
         ("_default", {"host": LOCAL}),
         ("mirror.example:5000", {"server": "https://mirror.example:5000", "ca": "/ca.pem",
-                                 "client": [["/c.pem", "/k.pem"]], "header": AUTH, "host": LOCAL}),
+                                 "client": [["/c.pem", "/k.pem"]], "host": LOCAL}),
         ("registry-1.docker.io", {"server": "https://registry-1.docker.io", "skip_verify": True, "host": LOCAL}),
-        ("quay.io", {"server": "https://quay.io", "client": "/c.pem", "header": AUTH, "host": LOCAL}),
+        ("quay.io", {"server": "https://quay.io", "client": "/c.pem", "host": LOCAL}),
     ],
 )
 def test_legacy_documents_are_pinned(registry, document):
@@ -139,11 +139,20 @@ def test_legacy_documents_are_pinned(registry, document):
     assert files[registry].hosts == list(document.get("host", {}))
 
 
-def test_a_legacy_configs_host_without_endpoints_has_no_host_table():
-    migration = plan_migration({"configs": {"quay.io": {"tls": {"ca_file": "/ca.pem"}}}}, ("registry",))
+def test_a_legacy_configs_host_without_endpoints_is_its_own_host():
+    """containerd 1.x reads a hosts.toml without a [host] table as broken (issue 23, defect 1)."""
+    migration = plan_migration({"configs": {"quay.io": {"tls": {"ca_file": "/ca.pem"}, "auth": {"auth": "dTpw"}}}},
+                               ("registry",))
     assert [(f.registry, f.document) for f in migration.files] == [
-        ("quay.io", {"server": "https://quay.io", "ca": "/ca.pem"})
+        ("quay.io", {"server": "https://quay.io", "ca": "/ca.pem",
+                     "host": {"https://quay.io": {**PULL, "ca": "/ca.pem"}}})
     ]
+    assert migration.removals == [("configs", "quay.io", "tls")]  # the credentials stay where containerd reads them
+
+
+def test_a_legacy_configs_host_with_auth_alone_keeps_it_in_config_toml():
+    migration = plan_migration({"configs": {"quay.io": {"auth": {"username": "u", "password": "p"}}}}, ("registry",))
+    assert (migration.files, migration.removals) == ([], [])
 
 
 @pytest.mark.parametrize(
@@ -174,7 +183,8 @@ PLAIN = Mirror("https://n.example", "n.example", "https://n.example", override_p
                                MIRROR.endpoint: {**PULL, "override_path": True}}},
                      id="no-upstream-first-mirror-is-server"),
         pytest.param(Registry("quay.io", (), server="https://quay.io", server_host=PLAIN),
-                     {"server": "https://quay.io", "skip_verify": True}, id="server-settings-no-hosts"),
+                     {"server": "https://quay.io", "skip_verify": True,
+                      "host": {"https://quay.io": {**PULL, "skip_verify": True}}}, id="server-settings-no-hosts"),
         pytest.param(Registry("quay.io", (PLAIN, PLAIN)), {"host": {PLAIN.endpoint: {**PULL, "skip_verify": True}}},
                      id="a-host-once"),
     ],
