@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import inspect
 import pathlib
 
 import pytest
@@ -74,28 +73,6 @@ def test_the_table_says_what_each_module_documents(name):
         assert doc.get("default") == entry.get("default"), setting.option
         assert doc.get("choices") == entry.get("choices"), setting.option
         assert sorted(doc.get("aliases", [])) == sorted(entry.get("aliases", [])), setting.option
-
-
-@pytest.mark.parametrize(("name", "spec"), [
-    ("containerd_config", "ARGUMENT_SPEC"),
-    ("containerd_hosts", "_SPEC"),
-])
-def test_the_action_plugins_validate_the_same_spec(name, spec):
-    action = importlib.import_module(f"{_PREFIX}.action.{name}")
-    assert getattr(action, spec) == settings.module_argument_spec(name)
-
-
-def test_containerd_hosts_renders_from_and_hands_on_options_of_the_table():
-    from ansible_collections.kubenode.registry_mirror.plugins.action import containerd_hosts as action
-    from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils import _hosts_toml
-
-    assert tuple(inspect.signature(_hosts_toml.plan_node_files).parameters) == settings.RENDER_OPTIONS
-    options = set(settings.module_argument_spec("containerd_hosts"))
-    assert set(settings.RENDER_OPTIONS) <= options
-    assert set(settings.HOSTS_NODE_OPTIONS) <= options
-    assert set(settings.STATE_RULE_OPTIONS) <= options
-    assert set(settings.HOSTS_NODE_OPTIONS) <= set(action._NODE_ARGS)
-    assert _hosts_toml.HOSTS_FILES_SETTINGS_KEYS == settings.RENDER_OPTIONS
 
 
 @pytest.mark.parametrize(
