@@ -63,7 +63,7 @@ def parse_scopes(values):
 
 def parse_basic(header):
     """(user, password) of an 'Authorization: Basic ...' value; TokenError 401 if not Basic."""
-    scheme, _, encoded = (header or "").strip().partition(" ")
+    scheme, _space, encoded = (header or "").strip().partition(" ")
     if scheme.lower() != "basic":
         raise TokenError(401, f"unsupported authorization scheme {scheme!r}: Basic only")
     try:
@@ -264,7 +264,7 @@ def main(argv):
     config_file, log_path, listen = argv[1:]
     with open(config_file, encoding="utf-8") as stream:
         config = json.load(stream)
-    host, _, port = listen.rpartition(":")
+    host, _colon, port = listen.rpartition(":")
     Handler.config_file = config_file
     Handler.log_file = open(log_path, "w", encoding="utf-8")  # noqa: SIM115 - open while serving
     server = ThreadingHTTPServer((host, int(port)), Handler)

@@ -168,7 +168,7 @@ def test_decide(method, headers, params, status, form, user, granted):
     ],
 )
 def test_the_log_record_holds_no_password(method, headers, params):
-    _, record, _ = _decide(method, headers, **params)
+    record = _decide(method, headers, **params)[1]
     text = json.dumps(record)
     assert "t0k3n" not in text and "wrong-s3cret" not in text and "Basic" not in text
     assert record["scope"] == [SCOPE] and record["method"] == method
