@@ -46,6 +46,7 @@ KUBE_STATUS=/var/opt/pf9/kube_status
 EVENTS=/var/log/pf9-fake/events.log
 REFUSED='cannot run this command while hostagent and/or nodeletd is running'
 MIRRORS_DEPRECATED="level=warning msg=\"DEPRECATION: The \`mirrors\` property"
+CONFIGS_DEPRECATED="level=warning msg=\"DEPRECATION: The \`configs\` property"   # once token_pulls sets configs
 
 # Under pipefail a `cmd | grep -q` fails when grep exits before cmd has written all
 # (SIGPIPE): pipelines below end in `grep ... >/dev/null`, which reads everything.
@@ -262,8 +263,9 @@ token_hosts_toml() {
 # configs."<host>".auth the robot account pulls private/ and the token server's log shows its
 # POST password grant; the registry whose realm is on 127.0.0.2 gets the credentials sent there.
 token_pulls() {
-  local public private other grant
+  local public private other grant start
   step "token-auth registries: CRI pulls, anonymous and with the robot account"
+  start=$(ms)
   token_hosts_toml "$TESTBED_TOKEN_HOST"
   token_hosts_toml "$TESTBED_TOKEN_OTHER_HOST"
   public=$TESTBED_TOKEN_HOST/$TESTBED_TOKEN_PUBLIC/library/tiny:1
@@ -294,6 +296,7 @@ token_pulls() {
     fail "$TESTBED_TOKEN_OTHER_LOG: the credentials of $TESTBED_TOKEN_OTHER_HOST did not reach its realm: $REQS"
   ((RC == 0)) || fail "CRI pull of $other with configs auth failed: $OUT"
   echo "configs auth, realm on 127.0.0.2: the credentials went there, $TESTBED_TOKEN_OTHER_LOG: $(paste -sd ';' <<<"$REQS")"
+  echo "token-auth checks in $(secs_since "$start")"
 }
 
 # token_header PRIVATE GRANT: a hosts.toml [header] authorization = "Basic ..." for the robot
@@ -668,10 +671,12 @@ for release in "${NEWER[@]}"; do
   wait "${PIDS[$release]}" || rc=$?
   unset "PIDS[$release]"
   step "node $NODE_16-$release (containerd $release, in the background)"
-  # ctr of 1.7 and 2.x warns on stderr at each call that the stock file's mirrors are deprecated.
-  deprecated=$(grep -cF "$MIRRORS_DEPRECATED" "$LOGS/$release") || true
-  grep -vF "$MIRRORS_DEPRECATED" "$LOGS/$release" | sed 's/^/  /'
-  ((deprecated == 0)) || echo "  ($deprecated lines of ctr's warning '${MIRRORS_DEPRECATED#*: }...' left out)"
+  # ctr of 1.7 and 2.x warns on stderr at each call that the stock file's mirrors (and, once
+  # set, configs) are deprecated.
+  deprecated=$(grep -cF -e "$MIRRORS_DEPRECATED" -e "$CONFIGS_DEPRECATED" "$LOGS/$release") || true
+  grep -vF -e "$MIRRORS_DEPRECATED" -e "$CONFIGS_DEPRECATED" "$LOGS/$release" | sed 's/^/  /'
+  ((deprecated == 0)) ||
+    echo "  ($deprecated lines of ctr's warnings '${MIRRORS_DEPRECATED#*: }...', '${CONFIGS_DEPRECATED#*: }...' left out)"
   ((rc == 0)) || failed+=("$release")
 done
 ((${#failed[@]} == 0)) || fail "the checks of containerd ${failed[*]} failed (above)"
