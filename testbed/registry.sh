@@ -9,6 +9,13 @@
 #     certificate (no basic auth; its own CA signs its server and client certificates),
 #     holding the test images under one project per upstream (dockerhub-proxy/, quay-proxy/...)
 #     and all of them under all-upstreams/; its certificate also names registry.site.internal
+#   - a third docker-registry on 127.0.0.1:$TESTBED_TOKEN_PORT in `auth: token` mode (TLS with the
+#     first one's CA), with its token server (token_server.py) on
+#     https://127.0.0.1:$TESTBED_TOKEN_SERVER_PORT/token: the test images under public/ (anyone may
+#     pull, anonymously too) and private/ (only the robot account $TESTBED_TOKEN_USER)
+#   - a fourth docker-registry on 127.0.0.1:$TESTBED_TOKEN_OTHER_PORT, the same images (same
+#     storage), whose realm is on another address: a second token server on
+#     https://127.0.0.2:$TESTBED_TOKEN_SERVER_PORT/token, with a log of its own
 #
 # Usage: registry.sh start | stop [--purge] | status | env | push REPO:TAG... | delete REPO:TAG...
 #   start   idempotent: (re)starts what is not healthy, pushes missing test images
@@ -26,6 +33,9 @@
 #   (the password holds a colon and non-ASCII characters on purpose)
 #   TESTBED_HARBOR_USER='robot$proxy'     TESTBED_HARBOR_PASSWORD=r0b0t-s3cr3t
 #   TESTBED_MTLS_PORT=15444
+#   TESTBED_TOKEN_PORT=15445   TESTBED_TOKEN_OTHER_PORT=15446   TESTBED_TOKEN_SERVER_PORT=15447
+#   TESTBED_TOKEN_USER='robot$private+puller'   TESTBED_TOKEN_PASSWORD='t0k3n:r0b0t'
+#   TESTBED_TOKEN_PUSHER_PASSWORD=pu5her-s3cr3t (user tokenbed-pusher: registry.sh's pushes)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -77,6 +87,25 @@ MTLS_IMAGES=(
   docker.io/library/tiny:1 quay.io/coreos/tiny:1 gcr.io/google-containers/tiny:1
   registry.k8s.io/pause:3.9 registry.k8s.io/pause:3.6 platform9.io/platform9/tiny:1 ghcr.io/kubenode/tiny:1
 )
+# The token-auth registries (token_server.py issues their tokens).
+TOKEN_HOST=127.0.0.1:${TESTBED_TOKEN_PORT:-15445}
+TOKEN_OTHER_HOST=127.0.0.1:${TESTBED_TOKEN_OTHER_PORT:-15446}
+TOKEN_SERVER_PORT=${TESTBED_TOKEN_SERVER_PORT:-15447}
+TOKEN_ADDR=127.0.0.1     # the realm on the registry's own host
+TOKEN_OTHER_ADDR=127.0.0.2   # the realm of the other registry: another address
+TOKEN_REALM=https://$TOKEN_ADDR:$TOKEN_SERVER_PORT/token
+TOKEN_OTHER_REALM=https://$TOKEN_OTHER_ADDR:$TOKEN_SERVER_PORT/token
+TOKEN_SERVICE=kubenode-token-registry
+TOKEN_ISSUER=kubenode-testbed-token-server
+TOKEN_USER=${TESTBED_TOKEN_USER:-robot\$private+puller}   # Harbor's name of a project's robot account
+TOKEN_PASS=${TESTBED_TOKEN_PASSWORD:-t0k3n:r0b0t}
+TOKEN_PUSHER=tokenbed-pusher
+TOKEN_PUSHER_PASS=${TESTBED_TOKEN_PUSHER_PASSWORD:-pu5her-s3cr3t}
+TOKEN_PUBLIC=public     # anyone may pull, anonymously too
+TOKEN_PRIVATE=private   # only TOKEN_USER may pull
+TOKEN_DIR=$STATE/token
+TOKEN_LOG=$TOKEN_DIR/requests.log   # the token server's JSON lines, one per token request
+TOKEN_OTHER_LOG=$TOKEN_DIR/requests-$TOKEN_OTHER_ADDR.log
 # The mTLS registry's project that holds every upstream's images under one path (a mirror
 # for *, every registry, with one repo path): each of MTLS_IMAGES as all-upstreams/<path>.
 ALL_UPSTREAMS=all-upstreams
@@ -95,12 +124,42 @@ harbor_curl() { curl --cacert "$CA_FILE" -u "$HARBOR_USER:$HARBOR_PASS" "$@"; }
 registry_push() { podman push --quiet --cert-dir "$STATE/ca" --creds "$REG_USER:$REG_PASS" "$@"; }
 mtls_curl() { curl --cacert "$MTLS_CA_FILE" --cert "$MTLS_CLIENT_CERT" --key "$MTLS_CLIENT_KEY" "$@"; }
 mtls_push() { podman push --quiet --cert-dir "$MTLS_CERTS" "$@"; }
+token_push() { podman push --quiet --cert-dir "$STATE/ca" --creds "$TOKEN_PUSHER:$TOKEN_PUSHER_PASS" "$@"; }
+# token_curl ARG... URL: curl with the pusher's token for the repository of URL (.../v2/REPO/manifests/TAG)
+token_curl() {
+  local url=${*: -1} repo scope=() token
+  if [[ $url == https://*/v2/*/manifests/* ]]; then
+    repo=${url#https://*/v2/}
+    scope=(--data-urlencode "scope=repository:${repo%/manifests/*}:pull")
+  fi
+  token=$(curl -sf --max-time 5 --cacert "$CA_FILE" -u "$TOKEN_PUSHER:$TOKEN_PUSHER_PASS" -G \
+    --data-urlencode "service=$TOKEN_SERVICE" "${scope[@]}" "$TOKEN_REALM" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["token"])') || return 1
+  curl --cacert "$CA_FILE" -H "Authorization: Bearer $token" "$@"
+}
 
 # http_code CURL HOST: HTTP status of GET /v2/ (000: no answer)
 http_code() { "$1" -s -o /dev/null -w '%{http_code}' --max-time 5 "https://$2/v2/" || true; }
 registry_code() { http_code registry_curl "$REG_HOST"; }
 registry_ok() { [[ -f $CA_FILE && $(registry_code) == 200 && $(http_code harbor_curl "$REG_HOST") == 200 ]]; }
 mtls_ok() { [[ -f $MTLS_CLIENT_KEY && $(http_code mtls_curl "$MTLS_HOST") == 200 ]]; }
+# challenge HOST: the WWW-Authenticate header of an anonymous GET /v2/ ('' unless a 401)
+challenge() {
+  curl -s -o /dev/null --max-time 5 --cacert "$CA_FILE" -w '%{http_code} %header{www-authenticate}' "https://$1/v2/" |
+    sed -n 's/^401 //p'
+}
+token_server_ok() { curl -sf -o /dev/null --max-time 5 --cacert "$CA_FILE" "https://$1:$TOKEN_SERVER_PORT/healthz"; }
+token_server_up() { token_server_ok "$TOKEN_ADDR"; }
+token_other_server_up() { token_server_ok "$TOKEN_OTHER_ADDR"; }
+# The registry names its realm, and takes the pusher's token (signature, x5c chain, claims).
+token_registry_ok() {
+  [[ $(challenge "$TOKEN_HOST") == "Bearer realm=\"$TOKEN_REALM\",service=\"$TOKEN_SERVICE\"" &&
+    $(http_code token_curl "$TOKEN_HOST") == 200 ]]
+}
+# Only the challenge: a token request to the other realm would be in its log.
+token_other_registry_ok() {
+  [[ $(challenge "$TOKEN_OTHER_HOST") == "Bearer realm=\"$TOKEN_OTHER_REALM\",service=\"$TOKEN_SERVICE\"" ]]
+}
 ca_http_ok() {
   [[ -f $CA_FILE ]] && curl -sf --max-time 5 "http://127.0.0.1:$CA_PORT/ca.crt" | cmp -s - "$CA_FILE"
 }
@@ -181,7 +240,47 @@ make_mtls_pki() {
   server_cert "$MTLS_DIR" "$MTLS_NAME"
 }
 
-# registry_config ADDR DIR: what both registries' config.yml share (data and pki/ in DIR).
+# The token servers' TLS certificate (both addresses) and the token signing certificate, both
+# signed by the first registry's CA (the token registries' rootcertbundle). Returns 1 when
+# it had to make them, so that running token servers restart.
+make_token_pki() {
+  [[ -f $TOKEN_DIR/signing.crt && -f $TOKEN_DIR/tls.crt ]] &&
+    openssl verify -CAfile "$CA_FILE" "$TOKEN_DIR/signing.crt" "$TOKEN_DIR/tls.crt" >/dev/null 2>&1 && return 0
+  log "issuing the token servers' TLS and signing certificates in $TOKEN_DIR"
+  mkdir -p "$TOKEN_DIR"
+  make_cert "$STATE/pki" "$TOKEN_DIR/tls.crt" "$TOKEN_DIR/tls.key" "kubenode test bed token server" \
+    "subjectAltName=IP:$TOKEN_ADDR,IP:$TOKEN_OTHER_ADDR,DNS:localhost" extendedKeyUsage=serverAuth
+  make_cert "$STATE/pki" "$TOKEN_DIR/signing.crt" "$TOKEN_DIR/signing.key" "kubenode test bed token signer" \
+    keyUsage=critical,digitalSignature
+  rm -f "$TOKEN_DIR"/*.csr "$TOKEN_DIR"/*.ext
+  return 1
+}
+
+# The token server's users and rights (JSON, 0600), re-written at every start: it reads the
+# file at every request, so changed passwords take effect without a restart.
+write_token_config() {
+  (umask 077; python3 - "$TOKEN_DIR/config.json.new" "$TOKEN_ISSUER" "$TOKEN_SERVICE" "$TOKEN_DIR" \
+    "$TOKEN_USER" "$TOKEN_PASS" "$TOKEN_PUSHER" "$TOKEN_PUSHER_PASS" "$TOKEN_PUBLIC" "$TOKEN_PRIVATE" <<'EOF'
+import json, sys
+path, issuer, service, pki, user, password, pusher, pusher_password, public, private = sys.argv[1:]
+config = {
+    "issuer": issuer, "service": service, "ttl": 300,
+    "key": pki + "/signing.key", "cert": pki + "/signing.crt",
+    "tls_key": pki + "/tls.key", "tls_cert": pki + "/tls.crt",
+    "users": {user: password, pusher: pusher_password},
+    "projects": {
+        public: {"pull": ["anonymous", "authenticated"], "push": [pusher]},
+        private: {"pull": [user, pusher], "push": [pusher]},
+    },
+}
+with open(path, "w", encoding="utf-8") as stream:
+    json.dump(config, stream, indent=2, ensure_ascii=False)
+EOF
+  ) && mv "$TOKEN_DIR/config.json.new" "$TOKEN_DIR/config.json"
+}
+
+# registry_config ADDR DIR [PKI]: what the registries' config.yml share (data in DIR, TLS in
+# PKI, default DIR/pki).
 registry_config() {
   cat <<EOF
 version: 0.1
@@ -195,8 +294,8 @@ storage:
 http:
   addr: $1
   tls:
-    certificate: $2/pki/server.crt
-    key: $2/pki/server.key
+    certificate: ${3:-$2/pki}/server.crt
+    key: ${3:-$2/pki}/server.key
 EOF
 }
 
@@ -215,6 +314,16 @@ write_mtls_config() {
     registry_config "$MTLS_HOST" "$MTLS_DIR"
     printf '%s\n' '    clientcas:' "      - $MTLS_DIR/pki/ca.crt"
   } >"$MTLS_DIR/config.yml"
+}
+
+# write_token_registry_config NAME HOST REALM: NAME.yml of a token-auth registry (the
+# token registries share their storage and the first registry's TLS certificate).
+write_token_registry_config() {
+  {
+    registry_config "$2" "$TOKEN_DIR" "$STATE/pki"
+    printf '%s\n' 'auth:' '  token:' "    realm: $3" "    service: $TOKEN_SERVICE" \
+      "    issuer: $TOKEN_ISSUER" "    rootcertbundle: $CA_FILE"
+  } >"$TOKEN_DIR/$1.yml"
 }
 
 # has_image CURL HOST REPO:TAG: true if the registry has that manifest.
@@ -272,10 +381,11 @@ project_repo() {
 }
 
 cmd_start() {
-  local entry ref repos=() cert_kept=true
+  local entry ref repos=() cert_kept=true tls_kept
   mkdir -p "$STATE"
   exec 9>"$STATE/lock"; flock 9   # concurrent test runs: one starts, the others wait
   make_pki || cert_kept=false
+  tls_kept=$cert_kept   # the token registries serve the same certificate
   if ! $cert_kept || ! registry_ok; then
     log "starting docker-registry on $REG_HOST"
     write_registry_config
@@ -299,6 +409,38 @@ cmd_start() {
   repos=()
   for ref in "${MTLS_IMAGES[@]}"; do repos+=("$(project_repo "$ref")" "$ALL_UPSTREAMS/${ref#*/}"); done
   push_images mtls_curl mtls_push "$MTLS_HOST" "${repos[@]}"
+  start_token "$tls_kept"
+}
+
+# start_token TLS_KEPT: the token servers and the token-auth registries (restarted when
+# unhealthy or when their certificates were made again), then the test images under
+# public/ and private/.
+start_token() {
+  local tls_kept=$1 cert_kept=true ref repos=()
+  make_token_pki || cert_kept=false
+  write_token_config
+  if ! $cert_kept || ! token_server_up; then
+    log "starting the token server on $TOKEN_REALM"
+    start_bg token-server token_server_up python3 "$HERE/token_server.py" "$TOKEN_DIR/config.json" \
+      "$TOKEN_LOG" "$TOKEN_ADDR:$TOKEN_SERVER_PORT"
+  fi
+  if ! $cert_kept || ! token_other_server_up; then
+    log "starting the token server on $TOKEN_OTHER_REALM"
+    start_bg token-server-other token_other_server_up python3 "$HERE/token_server.py" \
+      "$TOKEN_DIR/config.json" "$TOKEN_OTHER_LOG" "$TOKEN_OTHER_ADDR:$TOKEN_SERVER_PORT"
+  fi
+  if ! $tls_kept || ! token_registry_ok; then
+    log "starting the token-auth docker-registry on $TOKEN_HOST (realm $TOKEN_REALM)"
+    write_token_registry_config token-registry "$TOKEN_HOST" "$TOKEN_REALM"
+    start_bg token-registry token_registry_ok docker-registry serve "$TOKEN_DIR/token-registry.yml"
+  fi
+  if ! $tls_kept || ! token_other_registry_ok; then
+    log "starting the token-auth docker-registry on $TOKEN_OTHER_HOST (realm $TOKEN_OTHER_REALM)"
+    write_token_registry_config token-other-registry "$TOKEN_OTHER_HOST" "$TOKEN_OTHER_REALM"
+    start_bg token-other-registry token_other_registry_ok docker-registry serve "$TOKEN_DIR/token-other-registry.yml"
+  fi
+  for ref in "${MTLS_IMAGES[@]}"; do repos+=("$TOKEN_PUBLIC/${ref#*/}" "$TOKEN_PRIVATE/${ref#*/}"); done
+  push_images token_curl token_push "$TOKEN_HOST" "${repos[@]}"
 }
 
 # The basic-auth registry must be up (registry.sh start) for push and delete.
@@ -325,7 +467,7 @@ cmd_delete() {
 
 cmd_stop() {
   local name pid
-  for name in registry ca-http mtls-registry; do
+  for name in registry ca-http mtls-registry token-registry token-other-registry token-server token-server-other; do
     if pid=$(alive_pid "$name"); then
       kill "$pid"
       for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -344,6 +486,13 @@ cmd_status() {
   esac
   if ca_http_ok; then echo "ca-http: up on http://127.0.0.1:$CA_PORT/ca.crt"; else echo "ca-http: down"; rc=1; fi
   if mtls_ok; then echo "mtls-registry: up on https://$MTLS_HOST"; else echo "mtls-registry: down"; rc=1; fi
+  if token_server_up; then echo "token-server: up on $TOKEN_REALM"; else echo "token-server: down"; rc=1; fi
+  if token_other_server_up; then echo "token-server-other: up on $TOKEN_OTHER_REALM"; else
+    echo "token-server-other: down"; rc=1; fi
+  if [[ -f $CA_FILE ]] && token_registry_ok; then echo "token-registry: up on https://$TOKEN_HOST"; else
+    echo "token-registry: down"; rc=1; fi
+  if [[ -f $CA_FILE ]] && token_other_registry_ok; then echo "token-other-registry: up on https://$TOKEN_OTHER_HOST"; else
+    echo "token-other-registry: down"; rc=1; fi
   return $rc
 }
 
@@ -373,6 +522,23 @@ cmd_env() {
   echo "TESTBED_MTLS_ALL_UPSTREAMS=$(shq "$ALL_UPSTREAMS")"   # every image, under one project
   echo "TESTBED_MTLS_IMAGES=$(shq "${MTLS_IMAGES[*]}")"
   echo "TESTBED_MTLS_LOG=$(shq "$STATE/mtls-registry.log")"   # its requests and TLS handshake errors
+  echo "TESTBED_TOKEN_URL=$(shq "https://$TOKEN_HOST")"
+  echo "TESTBED_TOKEN_HOST=$(shq "$TOKEN_HOST")"   # also the certs.d directory name
+  echo "TESTBED_TOKEN_REALM=$(shq "$TOKEN_REALM")"
+  echo "TESTBED_TOKEN_SERVICE=$(shq "$TOKEN_SERVICE")"
+  echo "TESTBED_TOKEN_PUBLIC=$(shq "$TOKEN_PUBLIC")"   # project: anyone may pull, anonymously too
+  echo "TESTBED_TOKEN_PRIVATE=$(shq "$TOKEN_PRIVATE")"   # project: only TESTBED_TOKEN_USER may pull
+  echo "TESTBED_TOKEN_USER=$(shq "$TOKEN_USER")"   # a robot account
+  echo "TESTBED_TOKEN_PASSWORD=$(shq "$TOKEN_PASS")"
+  echo "TESTBED_TOKEN_PUSHER_USER=$(shq "$TOKEN_PUSHER")"   # push (and pull) on both projects
+  echo "TESTBED_TOKEN_PUSHER_PASSWORD=$(shq "$TOKEN_PUSHER_PASS")"
+  echo "TESTBED_TOKEN_LOG=$(shq "$TOKEN_LOG")"   # the token server's JSON lines
+  echo "TESTBED_TOKEN_REGISTRY_LOG=$(shq "$STATE/token-registry.log")"
+  echo "TESTBED_TOKEN_OTHER_URL=$(shq "https://$TOKEN_OTHER_HOST")"
+  echo "TESTBED_TOKEN_OTHER_HOST=$(shq "$TOKEN_OTHER_HOST")"
+  echo "TESTBED_TOKEN_OTHER_REALM=$(shq "$TOKEN_OTHER_REALM")"
+  echo "TESTBED_TOKEN_OTHER_LOG=$(shq "$TOKEN_OTHER_LOG")"   # its token server's JSON lines
+  echo "TESTBED_TOKEN_OTHER_REGISTRY_LOG=$(shq "$STATE/token-other-registry.log")"
 }
 
 case ${1:-} in

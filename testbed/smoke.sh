@@ -14,7 +14,11 @@
 # kubelet pulls (containerd's CRI, through the crictl stand-in): with the stock
 # config.toml a CRI pull ignores certs.d and fails at the legacy endpoint; with the
 # legacy mirrors moved out and config_path set it goes through the mirror, the
-# sandbox image registry.k8s.io/pause:3.6 too.
+# sandbox image registry.k8s.io/pause:3.6 too. Then the token-auth registries through the
+# CRI: public/ pulls anonymously, private/ does not; a hosts.toml [header] with Basic alone
+# pulls private/ on 2.1 only; configs."<host>".auth in config.toml pulls it on every release
+# (the token server's log shows the POST password grant), and sends the credentials to a
+# realm on another address (127.0.0.2) as well.
 # On 1.6 also the checks of the stand-ins themselves: a pull through the
 # basic-auth mirror; `phases stop` refused while the agents run; fail-drain;
 # `phases start` by hand with slow-start; slow-drain (a SIGHUP during it, the
@@ -42,6 +46,7 @@ KUBE_STATUS=/var/opt/pf9/kube_status
 EVENTS=/var/log/pf9-fake/events.log
 REFUSED='cannot run this command while hostagent and/or nodeletd is running'
 MIRRORS_DEPRECATED="level=warning msg=\"DEPRECATION: The \`mirrors\` property"
+CONFIGS_DEPRECATED="level=warning msg=\"DEPRECATION: The \`configs\` property"   # once token_pulls sets configs
 
 # Under pipefail a `cmd | grep -q` fails when grep exits before cmd has written all
 # (SIGPIPE): pipelines below end in `grep ... >/dev/null`, which reads everything.
@@ -196,6 +201,124 @@ cri_pull_config_path() {
   ! on_node "$CRICTL" inspecti -q docker.io/library/tiny:1 >/dev/null 2>&1 || fail "tiny:1 still there after crictl rmi"
   on_node "$CRICTL" inspecti -q registry.k8s.io/pause:3.6 >/dev/null || fail "crictl rmi of tiny:1 removed pause:3.6"
   echo "crictl inspecti, rmi, version: as crictl's"
+}
+
+# token_requests LOG OFFSET AGENT: the token server's requests after OFFSET from user agent
+# AGENT (the nodes of other releases pull at the same time), one line each:
+# "form user status granted..." (user '-' when anonymous, granted: scope with the actions given).
+token_requests() {
+  since_offset "$1" "$2" | python3 -c 'import json, sys
+for line in sys.stdin:
+    r = json.loads(line)
+    if r["user_agent"] == sys.argv[1]:
+        print(r["form"], r["user"] or "-", r["status"], " ".join(r["granted"]) or "-")' "$3"
+}
+# token_pull TOKEN_LOG REGISTRY_LOG REF: a CRI pull of REF (crictl, kubelet's path) by this node,
+# REF removed first. Sets OUT (crictl's output), RC (its exit status), REQS (this node's token
+# requests to the server of TOKEN_LOG meanwhile, token_requests' lines) and HEADS (the HTTP
+# status of each manifest HEAD of this node in REGISTRY_LOG meanwhile).
+token_pull() {
+  local offset reg_offset repo=${3#*/} agent
+  agent="containerd/$(server_version)"
+  on_node "$CRICTL" rmi "$3" >/dev/null 2>&1 || true
+  offset=$(stat -c %s "$1")
+  reg_offset=$(stat -c %s "$2")
+  RC=0
+  OUT=$(on_node timeout 120 "$CRICTL" pull "$3" 2>&1) || RC=$?
+  REQS=$(token_requests "$1" "$offset" "$agent")
+  HEADS=$(since_offset "$2" "$reg_offset" | grep -F "\"HEAD /v2/${repo%:*}/manifests/${repo##*:} HTTP/1.1\"" |
+    grep -F "\"$agent\"" | awk '{print $9}' | tr '\n' ' ')
+}
+# The token requests and manifest HEADs of the last token_pull, for a report line.
+token_seen() { echo "token requests: $(paste -sd ';' <<<"$REQS"); manifest HEADs: ${HEADS% }"; }
+# denied: the registry's refusal in crictl's output of the last token_pull.
+denied() { grep -o 'pull access denied[^"\\]*' <<<"$OUT" | head -n 1; }
+
+# token_config_auth: containerd restarted with, for both token registries,
+# configs."<host>".auth (username/password) in config.toml next to config_path.
+token_config_auth() {
+  local host
+  on_node systemctl stop pf9-hostagent pf9-nodeletd
+  for host in "$TESTBED_TOKEN_HOST" "$TESTBED_TOKEN_OTHER_HOST"; do
+    printf '%s\n' "      [plugins.\"io.containerd.grpc.v1.cri\".registry.configs.\"$host\".auth]" \
+      "        username = \"$TESTBED_TOKEN_USER\"" "        password = \"$TESTBED_TOKEN_PASSWORD\""
+  done | podman exec -i "$NODE" sh -c 'cat >> /etc/containerd/config.toml'
+  on_node systemctl restart containerd
+  wait_for 30 on_node "$CRICTL" version >/dev/null 2>&1 || fail "containerd's CRI did not come back with configs auth"
+}
+
+# token_hosts_toml HOST [LINE...]: certs.d/HOST/hosts.toml with the test bed CA (and LINEs
+# in its host table).
+token_hosts_toml() {
+  local host=$1 dir=$CERTS/$1
+  shift
+  on_node mkdir -p "$dir"
+  to_node "$dir/ca.crt" <"$TESTBED_CA_FILE"
+  put_hosts_toml "$dir/hosts.toml" "https://$host" "https://$host/v2" "$dir/ca.crt" "$@"
+}
+
+# token_pulls: the token-auth registries, through the CRI with config_path (as
+# cri_pull_config_path left it): anonymous pulls of public/ work and of private/ fail; what a
+# hosts.toml [header] with Basic does for private/ (the release's own behaviour); with
+# configs."<host>".auth the robot account pulls private/ and the token server's log shows its
+# POST password grant; the registry whose realm is on 127.0.0.2 gets the credentials sent there.
+token_pulls() {
+  local public private other grant start
+  step "token-auth registries: CRI pulls, anonymous and with the robot account"
+  start=$(ms)
+  token_hosts_toml "$TESTBED_TOKEN_HOST"
+  token_hosts_toml "$TESTBED_TOKEN_OTHER_HOST"
+  public=$TESTBED_TOKEN_HOST/$TESTBED_TOKEN_PUBLIC/library/tiny:1
+  private=$TESTBED_TOKEN_HOST/$TESTBED_TOKEN_PRIVATE/library/tiny:1
+  other=$TESTBED_TOKEN_OTHER_HOST/$TESTBED_TOKEN_PRIVATE/library/tiny:1
+  grant="$TESTBED_TOKEN_USER 200 repository:$TESTBED_TOKEN_PRIVATE/library/tiny:pull"
+  token_pull "$TESTBED_TOKEN_LOG" "$TESTBED_TOKEN_REGISTRY_LOG" "$public"
+  ((RC == 0)) || fail "anonymous CRI pull of $public failed: $OUT"
+  grep -xF "anonymous - 200 repository:$TESTBED_TOKEN_PUBLIC/library/tiny:pull" <<<"$REQS" >/dev/null ||
+    fail "$TESTBED_TOKEN_LOG: no anonymous token for $public: $REQS"
+  echo "anonymous, public: pulled; $(token_seen)"
+  token_pull "$TESTBED_TOKEN_LOG" "$TESTBED_TOKEN_REGISTRY_LOG" "$private"
+  ((RC != 0)) || fail "anonymous CRI pull of $private succeeded"
+  [[ $(denied) == *insufficient_scope* && $REQS == "anonymous - 200 repository:$TESTBED_TOKEN_PRIVATE/library/tiny:"* &&
+    $HEADS == *401* && $HEADS != *200* ]] || fail "anonymous pull of $private: $OUT; $(token_seen)"
+  echo "anonymous, private: $(denied); $(token_seen)"
+  token_header "$private" "$grant"
+  token_config_auth
+  token_pull "$TESTBED_TOKEN_LOG" "$TESTBED_TOKEN_REGISTRY_LOG" "$private"
+  ((RC == 0)) || fail "CRI pull of $private with configs auth failed: $OUT; $(token_seen)"
+  if ! grep -xF "post-password-grant $grant" <<<"$REQS" >/dev/null || grep -v '^post-password-grant ' <<<"$REQS" >/dev/null; then
+    fail "$TESTBED_TOKEN_LOG: not only POST password grants of the robot for $private: $REQS"
+  fi
+  [[ $HEADS == *200* ]] || fail "$TESTBED_TOKEN_REGISTRY_LOG: no manifest HEAD answered 200: $HEADS"
+  echo "configs auth, private: pulled; $(token_seen)"
+  token_pull "$TESTBED_TOKEN_OTHER_LOG" "$TESTBED_TOKEN_OTHER_REGISTRY_LOG" "$other"
+  grep -xF "post-password-grant $grant" <<<"$REQS" >/dev/null ||
+    fail "$TESTBED_TOKEN_OTHER_LOG: the credentials of $TESTBED_TOKEN_OTHER_HOST did not reach its realm: $REQS"
+  ((RC == 0)) || fail "CRI pull of $other with configs auth failed: $OUT"
+  echo "configs auth, realm on 127.0.0.2: the credentials went there, $TESTBED_TOKEN_OTHER_LOG: $(paste -sd ';' <<<"$REQS")"
+  echo "token-auth checks in $(secs_since "$start")"
+}
+
+# token_header PRIVATE GRANT: a hosts.toml [header] authorization = "Basic ..." for the robot
+# account, without configs auth: containerd 1.6 and 1.7 send it to the registry but ask the token
+# server anonymously, and the pull fails; 2.1 sends it with its token request (GET), and pulls.
+token_header() {
+  local auth
+  auth=$(printf '%s:%s' "$TESTBED_TOKEN_USER" "$TESTBED_TOKEN_PASSWORD" | base64 -w0)
+  token_hosts_toml "$TESTBED_TOKEN_HOST" "[host.\"https://$TESTBED_TOKEN_HOST/v2\".header]" \
+    "  authorization = \"Basic $auth\""
+  token_pull "$TESTBED_TOKEN_LOG" "$TESTBED_TOKEN_REGISTRY_LOG" "$1"
+  if [[ $(server_version) == 1.* ]]; then
+    [[ $RC != 0 && $(denied) == *insufficient_scope* && $REQS == anonymous* && $REQS != *"$TESTBED_TOKEN_USER"* ]] ||
+      fail "hosts.toml [header] alone on $(server_version): exit $RC, not a refusal after anonymous token requests: $OUT; $(token_seen)"
+    echo "hosts.toml [header] Basic alone: refused ($(denied)); $(token_seen)"
+  else
+    if ((RC != 0)) || ! grep -xF "get-basic $2" <<<"$REQS" >/dev/null; then
+      fail "hosts.toml [header] alone on $(server_version): exit $RC, not pulled with GET Basic: $OUT; $(token_seen)"
+    fi
+    echo "hosts.toml [header] Basic alone: pulled; $(token_seen)"
+  fi
+  token_hosts_toml "$TESTBED_TOKEN_HOST"
 }
 
 # boot_checks IMAGE RELEASE: $NODE from IMAGE becomes healthy, with containerd
@@ -371,7 +494,7 @@ check_newer() {
   if [[ $MODE == all ]]; then mirror_certs_d; cri_pull_stock; mtls_pull k8s.io; run_task; fi
   restart_sequence
   config_path_conflict
-  if [[ $MODE == all ]]; then cri_pull_config_path; fi
+  if [[ $MODE == all ]]; then cri_pull_config_path; token_pulls; fi
 }
 
 START=$(ms)
@@ -540,7 +663,7 @@ wait_for 20 healthy_since "$RECOVER" || fail "not healthy after removing never-h
 echo "healthy again once the switch is gone"
 
 config_path_conflict
-if [[ $MODE == all ]]; then cri_pull_config_path; fi
+if [[ $MODE == all ]]; then cri_pull_config_path; token_pulls; fi
 
 failed=()
 for release in "${NEWER[@]}"; do
@@ -548,10 +671,12 @@ for release in "${NEWER[@]}"; do
   wait "${PIDS[$release]}" || rc=$?
   unset "PIDS[$release]"
   step "node $NODE_16-$release (containerd $release, in the background)"
-  # ctr of 1.7 and 2.x warns on stderr at each call that the stock file's mirrors are deprecated.
-  deprecated=$(grep -cF "$MIRRORS_DEPRECATED" "$LOGS/$release") || true
-  grep -vF "$MIRRORS_DEPRECATED" "$LOGS/$release" | sed 's/^/  /'
-  ((deprecated == 0)) || echo "  ($deprecated lines of ctr's warning '${MIRRORS_DEPRECATED#*: }...' left out)"
+  # ctr of 1.7 and 2.x warns on stderr at each call that the stock file's mirrors (and, once
+  # set, configs) are deprecated.
+  deprecated=$(grep -cF -e "$MIRRORS_DEPRECATED" -e "$CONFIGS_DEPRECATED" "$LOGS/$release") || true
+  grep -vF -e "$MIRRORS_DEPRECATED" -e "$CONFIGS_DEPRECATED" "$LOGS/$release" | sed 's/^/  /'
+  ((deprecated == 0)) ||
+    echo "  ($deprecated lines of ctr's warnings '${MIRRORS_DEPRECATED#*: }...', '${CONFIGS_DEPRECATED#*: }...' left out)"
   ((rc == 0)) || failed+=("$release")
 done
 ((${#failed[@]} == 0)) || fail "the checks of containerd ${failed[*]} failed (above)"
