@@ -64,7 +64,6 @@ from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._toml_edi
     table_at,
     value_kind,
 )
-from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._toml_mask import mask_toml
 
 KEY = "config_path"
 
@@ -397,15 +396,6 @@ def ensure_config_path(
     _set_in(expected, path, config_path)
     _verify(name, new_text, expected)
     return new_text, info
-
-
-def mask_secrets(text):
-    """Return config.toml text for a diff: every password, auth, identitytoken and header value masked.
-
-    Done on the parsed document (see _toml_mask), so inline tables and dotted keys are masked as
-    well as [tables]; comments and layout stay. Text that cannot be parsed is not shown at all.
-    """
-    return mask_toml(text)
 
 
 def remove_config_path(text, config_path=DEFAULT_CONFIG_PATH, name="config.toml"):

@@ -219,8 +219,8 @@ def _set_dotted(document, path, key, value, newline):
         table = _header_table(document, path[:depth])
         if table is None:
             continue
-        dotted = [item_key for item_key, _item in table.value.body if item_key is not None and item_key.is_dotted()]
-        if any(item_key.key == path[depth] for item_key in dotted):
+        if any(item_key is not None and item_key.is_dotted() and item_key.key == path[depth]
+               for item_key, _item in table.value.body):
             _add_line(table, [*path[depth:], key], value, newline)
             return True
         return False

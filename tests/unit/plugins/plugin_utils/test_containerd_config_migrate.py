@@ -24,10 +24,8 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_fi
     is_migrated,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import RegistrySettingError
-from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._containerd_config import (
-    ensure_config_path,
-    mask_secrets,
-)
+from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._containerd_config import ensure_config_path
+from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._toml_mask import mask_toml
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "containerd_config"
 CONFIG = "/etc/containerd/config.toml"
@@ -656,19 +654,19 @@ MASKED = "********"
     ],
 )
 def test_diffs_show_no_secret_wherever_it_is(text, secrets, shown):
-    masked = mask_secrets(text)
+    masked = mask_toml(text)
     for secret in secrets:
         assert secret not in masked
     for visible in shown:
         assert visible in masked
     assert MASKED in masked
-    assert mask_secrets(masked) == masked
+    assert mask_toml(masked) == masked
     assert len(masked.splitlines()) == len(text.splitlines())
 
 
 def test_text_that_cannot_be_parsed_is_not_shown():
-    assert "hunter2" not in mask_secrets('password = "hunter2"\n[broken\n')
-    assert mask_secrets("") == ""
+    assert "hunter2" not in mask_toml('password = "hunter2"\n[broken\n')
+    assert mask_toml("") == ""
 
 
 def containerd_dump(tmp_path, text, name):

@@ -7,7 +7,6 @@ import tomllib
 import pytest
 
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils import _toml_edit
-from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._containerd_config import mask_secrets
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_toml import render_hosts_files
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._toml_mask import (
     CHANGED_MASK,
@@ -186,7 +185,7 @@ CONFIG_SPELLINGS = {
 @pytest.mark.parametrize("spelling", list(CONFIG_SPELLINGS))
 def test_config_toml_secrets_are_masked_however_they_are_spelt(spelling):
     text = CONFIG_SPELLINGS[spelling]
-    masked = mask_secrets(text)
+    masked = mask_toml(text)
     assert "pw-" not in masked
     assert SECRET_MASK in masked
     assert "(not shown" not in masked
