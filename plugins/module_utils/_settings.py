@@ -310,7 +310,7 @@ PREFLIGHT_SETTINGS = (
     replace(BY_OPTION["ca_file"], type="path", check=check_absolute),
     Setting("timeout", "int", default=10),
     Setting("warn_days", "int", default=30),
-    *_shared("registry_mirrors", "upstream_fallback", "repo_path", "registries"),
+    *_shared("registry_mirrors", "upstream_fallback", "repo_path", "registries", "token_realms"),
     Setting("sandbox_image", "str"),
     Setting("containerd_config", "str", default=DEFAULT_PATH),
 )
