@@ -81,6 +81,7 @@ class TokenServer(_Scrubbing):
         self.public = set(public)
         self.private = {project: set(members) for project, members in (private or {}).items()}
         self.post_status = None
+        self.echo = False  # repeat what the client sent (its Authorization header, its password) in error messages
         self.tokens = {}  # token -> the set of repositories it may pull
         self.log = []  # one dict per token request: method, form, username, service, scope, client_id
         self._tokens_lock = threading.Lock()
@@ -116,7 +117,9 @@ class TokenServer(_Scrubbing):
         self.log.append({"method": "GET", "form": form, "username": user, "service": query.get("service"),
                          "scope": " ".join(request.query.get("scope", [])) or None, "client_id": None})
         if request.header("Authorization") and not ok:
-            return Answer(401, {"details": "incorrect username or password"},
+            said = f" (got {request.header('Authorization')})" if self.echo else ""
+            message = f"incorrect username or password{said}"
+            return Answer(401, {"errors": [{"code": "UNAUTHORIZED", "message": message}]},
                           {"WWW-Authenticate": f'Basic realm="{self.realm}"'})
         return self._issue(user, " ".join(request.query.get("scope", [])), "token")
 
@@ -131,7 +134,8 @@ class TokenServer(_Scrubbing):
             return Answer(400, {"error": "unsupported_grant_type"})
         user = form.get("username")
         if self.users.get(user) != form.get("password"):
-            return Answer(401, {"error": "invalid_grant", "error_description": "incorrect username or password"})
+            said = f" (got {form.get('password')})" if self.echo else ""
+            return Answer(401, {"errors": [{"code": "invalid_grant", "message": f"incorrect password{said}"}]})
         return self._issue(user, form.get("scope"), "access_token")
 
     def _issue(self, user, scope, key):
@@ -154,6 +158,7 @@ class TokenRegistry(_Scrubbing):
         self.realm = realm
         self.manifests = set(manifests)
         self.other_token_servers = ()  # token services on other hosts whose tokens it takes too
+        self.echo = False  # repeat the Authorization header it got in its error messages
 
     def _challenge(self, scope=None, error=None):
         realm = self.realm or self.token_server.realm
@@ -181,7 +186,8 @@ class TokenRegistry(_Scrubbing):
             return Answer(401, {"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]},
                           self._challenge(scope))
         if name is not None and name not in granted:
-            return Answer(401, {"errors": [{"code": "UNAUTHORIZED", "message": "authentication required",
+            said = f" (got {authorization})" if self.echo else ""
+            return Answer(401, {"errors": [{"code": "UNAUTHORIZED", "message": f"authentication required{said}",
                                             "detail": [{"Type": "repository", "Name": name, "Action": "pull"}]}]},
                           self._challenge(scope, "insufficient_scope"))
         if name is None:

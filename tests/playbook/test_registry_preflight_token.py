@@ -53,6 +53,7 @@ def token_bed(servers):
     for server in servers:
         server.clear()
     tokens.post_status = foreign.post_status = None
+    tokens.echo = registry.echo = False
     registry.realm = None
     yield tokens, foreign, registry
     registry.realm = None
@@ -231,20 +232,27 @@ def test_a_basic_challenge_keeps_todays_behaviour(run_playbook, token_bed, pki):
 
 @pytest.mark.parametrize("verbosity", [0, 3])
 def test_no_secret_in_the_output(run_playbook, token_bed, verbosity):
+    """At -vvv too, even from servers that repeat what they got (the token, the Basic header, the password)."""
     tokens, _foreign, registry = token_bed
-    tokens.post_status = 404  # through the GET with Basic too
+    tokens.echo = registry.echo = True
     creds = {"username": ROBOT, "password": "{{ mirror_password }}"}
     tasks = [
         task("ok", url=registry.url, repo_path=PRIVATE, **creds),
         task("mirror", registry_mirrors={"docker.io": [dict(url=registry.url, repo_path=PRIVATE, **creds)]}),
+        task("public token, private project", url=registry.url, repo_path=PRIVATE),
         task("wrong password", url=registry.url, username=ROBOT, password="{{ mirror_password }}-x"),
+        task("wrong password, task var", url=registry.url, username=ROBOT, password="{{ other_password }}"),
     ]
+    tasks[-1]["vars"] = {"other_password": PASSWORD + "-y"}
     for json_output in (False, True):
         run = run_playbook(tasks, extra_vars={"mirror_password": PASSWORD}, verbosity=verbosity,
                            json_output=json_output)
         assert run.rc == 0, run.stdout + run.stderr
         assert "rejected the credentials" in run.stdout
+        assert "(got ********)" in run.stdout  # the echoes were there, masked
         assert_no_secret(run, tokens.tokens)
+        for echoed in (PASSWORD + "-x", PASSWORD + "-y"):
+            assert echoed not in run.stdout + run.stderr
         if json_output:
             assert json.dumps(PASSWORD)[1:-1] not in run.stdout
     assert len(tokens.tokens) >= 8
