@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 
 import pytest
 from fakes import token_registry as fake
@@ -256,3 +257,43 @@ def test_no_secret_in_the_output(run_playbook, token_bed, verbosity):
         if json_output:
             assert json.dumps(PASSWORD)[1:-1] not in run.stdout
     assert len(tokens.tokens) >= 8
+
+
+def test_the_role_passes_containerd_mirror_token_realms(run_playbook, token_bed, tmp_path):
+    """The role's preflight step takes containerd_mirror_token_realms: without it the foreign realm fails the run,
+    naming the variable, before anything is written; with it the run goes on."""
+    from playbook_runner import write_config_reading
+
+    tokens, foreign, registry = token_bed
+    registry.realm = foreign.realm
+    certs_d = tmp_path / "certs.d"
+    settings = {
+        "containerd_mirror_url": registry.url,
+        "containerd_mirror_repo_path": PRIVATE,
+        "containerd_mirror_username": ROBOT,
+        "containerd_mirror_password": PASSWORD,
+        "containerd_mirror_config_path": str(certs_d),
+        "containerd_mirror_containerd_config": str(write_config_reading(tmp_path / "config.toml", certs_d)),
+        "containerd_mirror_restart_strategy": "none",
+        "containerd_mirror_manage_config": False,
+        "containerd_mirror_verify_image": "",
+    }
+    play = [{"hosts": "localhost", "gather_facts": False,
+             "roles": [{"role": "kubenode.registry_mirror.containerd_mirror"}]}]
+    refused = run_playbook(play, extra_vars=settings)
+    assert refused.rc != 0
+    assert "list 127.0.0.2 in token_realms (containerd_mirror_token_realms in the containerd_mirror role)" \
+        in refused.stdout
+    assert not certs_d.exists()
+    assert foreign.requests == []
+    # with this machine's containerd, which the role reads config.toml with (and the sandbox image: its manifest is
+    # not on the mirror, a warning, since containerd may go on to the registry itself)
+    allowed = run_playbook(play, extra_vars=dict(settings, containerd_mirror_token_realms=["127.0.0.2"]), check=True,
+                           env={"PATH": os.environ["PATH"]})
+    assert allowed.rc == 0, allowed.stdout + allowed.stderr
+    posts = [(entry["method"], entry["username"]) for entry in foreign.log]
+    assert len(posts) >= 2  # /v2/ and the repo_path probe, at least
+    assert set(posts) == {("POST", ROBOT)}
+    assert_no_secret(refused, foreign.tokens)
+    assert_no_secret(allowed, foreign.tokens)
+    assert tokens.requests == []
