@@ -220,7 +220,7 @@ SETTINGS = (
     Setting("upstream_fallback", "bool", default=True),
     # The hosts besides the mirror's own whose token realm the preflight asks (and containerd may be sent
     # the mirror's credentials): a Bearer challenge naming any other realm fails the preflight.
-    Setting("token_realms", "list", elements="str", default=(), check=check_token_realms),
+    Setting("token_realms", "list", elements="str", default=(), check=check_token_realms, log_ok=True),
 )
 BY_OPTION = {setting.option: setting for setting in SETTINGS}
 PMK_SETTINGS = tuple(setting for setting in SETTINGS if setting.pmk)

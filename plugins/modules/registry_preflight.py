@@ -239,6 +239,14 @@ EXAMPLES = r"""
     upstream_fallback: false
     sandbox_image: registry.k8s.io/pause:3.6
 
+- name: A Harbor with token authentication whose token service is on another host of the site
+  kubenode.registry_mirror.registry_preflight:
+    url: https://harbor.example
+    repo_path: dockerhub-proxy
+    username: robot$proxy
+    password: "{{ harbor_robot_password }}"
+    token_realms: [auth.harbor.example]
+
 - name: The same with a CA not placed yet, and PMK's names
   kubenode.registry_mirror.registry_preflight:
     customRegistryUrl: "{{ cluster.customRegistryUrl }}"
