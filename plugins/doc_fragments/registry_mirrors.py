@@ -25,8 +25,11 @@ options:
         C(client_cert) and C(client_key) (node paths, together) or C(client_cert_content) and C(client_key_content)
         (PEM text, together), C(capabilities) (a list of C(pull), C(resolve) and C(push); default C(pull) and
         C(resolve)) and C(dial_timeout) (a Go duration such as C(3s), written for containerd 2.0.7 and later only,
-        see O(kubenode.registry_mirror.containerd_hosts#module:containerd_version)). Each follows the rules of the
-        option of the same name."
+        see O(kubenode.registry_mirror.containerd_hosts#module:containerd_version)) and C(token_realms) (the
+        hosts, C(host) or C(host:port), besides the mirror's own whose token service
+        M(kubenode.registry_mirror.registry_preflight) may ask for a token with the mirror's credentials; see
+        O(kubenode.registry_mirror.registry_preflight#module:token_realms); not written to C(hosts.toml)). Each follows
+        the rules of the option of the same name."
       - C(ca_content) and C(client_cert_content) are PEM certificates, none expired (the client certificate first,
         then its chain; the expiry of a certificate that is not a CA, such as a client certificate, is not
         checked); C(client_key_content) is one unencrypted PEM private key (PKCS#8, RSA or EC) that belongs to

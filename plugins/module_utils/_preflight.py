@@ -13,11 +13,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import ssl
+import time
 from collections import namedtuple
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils import _http
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils import _token_auth as token_auth
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._pem import (
     PemError,
     load_key_files,
@@ -33,10 +36,17 @@ _EXPIRED = (10,)  # X509_V_ERR_CERT_HAS_EXPIRED
 # The repository asked for under a repo_path: a name no registry holds (see check_repo_path).
 PROBE_REPOSITORY = "kubenode-preflight-probe"
 
-Target = namedtuple("Target", ["url", "username", "authorization", "context", "ca", "prefix", "client"])
+# The repository a request is about, for the scope of its token: /v2/<name>/manifests/... or /v2/<name>/tags/list.
+_REPOSITORY = re.compile(r"/v2/(.+?)/(?:manifests/[^/]+|tags/list)$")
+
+Target = namedtuple(
+    "Target", ["url", "username", "authorization", "context", "ca", "prefix", "client", "token_realms", "bearer"],
+    defaults=((), None),
+)
 """One mirror to call: url is its /v2/ URL; context the ssl context for https (None for http); ca the checked
 Ca it verifies with (None: the system trust store or skip_tls); prefix how messages name its options; client
-the option that holds its client certificate (None without one)."""
+the option that holds its client certificate (None without one); token_realms the hosts besides the mirror's own
+that may be asked for a token (its token_realms); bearer the token of a retried request (None before)."""
 
 
 class PreflightError(Exception):
@@ -104,8 +114,9 @@ def _handshake_message(target, error):
 def _credentials(target):
     """The forms of target's credentials a server may repeat: the Authorization header, its Basic
     token, username:password, the password, and the percent-encoded forms of the last two."""
+    bearer = [target.bearer, f"Bearer {target.bearer}"] if target.bearer else []
     if not target.authorization:
-        return []
+        return bearer
     token = target.authorization.partition(" ")[2] or target.authorization
     try:
         userpass = base64.b64decode(token, validate=True).decode("utf-8")
@@ -113,6 +124,7 @@ def _credentials(target):
         userpass = ""
     password = userpass.partition(":")[2]
     found = {target.authorization, token, userpass, password, quote(userpass, safe=""), quote(password, safe="")}
+    found.update(bearer)
     return [value for value in found if value]
 
 
@@ -157,50 +169,163 @@ def http_error_message(target, url, status, reason, headers, location=None, body
     return f"{url} answered HTTP {status} {reason}".rstrip() + f"{said}; a registry answers 200"
 
 
-def _unreachable(url, reason):
-    return f"the mirror at {url} is unreachable ({reason})"
+def _unreachable(url, reason, what="the mirror"):
+    return f"{what} at {url} is unreachable ({reason})"
 
 
-def call(target, url, timeout, method="GET", accept="application/json", redirects=_http.NO_REDIRECTS):
-    """Send method url as containerd would reach target; return the Response (any status), raise PreflightError
-    without one. By default no redirect is followed, so the credentials go to the mirror only."""
-    headers = {"User-Agent": USER_AGENT, "Accept": accept}
-    if target.authorization is not None:
-        headers["Authorization"] = target.authorization
+def _send(target, method, url, timeout, headers, redirects=_http.NO_REDIRECTS, what="the mirror", body=None,
+          max_bytes=MAX_BODY):
+    """One request as containerd would send it to target (its TLS context for https); the Response (any status), or
+    PreflightError without one. what names the server in messages: the mirror, or its token service."""
     try:
         return _http.request(
-            method,
-            url,
-            timeout=timeout,
-            max_bytes=MAX_BODY,
-            truncate=True,  # only the status and an error message matter
-            headers=headers,
-            context=target.context if url.startswith("https://") else None,
-            redirects=redirects,
-        )
+            method, url, timeout=timeout, max_bytes=max_bytes, body=body,
+            truncate=max_bytes == MAX_BODY,  # only the status and an error message matter, but a token does
+            headers=headers, context=target.context if url.startswith("https://") else None, redirects=redirects,
+        )  # fmt: skip
     except _http.HttpRedirectError as error:
+        if what != "the mirror":
+            raise PreflightError(f"{what} at {url} redirects (HTTP {error.status}); the preflight does not follow "
+                                 "it, as credentials would go along", status=error.status) from None
         raise PreflightError(
             http_error_message(target, url, error.status, "", None, location=error.location), status=error.status
         ) from None
     except _http.HttpTimeout as error:
         if error.phase in ("while connecting", "during the TLS handshake"):
-            raise PreflightError(_unreachable(url, f"no answer within {timeout} seconds; {error.reason}")) from None
+            raise PreflightError(_unreachable(url, f"no answer within {timeout:g} seconds; {error.reason}",
+                                              what)) from None
         raise PreflightError(
-            f"the mirror at {url} is too slow: no complete answer within {timeout} seconds ({error.reason})"
+            f"{what} at {url} is too slow: no complete answer within {timeout:g} seconds ({error.reason})"
         ) from None
     except _http.HttpTlsError as error:
         if error.verify:
             raise PreflightError(_tls_message(target._replace(url=url), error.cause)) from None
         raise PreflightError(_handshake_message(target._replace(url=url), error)) from None
     except _http.HttpProtocolError as error:
-        what = redact(target, f"{type(error.cause).__name__}: {error.cause}")
-        raise PreflightError(f"{url} did not answer HTTP ({what}); is it a registry?") from None
+        said = redact(target, f"{type(error.cause).__name__}: {error.cause}")
+        raise PreflightError(f"{url} did not answer HTTP ({said}); is it a registry?") from None
     except _http.HttpConnectError as error:
         if error.dns:
-            raise PreflightError(_unreachable(url, f"the name does not resolve: {error.cause}")) from None
-        raise PreflightError(_unreachable(url, error.cause)) from None
+            raise PreflightError(_unreachable(url, f"the name does not resolve: {error.cause}", what)) from None
+        raise PreflightError(_unreachable(url, error.cause, what)) from None
     except _http.HttpError as error:
-        raise PreflightError(_unreachable(url, redact(target, error.reason))) from None
+        raise PreflightError(_unreachable(url, redact(target, error.reason), what)) from None
+
+
+def _remaining(start, timeout, url):
+    """Seconds left of the call's timeout; PreflightError when none are (the token flow took them)."""
+    left = timeout - (time.monotonic() - start)
+    if left <= 0:
+        raise PreflightError(f"the mirror at {url} is too slow: no complete answer within {timeout} seconds, "
+                             "with its token service")
+    return left
+
+
+def call(target, url, timeout, method="GET", accept="application/json", redirects=_http.NO_REDIRECTS):
+    """Send method url as containerd would reach target; return the Response (any status), raise PreflightError
+    without one. By default no redirect is followed, so the credentials go to the mirror only.
+
+    On HTTP 401 with a Bearer challenge, the token flow is followed as containerd's resolver follows it
+    (fetch_token, for the scope of the repository url is about, or the challenge's own), and the request is sent
+    again with the token: that answer is returned. response.target is the target the answer came to (with its
+    bearer token, so that messages about it redact the token too). All of it within timeout seconds.
+    """
+    start = time.monotonic()
+    headers = {"User-Agent": USER_AGENT, "Accept": accept}
+    if target.authorization is not None:
+        headers["Authorization"] = target.authorization
+    response = _send(target, method, url, timeout, headers, redirects)
+    response.target = target
+    get_all = getattr(response.headers, "get_all", None)
+    challenge = None
+    if response.status == 401 and get_all is not None:
+        challenge = token_auth.bearer_challenge(get_all("WWW-Authenticate") or [])
+    if challenge is None:
+        return response  # no token flow: judged as the answer of the request itself (a Basic challenge too)
+    repository = _REPOSITORY.search(urlsplit(url).path)
+    scope = token_auth.scope_for(repository.group(1) if repository else None, challenge)
+    try:
+        token = fetch_token(target, challenge, scope, _remaining(start, timeout, url))
+    except PreflightError as error:  # the status is the mirror's, whose 401 the token was for
+        raise PreflightError(str(error), status=response.status) from None
+    headers["Authorization"] = f"Bearer {token}"
+    with_token = target._replace(bearer=token)
+    response = _send(with_token, method, url, _remaining(start, timeout, url), headers, redirects)
+    response.target = with_token
+    return response
+
+
+# --- the token flow --------------------------------------------------------
+
+
+def _in_role(fields):
+    """fields as the containerd_mirror role names them, for the PMK mirror's own options."""
+    return " (" + " and ".join(f"containerd_mirror_{field}" for field in fields) + " in the containerd_mirror role)"
+
+
+def _basic_credentials(target):
+    """(username, password) of target's Basic authorization header, or None without one."""
+    scheme, _space, token = (target.authorization or "").partition(" ")
+    if scheme.lower() != "basic" or not token:
+        return None
+    try:
+        username, _colon, password = base64.b64decode(token, validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, ValueError):
+        return None
+    return username, password
+
+
+def _token_of(target, realm, response, credentials):
+    """The token of the token service's answer; PreflightError saying what to fix when there is none."""
+    where = f"the token service at {redact(target, realm)} (for the mirror at {target.url})"
+    if response.status == 200:
+        try:
+            return token_auth.parse_token(response.body)
+        except token_auth.TokenAuthError as error:
+            raise PreflightError(f"{where}: {error}") from None
+    said = _registry_message(target, response.body)
+    prefix = target.prefix
+    fields = f"{prefix}username and {prefix}password" + ("" if prefix else _in_role(("username", "password")))
+    if response.status in (401, 403) and credentials is not None:
+        raise PreflightError(f"{where} rejected the credentials for user {target.username!r} (HTTP "
+                             f"{response.status}{said}); check {fields}", status=response.status)
+    if response.status in (401, 403):
+        raise PreflightError(f"{where} requires credentials (HTTP {response.status}{said}); set {fields}",
+                             status=response.status)
+    raise PreflightError(f"{where} answered HTTP {response.status}{said}; a token service answers 200 with a token",
+                         status=response.status)
+
+
+def _token_request(target, method, url, timeout, body=None, basic=False):
+    headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+    if body is not None:
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    if basic:
+        headers["Authorization"] = target.authorization
+    return _send(target, method, url, timeout, headers, what="the token service", body=body,
+                 max_bytes=token_auth.MAX_TOKEN_BODY)
+
+
+def fetch_token(target, challenge, scope, timeout):
+    """A token for scope from the realm of challenge (a Bearer challenge of target), as containerd asks for it:
+    anonymously with GET without credentials; with them, the POST password grant first, then GET with Basic when
+    the POST is answered 400, 401, 404 or 405. The realm is checked before anything is sent there
+    (token_auth.check_realm). Raises PreflightError naming what to fix; the token is never in a message."""
+    start = time.monotonic()
+    field = f"{target.prefix}token_realms" + ("" if target.prefix else _in_role(("token_realms",)))
+    try:
+        realm = token_auth.check_realm(challenge.params["realm"], target.url, target.token_realms, field)
+    except token_auth.TokenAuthError as error:
+        raise PreflightError(f"{redact(target, error)} (mirror {target.url})") from None
+    service, credentials = challenge.params.get("service"), _basic_credentials(target)
+    if credentials is not None:
+        form = token_auth.token_post_form(service, scope, *credentials)
+        response = _token_request(target, "POST", realm, timeout, body=form)
+        if response.status not in token_auth.POST_FALLBACK_STATUSES:
+            return _token_of(target, realm, response, credentials)
+    url = token_auth.token_get_url(realm, service, scope)
+    response = _token_request(target, "GET", url, _remaining(start, timeout, realm), basic=credentials is not None)
+    return _token_of(target, realm, response, credentials)
 
 
 def check_v2(target, timeout):
@@ -208,7 +333,7 @@ def check_v2(target, timeout):
     response = call(target, target.url, timeout)
     if response.status != 200:
         raise PreflightError(
-            http_error_message(target, target.url, response.status, response.reason, response.headers,
+            http_error_message(response.target, target.url, response.status, response.reason, response.headers,
                                body=response.body),
             status=response.status,
         )
@@ -237,10 +362,18 @@ def check_repo_path(target, repo_path, timeout):
     if response.status in (200, 404):
         return response.status
     who = f"user {target.username!r}" if target.username is not None else "anonymous access"
+    if response.status == 401 and target.username is None and response.target.bearer is not None:
+        prefix = target.prefix  # an anonymous token does not cover the path: a private project, or none
+        raise PreflightError(
+            f"the mirror requires credentials for {prefix}repo_path {repo_path!r}: {url} answered HTTP 401"
+            f"{_registry_message(response.target, response.body)} with an anonymous token; set {prefix}username "
+            f"and {prefix}password (or check that the project exists)",
+            status=response.status,
+        )
     raise PreflightError(
         f"the mirror does not serve {target.prefix}repo_path {repo_path!r}: {url} answered HTTP {response.status}"
-        f"{_registry_message(target, response.body)}; check that the project or path exists and that {who} may pull "
-        "from it",
+        f"{_registry_message(response.target, response.body)}; check that the project or path exists and that "
+        f"{who} may pull from it",
         status=response.status,
     )
 
@@ -253,7 +386,7 @@ def check_manifest(target, url, accept, timeout):
     try:
         response = call(target, url, timeout, method="HEAD", accept=accept, redirects=_http.SAME_ORIGIN)
     except PreflightError as error:
-        if error.status is None:
+        if error.status is None or not 300 <= error.status < 400:
             raise
         return error.status, (f"{url} redirects to another host (HTTP {error.status}), which the preflight does not "
                               "follow with the mirror's CA and credentials")
@@ -261,5 +394,5 @@ def check_manifest(target, url, accept, timeout):
         return response.status, None
     if response.status == 404:
         return response.status, f"{url} answered HTTP 404 (not on this mirror)"
-    return response.status, http_error_message(target, url, response.status, response.reason, response.headers,
+    return response.status, http_error_message(response.target, url, response.status, response.reason, response.headers,
                                                body=response.body)

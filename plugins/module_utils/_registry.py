@@ -44,6 +44,8 @@ class Mirror:
     # client name, which containerd_hosts writes.
     contents: tuple = ()
     username: str | None = None
+    # The hosts besides its own whose token realm may be asked for a token with its credentials (registry_preflight).
+    token_realms: tuple = ()
 
     @property
     def repo_path(self):

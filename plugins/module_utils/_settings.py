@@ -43,6 +43,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._pem impo
 )
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import (
     RegistrySettingError,
+    check_host_port,
     check_no_space,
     check_password,
     check_username,
@@ -155,6 +156,14 @@ def check_private_key_text(value, field):
     return value if value.endswith("\n") else value + "\n"
 
 
+def check_token_realms(value, field="token_realms"):
+    """The hosts (host or host:port) besides a mirror's own whose token service may be sent its credentials; each
+    a registry host[:port], in lower case."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise RegistrySettingError(field, f"must be a list of hosts (host or host:port), got {type_name(value)}")
+    return [check_host_port(host, f"{field}[{index}]").lower() for index, host in enumerate(value)]
+
+
 def check_state(value, field="state"):
     require_str(value, field)
     if value not in STATES:
@@ -209,6 +218,9 @@ SETTINGS = (
     # registry -> its mirrors (plugin_utils/_registry_mirrors.py checks the shape when it reads them).
     Setting("registry_mirrors", "dict", default={}),
     Setting("upstream_fallback", "bool", default=True),
+    # The hosts besides the mirror's own whose token realm the preflight asks (and containerd may be sent
+    # the mirror's credentials): a Bearer challenge naming any other realm fails the preflight.
+    Setting("token_realms", "list", elements="str", default=(), check=check_token_realms, log_ok=True),
 )
 BY_OPTION = {setting.option: setting for setting in SETTINGS}
 PMK_SETTINGS = tuple(setting for setting in SETTINGS if setting.pmk)
@@ -226,6 +238,7 @@ MIRROR_SETTINGS = (
     Setting("client_key_content", "str", no_log=True, check=check_private_key_text),
     Setting("capabilities", "list", elements="str", default=DEFAULT_CAPABILITIES, check=check_capabilities),
     Setting("dial_timeout", "str", check=check_duration, blank_is_unset=False),
+    BY_OPTION["token_realms"],
 )
 MIRROR_BY_OPTION = {setting.option: setting for setting in MIRROR_SETTINGS}
 
@@ -297,7 +310,7 @@ PREFLIGHT_SETTINGS = (
     replace(BY_OPTION["ca_file"], type="path", check=check_absolute),
     Setting("timeout", "int", default=10),
     Setting("warn_days", "int", default=30),
-    *_shared("registry_mirrors", "upstream_fallback", "repo_path", "registries"),
+    *_shared("registry_mirrors", "upstream_fallback", "repo_path", "registries", "token_realms"),
     Setting("sandbox_image", "str"),
     Setting("containerd_config", "str", default=DEFAULT_PATH),
 )

@@ -15,6 +15,23 @@ description:
     verify, or it refuses the credentials.
   - Only an HTTP 200 answer passes. Redirects are not followed, so the credentials go to O(url) only; a redirect
     fails the task, naming its status and its C(Location).
+  - A mirror with token authentication (Harbor, a Docker distribution registry in C(auth=token) mode) answers
+    HTTP 401 with a C(WWW-Authenticate) C(Bearer realm=...,service=...) challenge. Then, as containerd's resolver
+    does, a token is asked from the realm for the request's scope (C(repository:<repo_path>/<repository>:pull),
+    or the challenge's own scope for C(/v2/)) and the request is sent again with it (a C(Bearer) header);
+    that answer is judged. Without credentials the token is asked anonymously (C(GET <realm>?service=&scope=)),
+    so a public Harbor proxy-cache project passes and a private one fails saying credentials are needed. With
+    credentials, the OAuth2 password grant is sent first (C(POST <realm>), form C(grant_type=password),
+    C(username), C(password), C(service), C(scope), C(client_id=containerd-client)), and C(GET) with the HTTP
+    Basic header only when that POST is answered 400, 401, 404 or 405, as containerd does; a token service that
+    refuses the credentials fails the task naming the settings that hold them. The token is read from the
+    answer's C(token) or C(access_token), within the same O(timeout) and size bounds as every other request,
+    and is never shown. A 401 with a Basic challenge fails as before.
+  - The realm is checked before any request goes there, even an anonymous one. It must be on the mirror's own
+    host (its host name, on any port; see O(token_realms)) or on a host of O(token_realms) (a
+    C(token_realms) of the mirror in O(registry_mirrors)), and https unless the mirror itself is http.
+    Otherwise the task fails naming the realm and the setting, so that no credentials for that mirror are
+    written to the node, where containerd would send them to any realm the mirror names.
   - With a CA (O(ca_content), O(ca_url) or O(ca_file)), first gets it and checks it as
     M(kubenode.registry_mirror.ca_certificate) does (a PEM bundle of X.509 certificates, none expired
     (or, not a CA certificate, not checked), and
@@ -127,6 +144,19 @@ options:
     type: str
     default: ""
     aliases: [customRegistryRepoPath, customRegistryPath]
+  token_realms:
+    description:
+      - The hosts, besides the mirror's own, whose token service (the realm of a C(Bearer) challenge) may be asked
+        for a token for the mirror of O(url), with its credentials, as C(host) (any port) or C(host:port) (that
+        port only; 443 for an https realm without a port, 80 for http). IPv6 addresses in brackets.
+      - A realm on the mirror's own host name needs no entry, whatever its port, since a registry's token service
+        is very often the same machine on another port (Harbor, distribution) and an https realm's certificate
+        is verified for the host name, not the port. Any other realm fails the preflight, before any request is
+        sent to it.
+      - A mirror of O(registry_mirrors) has its own C(token_realms).
+    type: list
+    elements: str
+    default: []
   registries:
     description:
       - The registries the mirror of O(url) serves, as M(kubenode.registry_mirror.containerd_hosts) takes them; they
@@ -208,6 +238,14 @@ EXAMPLES = r"""
     ca_file: /usr/local/share/reg-ca.crt
     upstream_fallback: false
     sandbox_image: registry.k8s.io/pause:3.6
+
+- name: A Harbor with token authentication whose token service is on another host of the site
+  kubenode.registry_mirror.registry_preflight:
+    url: https://harbor.example
+    repo_path: dockerhub-proxy
+    username: robot$proxy
+    password: "{{ harbor_robot_password }}"
+    token_realms: [auth.harbor.example]
 
 - name: The same with a CA not placed yet, and PMK's names
   kubenode.registry_mirror.registry_preflight:
@@ -354,6 +392,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry
 )
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import (
     check_node_paths,
+    check_value,
     module_argument_spec,
     module_rules,
 )
@@ -402,7 +441,7 @@ def _mirror_target(module, mirror):
     if mirror["url"].startswith("https://"):
         context = tls_context(mirror["skip_tls"], None if mirror["skip_tls"] else ca, client, prefix)
     return Target(f"{mirror['url']}/v2/", mirror["username"], mirror["authorization"], context,
-                  None if mirror["skip_tls"] else ca, prefix, client_field)
+                  None if mirror["skip_tls"] else ca, prefix, client_field, tuple(mirror.get("token_realms") or ()))
 
 
 def _check_mirror(module, mirror):
@@ -500,6 +539,7 @@ def _check_params(module):
         module.fail_json(msg="warn_days: must not be negative", status=None)
     try:
         check_node_paths("registry_preflight", params)
+        params["token_realms"] = check_value("token_realms", params["token_realms"])
     except RegistrySettingError as error:
         module.fail_json(msg=str(error), status=None)
     ca_given = params["ca_content"] is not None or params["ca_url"] is not None or params["ca_file"] is not None
@@ -522,7 +562,7 @@ def _check_url(module, ca, result):
     except RegistrySettingError as error:
         module.fail_json(msg=str(error), status=None, url=url)
     try:
-        target = Target(url, username, authorization, None, ca, "", None)
+        target = Target(url, username, authorization, None, ca, "", None, tuple(params["token_realms"]))
         if url.startswith("https://"):
             target = target._replace(context=tls_context(params["skip_tls"], ca))
         result["status"] = check_v2(target, params["timeout"])

@@ -96,6 +96,7 @@ def make_mirror(settings, field="url", files_directory=None):
         field=field,
         contents=contents,
         username=username,
+        token_realms=tuple(settings.get("token_realms") or ()),
     )
 
 
@@ -269,6 +270,7 @@ def _preflight_target(mirror):
         **{key: texts.get(key) for key in TLS_FILES},
         "username": mirror.username,
         "authorization": mirror.authorization,
+        "token_realms": list(mirror.token_realms),
     }
 
 

@@ -351,7 +351,7 @@ def test_a_mirror_is_normalised_with_its_defaults():
         "url": "https://harbor.example:443", "repo_path": "dockerhub-proxy", "username": None, "password": None,
         "skip_tls": False, "ca_file": None, "ca_content": None, "client_cert": None, "client_key": None,
         "client_cert_content": None, "client_key_content": None, "capabilities": ["pull", "resolve"],
-        "dial_timeout": None}
+        "dial_timeout": None, "token_realms": []}
 
 
 @pytest.mark.parametrize(
