@@ -44,6 +44,7 @@ class Mirror:
     # client name, which containerd_hosts writes.
     contents: tuple = ()
     username: str | None = None
+    ca_sha256: tuple = ()  # the pin of its CA: the SHA-256 fingerprints of its certificates (_ca_pin.py)
 
     @property
     def repo_path(self):
