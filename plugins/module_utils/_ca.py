@@ -169,6 +169,8 @@ def check_pin_option(value, checked, field, ways):
     """A module's pin option: its fingerprints (_ca_pin.check_sha256), or None when not set. Raise
     RegistrySettingError, naming field, for a bad fingerprint, or for a pin when no CA is checked (checked false):
     ways are the module's options that give one."""
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]  # Ansible makes a list of one fingerprint given alone: name it without an index
     pins = check_sha256(value, field) if value is not None else []
     if pins and not checked:
         raise RegistrySettingError(field, f"pins a CA, and none is checked: give {', '.join(ways[:-1])} or {ways[-1]}")

@@ -186,9 +186,10 @@ def test_an_https_ca_is_not_warned_about(url):
         ([], True, None, None),
         ([HEX], True, [COLONS], None),
         ([HEX], False, None, "ca_sha256: pins a CA, and none is checked: give ca_content, ca_url or ca_check"),
-        (["bad"], True, None, "ca_sha256[0]: 'bad' is not a SHA-256 fingerprint"),
+        (["bad"], True, None, "ca_sha256: 'bad' is not a SHA-256 fingerprint"),  # Ansible's list of one string
+        ([HEX, "bad"], True, None, "ca_sha256[1]: 'bad' is not a SHA-256 fingerprint"),
     ],
-    ids=["unset", "empty", "pinned", "nothing-to-check", "bad"],
+    ids=["unset", "empty", "pinned", "nothing-to-check", "bad", "bad-item"],
 )
 def test_a_module_pin_option(value, checked, result, error):
     if error is None:
@@ -252,3 +253,33 @@ def test_the_roles_pin_is_refused_naming_the_variable(given, error):
 def test_the_roles_pin_is_normalised(pin):
     given = {"url": "https://m", "self_signed_certs": True, "cert_path": "/ca.crt", "ca_sha256": pin}
     assert settings.check_settings(given)["ca_sha256"] == ([COLONS] if pin else [])
+
+
+def _role(**given):
+    return dict({"url": "https://m", "self_signed_certs": True, "cert_path": "/ca.crt", "ca_file": "/ca.crt"}, **given)
+
+
+def _role_name(option):
+    return f"containerd_mirror_{option}"
+
+
+@pytest.mark.parametrize("source", ["ca_content", "ca_src"])
+def test_the_roles_ca_on_the_controller_is_checked_against_its_pin_before_any_node(pki, pins, tmp_path, source):
+    from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_toml import check_mirror_settings
+
+    value = pki.ca.read_text() if source == "ca_content" else str(pki.ca)
+    checked = check_mirror_settings(_role(**{source: value, "ca_sha256": [pins["ca"]]}), "containerd_mirror_")
+    assert checked["ca_sha256"] == [pins["ca"]]
+    with pytest.raises(RegistrySettingError) as raised:
+        check_mirror_settings(_role(**{source: value, "ca_sha256": pins["other_ca"]}), "containerd_mirror_")
+    where = "containerd_mirror_ca_content" if source == "ca_content" else f"containerd_mirror_ca_src ({pki.ca})"
+    assert str(raised.value) == (f"containerd_mirror_ca_sha256: {where} is not the pinned CA: expected the SHA-256 "
+                                 f"fingerprint {pins['other_ca']}, got {pins['ca']}")
+
+
+def test_the_roles_ca_text_that_is_not_pem_is_named_with_a_pin(tmp_path):
+    from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_toml import check_mirror_settings
+
+    with pytest.raises(RegistrySettingError) as raised:
+        check_mirror_settings(_role(ca_content="not pem", ca_sha256=HEX), "containerd_mirror_")
+    assert str(raised.value).startswith("containerd_mirror_ca_content: cannot be read as PEM certificates: not PEM")
