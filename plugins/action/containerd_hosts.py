@@ -36,6 +36,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._registry
     MIRROR_SECRETS,
     WILDCARD,
     masked_registry_mirrors,
+    pinned_ca_files,
     read_registry_mirrors,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._toml_dump import MissingDependencyError
@@ -83,6 +84,14 @@ def _hosts_files(args):
     return hosts_files, sorted(secrets), warnings
 
 
+def _ca_pins(args):
+    """The pinned CA files of registry_mirrors' mirrors, which the module checks before it writes anything."""
+    if args["state"] != "present":
+        return []
+    return pinned_ca_files(read_registry_mirrors(args["registry_mirrors"], args["upstream_fallback"],
+                                                 config_path=args["config_path"]))
+
+
 def _sealed(args, hosts_files):
     """The text of _default/hosts.toml when a * entry without upstream fallback must serve every registry that
     has no entry of its own (the module writes it into every other directory of config_path); else None."""
@@ -111,6 +120,7 @@ class ActionModule(ActionBase):
             check_absolute(args["config_path"], "config_path")
             hosts_files, secrets, warnings = _hosts_files(args)
             sealed = _sealed(args, hosts_files)
+            ca_pins = _ca_pins(args)
         except (RegistrySettingError, MissingDependencyError) as error:
             raise AnsibleActionFail(str(error)) from None
 
@@ -118,6 +128,8 @@ class ActionModule(ActionBase):
         module_args["_hosts_files"] = hosts_files
         if sealed is not None:
             module_args["_sealed"] = sealed
+        if ca_pins:
+            module_args["_ca_pins"] = ca_pins
         if secrets:
             module_args["_secrets"] = secrets
         done = self._execute_module(module_name=_MODULE, module_args=module_args, task_vars=task_vars)

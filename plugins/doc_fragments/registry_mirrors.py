@@ -21,7 +21,8 @@ options:
       - A registry's value is the list of its mirrors, or a mapping with C(mirrors) (that list), C(upstream_fallback)
         (this registry's own, default O(upstream_fallback)) and, for C(*) only, C(repo_path_for_all).
       - "A mirror is a mapping: C(url) (required), C(repo_path), C(username) and C(password) (together), C(skip_tls),
-        the CA as C(ca_file) (a node path) or C(ca_content) (PEM text), the client certificate and key for mTLS as
+        the CA as C(ca_file) (a node path) or C(ca_content) (PEM text) and its pin C(ca_sha256), the client
+        certificate and key for mTLS as
         C(client_cert) and C(client_key) (node paths, together) or C(client_cert_content) and C(client_key_content)
         (PEM text, together), C(capabilities) (a list of C(pull), C(resolve) and C(push); default C(pull) and
         C(resolve)) and C(dial_timeout) (a Go duration such as C(3s), written for containerd 2.0.7 and later only,
@@ -30,6 +31,13 @@ options:
         M(kubenode.registry_mirror.registry_preflight) may ask for a token with the mirror's credentials; see
         O(kubenode.registry_mirror.registry_preflight#module:token_realms); not written to C(hosts.toml)). Each follows
         the rules of the option of the same name."
+      - C(ca_sha256) is the SHA-256 fingerprint of the mirror's CA certificate, or a list with one for each
+        certificate of a bundle, in the forms and with the rule of
+        O(kubenode.registry_mirror.containerd_hosts#module:ca_sha256) (the CA holds exactly the pinned certificates).
+        It needs C(ca_file) or C(ca_content). A C(ca_content) is checked on the controller, before any node is
+        touched; a C(ca_file) on the node, by M(kubenode.registry_mirror.registry_preflight) and by
+        M(kubenode.registry_mirror.containerd_hosts) before they send a request with it or write anything (the
+        file must then exist). A mismatch fails naming the mirror's C(ca_sha256) and both fingerprints.
       - C(ca_content) and C(client_cert_content) are PEM certificates, none expired (the client certificate first,
         then its chain; the expiry of a certificate that is not a CA, such as a client certificate, is not
         checked); C(client_key_content) is one unencrypted PEM private key (PKCS#8, RSA or EC) that belongs to

@@ -15,6 +15,12 @@ import os
 from collections import namedtuple
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils import _http
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._ca_pin import (
+    check_sha256,
+    fingerprints,
+    http_warning,
+    pin_mismatch,
+)
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._io import (
     FileOperationError,
     enterable_by,
@@ -47,7 +53,7 @@ DEFAULT_TIMEOUT = 10
 DEFAULT_WARN_DAYS = 30
 CA_FILE_MODE = 0o644  # a CA is public, and PMK's pf9 user must read it
 
-CaFields = namedtuple("CaFields", ["path", "content", "url", "readable_by"])
+CaFields = namedtuple("CaFields", ["path", "content", "url", "readable_by", "sha256"])
 """The names a module gives its CA options, for the messages."""
 
 # The options of containerd_hosts and registry_preflight that get the CA and check it (ca_file is their own).
@@ -116,27 +122,32 @@ def read_file(path, field="path"):
         raise CaError(f"{field}: {error}") from None
 
 
+def _text(path, content, url, validate_certs, timeout, fields, before):
+    """(source, text): where the CA came from (for messages) and its text, from content, url or the file's bytes."""
+    if content is not None:
+        return fields.content, content
+    if url is not None:
+        source = f"{fields.url}: {url}"
+        return source, _decode(fetch(url, validate_certs, timeout, fields.url), source)
+    source = f"{fields.path}: {path}"
+    if before is None:
+        raise CaError(f"{source} does not exist; give {fields.content} or {fields.url} to get the CA certificate")
+    if len(before) > MAX_BYTES:
+        raise CaError(f"{source} is larger than {MAX_BYTES} bytes; that is not a CA certificate")
+    return source, _decode(before, source)
+
+
 def get_ca(path=None, content=None, url=None, validate_certs=True, timeout=DEFAULT_TIMEOUT,
-           warn_days=DEFAULT_WARN_DAYS, fields=CA_FIELDS, now=None):
+           warn_days=DEFAULT_WARN_DAYS, fields=CA_FIELDS, now=None, sha256=None):
     """Get the CA's PEM text from content, from url, or else from the file at path, and check it.
 
     Return a Ca; raise CaError, naming the option, for a CA that cannot be read, is not a PEM bundle
-    of X.509 certificates or holds an expired one. A final newline is added to text that lacks one.
-    Nothing is written.
+    of X.509 certificates, holds an expired one or, with sha256 (the pin: _ca_pin.check_sha256's fingerprints),
+    is not exactly the pinned certificates. A CA from an http:// url without a pin gets a warning. A final
+    newline is added to text that lacks one. Nothing is written.
     """
     before = None if path is None else read_file(path, fields.path)
-    if content is not None:
-        source, text = fields.content, content
-    elif url is not None:
-        source = f"{fields.url}: {url}"
-        text = _decode(fetch(url, validate_certs, timeout, fields.url), source)
-    else:
-        source = f"{fields.path}: {path}"
-        if before is None:
-            raise CaError(f"{source} does not exist; give {fields.content} or {fields.url} to get the CA certificate")
-        if len(before) > MAX_BYTES:
-            raise CaError(f"{source} is larger than {MAX_BYTES} bytes; that is not a CA certificate")
-        text = _decode(before, source)
+    source, text = _text(path, content, url, validate_certs, timeout, fields, before)
     if text.strip() and not text.endswith("\n"):
         text += "\n"
     try:
@@ -146,7 +157,24 @@ def get_ca(path=None, content=None, url=None, validate_certs=True, timeout=DEFAU
     errors, warnings = check_validity(certificates, now or datetime.datetime.now(UTC), warn_days)
     if errors:
         raise CaError(f"{source}: " + "; ".join(errors))
-    return Ca(text, source, certificates, [f"{source}: {warning}" for warning in warnings], before)
+    mismatch = pin_mismatch(text, sha256, source)
+    if mismatch:
+        raise CaError(f"{fields.sha256}: {mismatch}")
+    warnings = [f"{source}: {warning}" for warning in warnings]
+    unpinned = None if url is None or sha256 else http_warning(url, fields.url, fields.sha256)
+    return Ca(text, source, certificates, warnings + ([unpinned] if unpinned else []), before)
+
+
+def check_pin_option(value, checked, field, ways):
+    """A module's pin option: its fingerprints (_ca_pin.check_sha256), or None when not set. Raise
+    RegistrySettingError, naming field, for a bad fingerprint, or for a pin when no CA is checked (checked false):
+    ways are the module's options that give one."""
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]  # Ansible makes a list of one fingerprint given alone: name it without an index
+    pins = check_sha256(value, field) if value is not None else []
+    if pins and not checked:
+        raise RegistrySettingError(field, f"pins a CA, and none is checked: give {', '.join(ways[:-1])} or {ways[-1]}")
+    return pins or None
 
 
 def check_readable(path, user, field):
@@ -157,15 +185,15 @@ def check_readable(path, user, field):
 
 
 def checked_ca(path=None, content=None, url=None, validate_certs=True, readable_by=None, timeout=DEFAULT_TIMEOUT,
-               warn_days=DEFAULT_WARN_DAYS, fields=CA_FIELDS, warn=None):
+               warn_days=DEFAULT_WARN_DAYS, fields=CA_FIELDS, warn=None, sha256=None):
     """The CA of every module: got from content, url or the file at path and checked (get_ca()), then readable_by
     checked; raise CaError, naming the option, at the first check that fails. Nothing is written.
 
     readable_by, a user name: with content or url (a CA to write at path, mode 0644), whoever can enter the
     directories to path can read it, so they are what is checked; otherwise the file at path is.
-    warn, when given, is called with each warning as soon as the CA passed its own checks.
+    warn, when given, is called with each warning as soon as the CA passed its own checks. sha256: the pin.
     """
-    ca = get_ca(path, content, url, validate_certs, timeout, warn_days, fields)
+    ca = get_ca(path, content, url, validate_certs, timeout, warn_days, fields, sha256=sha256)
     for warning in ca.warnings if warn is not None else ():
         warn(warning)
     if readable_by is None:
@@ -187,4 +215,5 @@ def summary(ca, now=None):
         not_after=format_time(soonest.not_after),
         days_left=days_left(soonest, now or datetime.datetime.now(UTC)),
         certificates=len(ca.certificates),
+        sha256=fingerprints(ca.text),
     )

@@ -90,14 +90,8 @@ def _check_armour(text, blocks):
         raise PemError("holds base64 outside the PEM blocks (a key or certificate with broken armour?)")
 
 
-def read_certificates(text):
-    """Return [Certificate] for every PEM block of text, in order.
-
-    Text outside the blocks (comments, openssl's subject= lines) is ignored,
-    as containerd and OpenSSL do, but not base64 there, an END line without its
-    BEGIN line or the words PRIVATE KEY: a key with broken armour. Every block
-    must be a CERTIFICATE: a private key or any other block in a CA file is refused.
-    """
+def _certificate_blocks(text):
+    """Return [(where, DER bytes)] of the CERTIFICATE blocks of text; raise PemError as read_certificates does."""
     if not isinstance(text, str):
         raise PemError(f"expected text, got {type(text).__name__}")
     if len(text) > MAX_BYTES:
@@ -106,7 +100,7 @@ def read_certificates(text):
     if not blocks and not _BEGIN.search(text) and not _END.search(text) and not _PRIVATE_KEY.search(text):
         raise PemError("not PEM: no -----BEGIN CERTIFICATE----- block found")
     _check_armour(text, blocks)
-    certificates = []
+    ders = []
     for number, block in enumerate(blocks, 1):
         where = f"PEM block {number}" if len(blocks) > 1 else "the PEM block"
         label, body, end_label = block.group(1), block.group(2), block.group(3)
@@ -118,14 +112,33 @@ def read_certificates(text):
         if ":" in body:
             raise PemError(f"{where}: PEM headers are not supported in a certificate")
         try:
-            der = base64.b64decode("".join(body.split()), validate=True)
+            ders.append((where, base64.b64decode("".join(body.split()), validate=True)))
         except (binascii.Error, ValueError) as error:
             raise PemError(f"{where}: invalid base64 ({error})") from None
+    return ders
+
+
+def read_certificates(text):
+    """Return [Certificate] for every PEM block of text, in order.
+
+    Text outside the blocks (comments, openssl's subject= lines) is ignored,
+    as containerd and OpenSSL do, but not base64 there, an END line without its
+    BEGIN line or the words PRIVATE KEY: a key with broken armour. Every block
+    must be a CERTIFICATE: a private key or any other block in a CA file is refused.
+    """
+    certificates = []
+    for where, der in _certificate_blocks(text):
         try:
             certificates.append(parse_der_certificate(der))
         except PemError as error:
             raise PemError(f"{where}: {error}") from None
     return certificates
+
+
+def der_certificates(text):
+    """Return the DER bytes of every certificate of a PEM text, in order (what a fingerprint is taken of); raise
+    PemError as read_certificates does, without parsing the certificates."""
+    return [der for _where, der in _certificate_blocks(text)]
 
 
 def parse_pem_certificates(text):

@@ -46,6 +46,7 @@ class Mirror:
     username: str | None = None
     # The hosts besides its own whose token realm may be asked for a token with its credentials (registry_preflight).
     token_realms: tuple = ()
+    ca_sha256: tuple = ()  # the pin of its CA: the SHA-256 fingerprints of its certificates (_ca_pin.py)
 
     @property
     def repo_path(self):

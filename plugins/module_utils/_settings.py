@@ -17,6 +17,7 @@ from collections import namedtuple
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._ca_pin import check_sha256, pin_mismatch
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._containerd_config_spec import (
     DEFAULT_CONFIG_PATH,
     DEFAULT_LEGACY_MIRRORS,
@@ -232,6 +233,8 @@ MIRROR_SETTINGS = (
     *(replace(BY_OPTION[option], pmk=None, legacy_pmk=())
       for option in ("url", "repo_path", "username", "password", "skip_tls", "ca_file")),
     Setting("ca_content", "str", check=check_certificates_text),
+    # The pin of the CA of ca_file or ca_content: its certificates' SHA-256 fingerprints (_ca_pin.py).
+    Setting("ca_sha256", "list", elements="str", check=check_sha256),
     Setting("client_cert", "str", check=check_node_path, blank_is_unset=False),
     Setting("client_key", "str", check=check_node_path, blank_is_unset=False),
     Setting("client_cert_content", "str", check=check_certificates_text),
@@ -247,6 +250,8 @@ ROLE_SETTINGS = (
     Setting("state", "str", default="present", check=check_state),
     Setting("ca_src", "str", default=""),  # a file on the controller: checked there (plugin_utils/_hosts_toml.py)
     Setting("ca_content", "str", default=""),
+    # The pin of the CA of cert_path, wherever it comes from (ca_src, ca_content, the URL or the node's file).
+    Setting("ca_sha256", "list", elements="str", default=(), check=check_sha256),
     Setting("containerd_config", "str", check=check_node_path, blank_is_unset=False),
     Setting("nodeletd", "str", check=check_node_path, blank_is_unset=False),
     # The images the role pulls through the CRI after a change: one reference or a list ("" or [] for none).
@@ -269,6 +274,7 @@ CA_SETTINGS = (
     Setting("ca_url", "str"),
     Setting("ca_validate_certs", "bool", default=True),
     Setting("ca_readable_by", "str"),
+    Setting("ca_sha256", "list", elements="str"),  # the pin, checked by _ca_pin.check_sha256 where it is used
 )
 # containerd_hosts's own: check the CA at ca_file without writing it.
 HOSTS_CA_SETTINGS = (*CA_SETTINGS, Setting("ca_check", "bool", default=False))
@@ -338,6 +344,7 @@ CA_CERTIFICATE_SETTINGS = (
     Setting("readable_by", "str"),
     Setting("warn_days", "int", default=30),
     Setting("mode", "raw", default="0644"),
+    Setting("sha256", "list", elements="str"),
 )
 CRI_PULL_SETTINGS = (
     Setting("images", "list", elements="str", required=True),
@@ -371,7 +378,7 @@ HOSTS_NODE_OPTIONS = ("config_path", "state", "backup", "foreign_files", "ca_fil
 # The options that name a CA's file, text, URL and reader (the fields of _ca.CaFields): the CA options of
 # containerd_hosts and registry_preflight, and ca_certificate's own.
 CA_OPTIONS = ("ca_file", *(setting.option for setting in CA_SETTINGS if setting.option != "ca_validate_certs"))
-CA_CERTIFICATE_CA_OPTIONS = ("path", "content", "url", "readable_by")
+CA_CERTIFICATE_CA_OPTIONS = ("path", "content", "url", "readable_by", "sha256")
 # pmk_cluster_registry's options that hold a URL: user:password@ in any of them is refused.
 PMK_URL_OPTIONS = ("api_url", "url", "cert_path")
 MODULE_SETTINGS = {
@@ -539,7 +546,7 @@ def _shown(value):
 
 
 def _given(settings, option):
-    return settings.get(option) not in (None, "", {})
+    return settings.get(option) not in (None, "", {}, [], ())
 
 
 def check_rules(settings, name=_own_name, rules=SETTINGS_RULES):
@@ -568,6 +575,10 @@ def check_rules(settings, name=_own_name, rules=SETTINGS_RULES):
             raise RegistrySettingError(name(named[0]), f"{either} is required when {name(key)} is {_shown(value)}")
     if not rules.ca_text:
         return
+    if _given(settings, "ca_sha256") and settings.get("self_signed_certs") is not True:
+        raise RegistrySettingError(
+            name("ca_sha256"), f"pins the CA of {name('cert_path')}: it needs {name('self_signed_certs')}"
+        )
     # The CA text from the controller is written to a node path (the URL form is fetched by each node).
     ca_given = [option for option in ("ca_src", "ca_content") if _given(settings, option)]
     cert_path = settings.get("cert_path")
@@ -624,13 +635,26 @@ def check_mirror(mirror, field):
         value = check_value(setting.option, mirror.get(setting.option), name(setting.option), MIRROR_BY_OPTION)
         if value in (None, "") and setting.default is not None:
             value = list(setting.default) if isinstance(setting.default, tuple) else setting.default
-        checked[setting.option] = None if value == "" else value
+        checked[setting.option] = None if value in ("", []) else value
+    _check_mirror_pin(checked, name)
     if checked["client_cert_content"]:
         try:
             check_key_pair(checked["client_cert_content"], checked["client_key_content"])
         except PemError as error:
             raise RegistrySettingError(name("client_key_content"), str(error)) from None
     return checked
+
+
+def _check_mirror_pin(checked, name):
+    """Refuse a mirror's ca_sha256 without a CA to pin, or that its ca_content does not match (on the controller,
+    before any node is touched; a ca_file is checked where it is, on the node)."""
+    if not checked["ca_sha256"]:
+        return
+    if not checked["ca_file"] and not checked["ca_content"]:
+        raise RegistrySettingError(name("ca_sha256"), f"pins a CA: give {name('ca_file')} or {name('ca_content')}")
+    mismatch = checked["ca_content"] and pin_mismatch(checked["ca_content"], checked["ca_sha256"], name("ca_content"))
+    if mismatch:
+        raise RegistrySettingError(name("ca_sha256"), mismatch)
 
 
 def _is_pmk_name(key):

@@ -90,6 +90,21 @@ options:
       - A CA certificate is public; it must stay readable by the user containerd's clients run as.
     type: raw
     default: '0644'
+  sha256:
+    description:
+      - The pin of the CA - the SHA-256 fingerprint of its certificate, or a list with one for each certificate of a
+        bundle - checked on the text wherever it comes from (O(content), O(url), or the file at O(path)), before
+        anything is written.
+      - A fingerprint is that of the DER certificate, as C(openssl x509 -noout -fingerprint -sha256 -in ca.crt)
+        prints it - 64 hex digits, with or without a colon between each pair, in any case; openssl's whole line
+        C(sha256 Fingerprint=AB:CD:...) is accepted too. Anything else is refused, naming the option.
+      - The CA must hold a certificate for each fingerprint and no other certificate (a bundle's order does not
+        matter). Otherwise the module fails, naming this option, where the CA came from, and the expected and the
+        actual fingerprints, and the file is left as it was.
+      - A CA fetched from an C(http://) O(url) without a pin gets a warning, since anyone on the path can hand the
+        node a CA of their choosing; with a pin, none.
+    type: list
+    elements: str
 notes:
   - The certificate text is not secret and is returned in RV(content).
 seealso:
@@ -107,10 +122,12 @@ EXAMPLES = r"""
     readable_by: pf9
   register: mirror_ca
 
-- name: Fetch it from a web server, as PMK's customRegistryCertPath can say
+- name: Fetch it from a web server, as PMK's customRegistryCertPath can say; plain http, so pin it
   kubenode.registry_mirror.ca_certificate:
     path: /usr/local/share/reg-ca.crt
     url: http://10.101.101.100:8080/domain.crt
+    # as `openssl x509 -noout -fingerprint -sha256 -in domain.crt` prints it
+    sha256: "5D:1E:8F:44:0B:7C:19:E2:A3:6F:90:C4:D8:21:7B:55:E0:3A:9C:16:B2:4F:88:D1:07:6E:C3:5A:92:F0:1B:A0"
 
 - name: Only check a CA someone else placed
   kubenode.registry_mirror.ca_certificate:
@@ -153,6 +170,14 @@ certificates:
   returned: success
   type: int
   sample: 1
+sha256:
+  description:
+    - The SHA-256 fingerprint of each certificate, in the file's order, as C(openssl x509 -noout -fingerprint
+      -sha256) prints it; what O(sha256) pins.
+  returned: success
+  type: list
+  elements: str
+  sample: ["5D:1E:8F:...:A0"]
 content:
   description:
     - The PEM text now valid for the node (in check mode, the text the file would hold), to hand to
@@ -170,6 +195,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils import _h
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._ca import (
     CaError,
     CaFields,
+    check_pin_option,
     check_readable,
     checked_ca,
     summary,
@@ -222,6 +248,7 @@ def main():
     _http.refuse_url_credentials(module, ["url"], hint="; a CA certificate is public", path=path)
     try:
         check_node_paths("ca_certificate", params)
+        params["sha256"] = check_pin_option(params["sha256"], True, "sha256", ("content", "url", "path"))
     except RegistrySettingError as error:
         module.fail_json(msg=str(error), path=path)
     if params["warn_days"] < 0:
@@ -234,7 +261,8 @@ def main():
     attributes_diff = {"before": {}, "after": {}}
     try:
         ca = checked_ca(path, params["content"], params["url"], params["validate_certs"], params["readable_by"],
-                        params["timeout"], params["warn_days"], fields=FIELDS, warn=module.warn)
+                        params["timeout"], params["warn_days"], fields=FIELDS, warn=module.warn,
+                        sha256=params["sha256"])
         changed = _place(module, ca, file_arguments(module, path), attributes_diff) if placing else False
     except CaError as error:
         status = {} if error.status is None else {"status": error.status}

@@ -27,7 +27,9 @@ description:
   - The CA the files name (O(ca_file)) is checked in the same module run, with every check
     M(kubenode.registry_mirror.ca_certificate) makes, and written there from O(ca_content) or O(ca_url) (mode
     C(0644), missing directories C(0755)). Every check, of the CA and of the files, passes before anything is
-    written, so a bad CA fails the task with nothing changed. The CA is written before the C(hosts.toml) files
+    written, so a bad CA fails the task with nothing changed. So does a CA that does not match its pin
+    (O(ca_sha256), or a mirror's C(ca_sha256) of O(registry_mirrors), whose C(ca_file) is then checked too).
+    The CA is written before the C(hosts.toml) files
     that name it.
 author:
   - kubenode maintainers (@kubenode)
@@ -307,6 +309,13 @@ ca:
       description: How many certificates the CA holds.
       type: int
       sample: 1
+    sha256:
+      description:
+        - The SHA-256 fingerprint of each certificate of the CA, in its order, as C(openssl x509 -noout -fingerprint
+          -sha256) prints it; what O(ca_sha256) pins.
+      type: list
+      elements: str
+      sample: ["5D:1E:8F:...:A0"]
 tls_files:
   description:
     - One entry per PEM file of O(registry_mirrors) (C(ca_content), C(client_cert_content), C(client_key_content))
@@ -395,7 +404,10 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._ca impor
     CA_FIELDS,
     CA_FILE_MODE,
     CaError,
+    CaFields,
+    check_pin_option,
     checked_ca,
+    get_ca,
     summary,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._certs_d import PlanError, ca_step, plan
@@ -419,7 +431,23 @@ def _checked_ca(module):
     if params["ca_file"] is None:
         raise CaError("ca_file: required with ca_content, ca_url or ca_check (where the CA is, or is to be written)")
     return checked_ca(params["ca_file"], params["ca_content"], params["ca_url"], params["ca_validate_certs"],
-                      params["ca_readable_by"], fields=CA_FIELDS)
+                      params["ca_readable_by"], fields=CA_FIELDS, sha256=params["ca_sha256"])
+
+
+def _pinned_mirror_cas(module):
+    """Check the CA files registry_mirrors' mirrors pin (ca_file with ca_sha256); return the problems."""
+    problems = []
+    for pinned in module.params["_ca_pins"] if module.params["state"] == "present" else ():
+        prefix = f"{pinned['field']}."
+        fields = CaFields(f"{prefix}ca_file", f"{prefix}ca_content", None, None, f"{prefix}ca_sha256")
+        try:
+            ca = get_ca(pinned["path"], fields=fields, sha256=pinned["sha256"])
+        except CaError as error:
+            problems.append(f"{error}.")
+            continue
+        for warning in ca.warnings:
+            module.warn(warning)
+    return problems
 
 
 def _planned(module):
@@ -430,6 +458,7 @@ def _planned(module):
         ca = _checked_ca(module)
     except CaError as error:
         problems.append(f"{error}.")
+    problems += _pinned_mirror_cas(module)
     placing = params["ca_content"] is not None or params["ca_url"] is not None
     step = None if ca is None else ca_step(params["ca_file"], ca.text, ca.before, placing, CA_FILE_MODE)
     try:
@@ -456,6 +485,8 @@ def main():
         module_argument_spec("containerd_hosts"),
         _hosts_files=dict(type="list", elements="dict"),
         _sealed=dict(type="str"),
+        # the CA files of registry_mirrors' mirrors that a ca_sha256 pins: checked before anything is written
+        _ca_pins=dict(type="list", elements="dict", default=[]),
         # every secret the files hold (header values, client keys): masked in whatever the module returns or logs
         _secrets=dict(type="list", elements="str", no_log=True),
     )
@@ -468,8 +499,13 @@ def main():
     if module.params["_hosts_files"] is None:
         module.fail_json(msg="containerd_hosts must run through its action plugin, which renders the files")
     config_path = module.params["config_path"]
+    params = module.params
+    checked = params["state"] == "present" and (params["ca_content"] is not None or params["ca_url"] is not None
+                                                or params["ca_check"])
     try:  # the rest of the node paths were checked by the action, with the settings
         check_absolute(config_path, "config_path")
+        params["ca_sha256"] = check_pin_option(params["ca_sha256"], checked or params["state"] != "present",
+                                               "ca_sha256", ("ca_content", "ca_url", "ca_check"))
     except RegistrySettingError as error:
         module.fail_json(msg=str(error))
 

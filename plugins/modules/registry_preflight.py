@@ -34,14 +34,16 @@ description:
     written to the node, where containerd would send them to any realm the mirror names.
   - With a CA (O(ca_content), O(ca_url) or O(ca_file)), first gets it and checks it as
     M(kubenode.registry_mirror.ca_certificate) does (a PEM bundle of X.509 certificates, none expired
-    (or, not a CA certificate, not checked), and
-    readable by O(ca_readable_by)), then verifies the mirror with it, and returns its text in RV(ca_content),
+    (or, not a CA certificate, not checked),
+    readable by O(ca_readable_by), and, with O(ca_sha256), exactly the pinned certificates), then verifies the
+    mirror with it, and returns its text in RV(ca_content),
     so that the CA is downloaded once per run and handed on to
     M(kubenode.registry_mirror.containerd_hosts). Without O(url) and O(registry_mirrors), only the CA is checked.
   - With O(registry_mirrors), also calls every distinct mirror (its URL, CA, client certificate and key,
     credentials, C(skip_tls) and C(repo_path); mirrors alike in all of these are called once) from the node as
     containerd will. C(GET <url>/v2/) must answer HTTP 200, verified with the mirror's CA (its C(ca_file) or
-    C(ca_content)) and with its client certificate (C(client_cert)/C(client_key) on the node, or
+    C(ca_content), which must match its C(ca_sha256) when it has one) and with its client certificate
+    (C(client_cert)/C(client_key) on the node, or
     C(client_cert_content)/C(client_key_content), loaded from a private temporary directory that is removed
     afterwards). With a C(repo_path), C(GET <url>/v2/<repo_path>/kubenode-preflight-probe/tags/list) must answer
     HTTP 200 or 404 - a registry answers 404 for a repository it does not hold, Harbor under a project that
@@ -372,6 +374,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._ca impor
     CA_FIELDS,
     CaError,
     CaFields,
+    check_pin_option,
     checked_ca,
     get_ca,
 )
@@ -410,7 +413,8 @@ def _checked_ca(module):
         return None
     try:  # ca_readable_by needs ca_file, which excludes ca_content and ca_url: the file is checked
         ca = checked_ca(params["ca_file"], params["ca_content"], params["ca_url"], params["ca_validate_certs"],
-                        params["ca_readable_by"], params["timeout"], params["warn_days"], fields=CA_FIELDS)
+                        params["ca_readable_by"], params["timeout"], params["warn_days"], fields=CA_FIELDS,
+                        sha256=params["ca_sha256"])
     except CaError as error:
         module.fail_json(msg=str(error), status=None)
     for warning in ca.warnings:
@@ -423,10 +427,11 @@ def _mirror_target(module, mirror):
     params, prefix = module.params, f"{mirror['fields'][0]}."
     ca = None
     if mirror["ca_file"] is not None or mirror["ca_content"] is not None:
-        fields = CaFields(f"{prefix}ca_file", f"{prefix}ca_content", f"{prefix}ca_url", "ca_readable_by")
+        fields = CaFields(f"{prefix}ca_file", f"{prefix}ca_content", f"{prefix}ca_url", "ca_readable_by",
+                          f"{prefix}ca_sha256")
         try:
             ca = get_ca(mirror["ca_file"], mirror["ca_content"], timeout=params["timeout"],
-                        warn_days=params["warn_days"], fields=fields)
+                        warn_days=params["warn_days"], fields=fields, sha256=mirror.get("ca_sha256"))
         except CaError as error:
             raise PreflightError(str(error)) from None
         for warning in ca.warnings:
@@ -537,12 +542,14 @@ def _check_params(module):
         module.fail_json(msg="timeout: must be positive", status=None)
     if params["warn_days"] < 0:
         module.fail_json(msg="warn_days: must not be negative", status=None)
+    ca_given = params["ca_content"] is not None or params["ca_url"] is not None or params["ca_file"] is not None
     try:
         check_node_paths("registry_preflight", params)
         params["token_realms"] = check_value("token_realms", params["token_realms"])
+        params["ca_sha256"] = check_pin_option(params["ca_sha256"], ca_given, "ca_sha256",
+                                               ("ca_content", "ca_url", "ca_file"))
     except RegistrySettingError as error:
         module.fail_json(msg=str(error), status=None)
-    ca_given = params["ca_content"] is not None or params["ca_url"] is not None or params["ca_file"] is not None
     if params["url"] is None and not ca_given and not params["_mirrors"]:
         module.fail_json(msg="url: required, unless only a CA is checked (ca_content, ca_url or ca_file) or "
                          "registry_mirrors is given", status=None)

@@ -14,12 +14,14 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._ca_pin import pin_mismatch
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import (
     DEFAULT_FALLBACKS,
     MARKER,
     tls_file_text,
     unread_keys,
 )
+from ansible_collections.kubenode.registry_mirror.plugins.module_utils._pem import MAX_BYTES, PemError
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry import Registry, hosts_document
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import (
     RegistrySettingError,
@@ -335,6 +337,25 @@ def hosts_toml_warnings(spec):
     return unread_warnings((_spec_entry(spec),), spec.get("containerd_version")) if "mirrors" in spec else []
 
 
+def _check_controller_ca_pin(checked, name):
+    """Check the pin of a CA the controller holds (ca_content, or the file ca_src), before any node is touched; a CA
+    from a URL or a node's file is checked on the node."""
+    option = next((option for option in ("ca_content", "ca_src") if checked.get(option)), None)
+    if option is None or not checked.get("ca_sha256"):
+        return
+    source, text = name(option), checked[option]
+    try:
+        if option == "ca_src":
+            source = f"{source} ({text})"
+            with open(text, encoding="utf-8") as handle:
+                text = handle.read(MAX_BYTES + 1)
+        mismatch = pin_mismatch(text, checked["ca_sha256"], source)
+    except (OSError, UnicodeDecodeError, PemError) as error:
+        raise RegistrySettingError(name(option), f"cannot be read as PEM certificates: {error}") from None
+    if mismatch:
+        raise RegistrySettingError(name("ca_sha256"), mismatch)
+
+
 def check_mirror_settings(settings, prefix=""):
     """Check the containerd_mirror role's settings (the mirror_settings filter); return them normalised.
 
@@ -351,6 +372,7 @@ def check_mirror_settings(settings, prefix=""):
     if isinstance(ca_src, str) and ca_src and not os.path.isfile(ca_src):
         raise RegistrySettingError(name("ca_src"), f"{ca_src} is not a file on the controller")
     checked = check_settings(settings, name)
+    _check_controller_ca_pin(checked, name)
     read_registry_mirrors(checked.get("registry_mirrors"), checked.get("upstream_fallback"), name("registry_mirrors"))
     if checked.get("state", "present") == "present":
         try:

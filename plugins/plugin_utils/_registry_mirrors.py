@@ -97,6 +97,7 @@ def make_mirror(settings, field="url", files_directory=None):
         contents=contents,
         username=username,
         token_realms=tuple(settings.get("token_realms") or ()),
+        ca_sha256=tuple(settings.get("ca_sha256") or ()),
     )
 
 
@@ -271,7 +272,17 @@ def _preflight_target(mirror):
         "username": mirror.username,
         "authorization": mirror.authorization,
         "token_realms": list(mirror.token_realms),
+        "ca_sha256": list(mirror.ca_sha256) or None,
     }
+
+
+def pinned_ca_files(entries):
+    """The CA files on the node that mirrors of entries pin (ca_file with ca_sha256), for containerd_hosts to check
+    before it writes anything: [{"path", "sha256", "field"}], field naming the mirror. A pinned ca_content is
+    checked where it is read (_settings.check_mirror)."""
+    return [{"path": mirror.ca_file, "sha256": list(mirror.ca_sha256), "field": mirror.field}
+            for entry in entries for mirror in entry.mirrors
+            if mirror.ca_sha256 and mirror.content("ca_content") is None]
 
 
 def preflight_target_key(mirror):

@@ -263,3 +263,72 @@ def test_a_written_file_the_user_cannot_read_is_put_back(run_playbook, pki, open
                "check mode changes nothing" in warning for warning in checked["warnings"]), checked.get("warnings")
     assert run_playbook([opening]).task_results("0644")["changed"] is True
     assert mode_of(target) == 0o644
+
+
+def openssl_sha256(pem_path):
+    """openssl's own fingerprint line for a certificate, and the fingerprint after its =."""
+    line = fake.openssl("x509", "-noout", "-fingerprint", "-sha256", "-in", pem_path, cwd=pem_path.parent).strip()
+    return line, line.partition("=")[2]
+
+
+def snapshot(path):
+    """The file's bytes, mode and modification time: what a task that changes nothing leaves as it was."""
+    status = os.stat(path)
+    return path.read_bytes(), stat.S_IMODE(status.st_mode), status.st_mtime_ns
+
+
+@pytest.mark.parametrize("source", ["content", "url", "file"])
+def test_a_pin_passes_the_right_ca_and_a_wrong_one_changes_nothing(run_playbook, pki, files, tmp_path, source):
+    target = tmp_path / "ca.crt"
+    # content and url would replace the file: it holds another CA; the file source is the CA itself
+    target.write_bytes((pki.ca if source == "file" else pki.other_ca).read_bytes())
+    line, right = openssl_sha256(pki.ca)
+    wrong = openssl_sha256(pki.other_ca)[1]
+    given = {"content": {"content": pki.ca.read_text()}, "url": {"url": f"{files.url}/ca.pem"}, "file": {}}[source]
+    before = snapshot(target)
+    run = run_playbook([task("wrong", target, sha256=[wrong], **given),
+                        dict(task("wrong in check mode", target, sha256=wrong, **given), check_mode=True)])
+    where = {"content": "content", "url": f"url: {files.url}/ca.pem", "file": f"path: {target}"}[source]
+    for name in ("wrong", "wrong in check mode"):
+        result = run.task_results(name)
+        assert result["failed"] is True and result.get("changed", False) is False, result
+        assert result["msg"] == (f"sha256: {where} is not the pinned CA: expected the SHA-256 fingerprint {wrong}, "
+                                 f"got {right}")
+    assert snapshot(target) == before
+
+    run = run_playbook([task("right", target, sha256=line, **given)])  # openssl's whole line, as copied
+    result = run.task_results("right")
+    assert result.get("failed", False) is False, result.get("msg")
+    assert result["changed"] is (source != "file")
+    assert result["sha256"] == [right]
+    assert not result.get("warnings")  # pinned: a CA over http is not warned about
+    assert target.read_bytes() == pki.ca.read_bytes()
+
+
+def test_a_bundle_pins_each_certificate_and_a_bad_pin_is_refused(run_playbook, pki, files, tmp_path):
+    ca, other = openssl_sha256(pki.ca)[1], openssl_sha256(pki.other_ca)[1]
+    url = f"{files.url}/bundle.pem"
+    run = run_playbook([
+        task("both, other order", tmp_path / "both.crt", url=url, sha256=[other, ca.replace(":", "").lower()]),
+        task("one of two", tmp_path / "one.crt", url=url, sha256=[ca]),
+        task("one too many", tmp_path / "many.crt", content=pki.ca.read_text(), sha256=[ca, other]),
+        task("sha1", tmp_path / "sha1.crt", content=pki.ca.read_text(), sha256=ca[:59]),
+    ])
+    result = run.task_results
+    assert result("both, other order")["sha256"] == [ca, other] and result("both, other order")["changed"] is True
+    assert result("one of two")["msg"] == (
+        f"sha256: url: {url} is not the pinned CA: expected the SHA-256 fingerprint {ca}, got {ca}, {other} "
+        f"(certificate 2 of 2 ({other}) is not pinned)")
+    assert result("one too many")["msg"] == (
+        f"sha256: content is not the pinned CA: expected the SHA-256 fingerprints {ca}, {other}, got {ca} "
+        f"(no certificate has the pinned {other})")
+    assert result("sha1")["msg"].startswith(f"sha256: '{ca[:59]}' looks like a SHA-1 fingerprint (40 hex digits)")
+    assert sorted(path.name for path in tmp_path.glob("*.crt")) == ["both.crt"]
+
+
+def test_a_ca_over_http_without_a_pin_warns(run_playbook, pki, files, tmp_path):
+    run = run_playbook([task("unpinned", tmp_path / "ca.crt", url=f"{files.url}/ca.pem")])
+    warnings = run.task_results("unpinned")["warnings"]
+    assert any(warning.startswith(f"url: the CA is fetched over plain http from {files.url}/ca.pem: anyone on the "
+                                  "path between the node and that server can hand the node a CA of their choosing")
+               and "set sha256 to the CA's SHA-256 fingerprint" in warning for warning in warnings), warnings

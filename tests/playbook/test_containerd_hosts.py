@@ -612,3 +612,47 @@ def test_a_bad_ca_writes_nothing(run_playbook, tmp_path, pki, options, message):
     assert result["msg"].startswith(f"Nothing was written. {message}"), result["msg"]
     assert "PRIVATE KEY-----" not in result["msg"]  # a key is never echoed
     assert not certs.exists() and not (tmp_path / "ca.crt").exists()
+
+
+def _fingerprint(pem_path):
+    line = fake.openssl("x509", "-noout", "-fingerprint", "-sha256", "-in", pem_path, cwd=pem_path.parent).strip()
+    return line.partition("=")[2]
+
+
+@pytest.mark.parametrize("source", ["ca_content", "ca_url", "ca_check", "mirror ca_file"])
+def test_a_wrong_pin_writes_nothing_and_the_right_one_passes(run_playbook, tmp_path, pki, source):
+    node = tmp_path / "node"
+    certs = node / "certs.d"
+    certs.mkdir(parents=True)
+    (certs / "docker.io").mkdir()
+    (certs / "docker.io" / "hosts.toml").write_text('server = "https://registry-1.docker.io"\n')  # a node's own
+    ca_file = node / "ca.crt"
+    ca_file.write_bytes(pki.other_ca.read_bytes() if source in ("ca_content", "ca_url") else pki.ca.read_bytes())
+    right, wrong = _fingerprint(pki.ca), _fingerprint(pki.other_ca)
+    with fake.FileServer({"ca.pem": pki.ca.read_bytes()}) as files:
+        given = {"ca_content": {"ca_content": pki.ca.read_text()}, "ca_url": {"ca_url": f"{files.url}/ca.pem"},
+                 "ca_check": {"ca_check": True}, "mirror ca_file": {}}[source]
+
+        def options(pin):
+            if source != "mirror ca_file":
+                return dict(given, ca_file=str(ca_file), ca_sha256=pin)
+            return {"registry_mirrors": {"docker.io": [{"url": "https://harbor.example", "ca_file": str(ca_file),
+                                                        "ca_sha256": pin}]}}
+
+        before = snapshot(node)
+        failed = run_playbook([hosts_task(certs, **options(wrong))]).task_results(TASK)
+        assert snapshot(node) == before
+        passed = run_playbook([hosts_task(certs, **options([right]))]).task_results(TASK)
+    field, where = "ca_sha256", {"ca_content": "ca_content", "ca_url": f"ca_url: {files.url}/ca.pem",
+                                 "ca_check": f"ca_file: {ca_file}"}.get(source)
+    if source == "mirror ca_file":
+        mirror = 'registry_mirrors["docker.io"][0]'
+        field, where = f"{mirror}.ca_sha256", f"{mirror}.ca_file: {ca_file}"
+    assert failed["failed"] is True and failed["changed"] is False
+    assert failed["msg"] == (f"Nothing was written. {field}: {where} is not the pinned CA: expected the SHA-256 "
+                             f"fingerprint {wrong}, got {right}.")
+    assert passed.get("failed", False) is False and passed["changed"] is True, passed.get("msg")
+    assert not [warning for warning in passed.get("warnings", []) if "plain http" in warning]
+    if source != "mirror ca_file":
+        assert passed["ca"]["sha256"] == [right]
+    assert ca_file.read_bytes() == pki.ca.read_bytes()

@@ -341,3 +341,77 @@ def test_the_repo_path_of_url_is_checked_as_a_mirrors_is(run_playbook, harbor, p
     # the path as containerd_hosts writes it, normalised once on the controller
     assert [r.path for r in harbor.requests if r.path.endswith("/tags/list")] == [
         "/v2/infra/k8s/kubenode-preflight-probe/tags/list"] * 2 + ["/v2/infr/k8s/kubenode-preflight-probe/tags/list"]
+
+
+# --- a pinned CA: checked before any request is sent with it --------------------------------------------------------
+
+
+def openssl_sha256(pem_path):
+    line = fake.openssl("x509", "-noout", "-fingerprint", "-sha256", "-in", pem_path, cwd=pem_path.parent).strip()
+    return line.partition("=")[2]
+
+
+@pytest.fixture
+def ca_files(pki):
+    with fake.FileServer({"ca.pem": pki.ca.read_bytes()}) as files:
+        yield files
+
+
+def test_a_pinned_ca_from_each_source_passes_and_a_wrong_pin_sends_nothing(run_playbook, registry, ca_files, pki):
+    right, wrong = openssl_sha256(pki.ca), openssl_sha256(pki.other_ca)
+    creds = {"username": USER, "password": "{{ mirror_password }}"}
+    url = f"{ca_files.url}/ca.pem"
+    sources = {"ca_content": pki.ca.read_text(), "ca_url": url, "ca_file": str(pki.ca)}
+    tasks = [task(f"wrong {option}", url=registry.url, ca_sha256=wrong, **{option: value}, **creds)
+             for option, value in sources.items()]
+    run = run_playbook(tasks, extra_vars={"mirror_password": PASSWORD})
+    assert_no_secret(run)
+    where = {"ca_content": "ca_content", "ca_url": f"ca_url: {url}", "ca_file": f"ca_file: {pki.ca}"}
+    for option in sources:
+        result = run.task_results(f"wrong {option}")
+        assert result["failed"] is True and result["status"] is None, result
+        assert result["msg"] == (f"ca_sha256: {where[option]} is not the pinned CA: expected the SHA-256 fingerprint "
+                                 f"{wrong}, got {right}")
+        assert "ca_content" not in result
+    assert registry.requests == []  # a wrong pin stops the preflight before it calls the mirror
+
+    tasks = [task(f"right {option}", url=registry.url, ca_sha256=[right.lower()], **{option: value}, **creds)
+             for option, value in sources.items()]
+    tasks.append(task("unpinned http", url=registry.url, ca_url=url, **creds))
+    run = run_playbook(tasks, extra_vars={"mirror_password": PASSWORD})
+    for option in sources:
+        result = run.task_results(f"right {option}")
+        assert result.get("failed", False) is False and result["status"] == 200, result.get("msg")
+        assert not [warning for warning in result.get("warnings", []) if "plain http" in warning]
+    warnings = run.task_results("unpinned http")["warnings"]
+    assert any(warning.startswith(f"ca_url: the CA is fetched over plain http from {url}: anyone on the path")
+               and "set ca_sha256 to the CA's SHA-256 fingerprint" in warning for warning in warnings), warnings
+
+
+def test_a_mirrors_pin_is_checked_on_its_ca_before_it_is_called(run_playbook, registry, pki):
+    right, wrong = openssl_sha256(pki.ca), openssl_sha256(pki.other_ca)
+    mirror = {"url": registry.url, "username": USER, "password": "{{ mirror_password }}"}
+    tasks = [
+        task("file, right", registry_mirrors={"docker.io": [dict(mirror, ca_file=str(pki.ca), ca_sha256=right)]}),
+        task("content, right",
+             registry_mirrors={"docker.io": [dict(mirror, ca_content=pki.ca.read_text(), ca_sha256=[right])]}),
+        task("file, wrong", registry_mirrors={"docker.io": [dict(mirror, ca_file=str(pki.ca), ca_sha256=wrong)]}),
+    ]
+    run = run_playbook(tasks, extra_vars={"mirror_password": PASSWORD})
+    assert_no_secret(run)
+    for name in ("file, right", "content, right"):
+        assert run.task_results(name)["mirrors"][0]["status"] == 200, run.task_results(name)
+    calls = len(registry.requests)
+    assert calls == 2
+    failed = run.task_results("file, wrong")
+    assert failed["failed"] is True
+    assert (f"{MIRROR_FIELD}: {MIRROR_FIELD}.ca_sha256: {MIRROR_FIELD}.ca_file: {pki.ca} is not the pinned CA: "
+            f"expected the SHA-256 fingerprint {wrong}, got {right}") in failed["msg"], failed["msg"]
+
+    # ca_content is the controller's: its pin is checked there, before the node is reached
+    run = run_playbook([task("content, wrong", registry_mirrors={"docker.io": [
+        dict(mirror, ca_content=pki.ca.read_text(), ca_sha256=wrong)]})], extra_vars={"mirror_password": PASSWORD})
+    failed = run.task_results("content, wrong")
+    assert failed["msg"] == (f"{MIRROR_FIELD}.ca_sha256: {MIRROR_FIELD}.ca_content is not the pinned CA: expected the "
+                             f"SHA-256 fingerprint {wrong}, got {right}")
+    assert len(registry.requests) == calls

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
+from fakes import tls_registry as fake
 from fakes.containerd_2x import Containerd2x
 from fakes.qbert_server import QbertServer
 from playbook_runner import write_config_reading
@@ -98,10 +100,27 @@ def test_applies_then_changes_nothing(run_playbook, tmp_path):
          "containerd_mirror_containerd_config: 'config.toml' must be an absolute"),
         ({"containerd_mirror_nodeletd": "$HOME/nodeletd"},
          "containerd_mirror_nodeletd: '$HOME/nodeletd' must be an absolute"),
+        ({"containerd_mirror_self_signed_certs": True, "containerd_mirror_cert_path": "/reg-ca.crt",
+          "containerd_mirror_ca_sha256": "AB:CD"},
+         "containerd_mirror_ca_sha256: 'AB:CD' is not a SHA-256 fingerprint"),
+        ({"containerd_mirror_ca_sha256": ["ab" * 32]},
+         "containerd_mirror_ca_sha256: pins the CA of containerd_mirror_cert_path: it needs "
+         "containerd_mirror_self_signed_certs"),
+        ({"containerd_mirror_self_signed_certs": True, "containerd_mirror_cert_path": "/reg-ca.crt",
+          "containerd_mirror_ca_content": "{{ lookup('ansible.builtin.file', ca_pem) }}",
+          "containerd_mirror_ca_sha256": "ab" * 32},
+         "containerd_mirror_ca_sha256: containerd_mirror_ca_content is not the pinned CA: expected the SHA-256 "
+         "fingerprint " + ":".join(["AB"] * 32) + ", got "),
+        ({"containerd_mirror_registry_mirrors": {"docker.io": [{
+            "url": "https://h.example", "ca_content": "{{ lookup('ansible.builtin.file', ca_pem) }}",
+            "ca_sha256": "ab" * 32}]}},
+         'containerd_mirror_registry_mirrors[\\"docker.io\\"][0].ca_sha256: containerd_mirror_registry_mirrors'
+         '[\\"docker.io\\"][0].ca_content is not the pinned CA: expected the SHA-256 fingerprint '
+         + ":".join(["AB"] * 32) + ", got "),
     ],
 )
-def test_bad_settings_fail_clearly_and_touch_nothing(run_playbook, tmp_path, overrides, message):
-    run = run_playbook(role_play(role_vars(tmp_path, **overrides)))
+def test_bad_settings_fail_clearly_and_touch_nothing(run_playbook, tmp_path, pki, overrides, message):
+    run = run_playbook(role_play(role_vars(tmp_path, **overrides, ca_pem=str(pki.ca))))
     assert run.rc != 0
     assert message in run.stdout
     assert not (tmp_path / "certs.d").exists()
@@ -319,3 +338,60 @@ def test_a_boolean_given_as_a_string_is_read_as_the_boolean(run_playbook, tmp_pa
     assert "kubelet's pulls would not use the mirror" in run.stdout + run.stderr
     assert (tmp_path / "config.toml").read_text() == original
     assert not (tmp_path / "certs.d").exists()
+
+
+# --- a pinned CA: a wrong pin stops the node before anything changes or restarts ---------------------------------
+
+_MODULE_RUN = re.compile(r"EXEC /bin/sh -c '\S*python\S* \S+/AnsiballZ_(\w+)\.py")
+STOCK_PMK_CONFIG = ROOT / "testbed" / "node" / "config.toml"
+
+
+def _fingerprint(pem_path):
+    line = fake.openssl("x509", "-noout", "-fingerprint", "-sha256", "-in", pem_path, cwd=pem_path.parent).strip()
+    return line.partition("=")[2]
+
+
+def test_a_pinned_ca_url_passes_and_a_wrong_pin_changes_and_restarts_nothing(run_playbook, tmp_path, pki):
+    node = tmp_path / "node"
+    node.mkdir()
+    config = node / "config.toml"
+    config.write_bytes(STOCK_PMK_CONFIG.read_bytes())  # stock PMK: the role would migrate it, then restart
+    marker = node / "restart-pending"
+    right, wrong = _fingerprint(pki.ca), _fingerprint(pki.other_ca)
+    with fake.TlsRegistry(pki) as registry, fake.FileServer({"ca.pem": pki.ca.read_bytes()}) as files:
+        settings = {  # the seed's: a CA from a plain http URL, config.toml managed, PMK restarts, preflight on
+            "containerd_mirror_url": registry.url,
+            "containerd_mirror_self_signed_certs": True,
+            "containerd_mirror_cert_path": f"{files.url}/ca.pem",
+            "containerd_mirror_config_path": str(node / "certs.d"),
+            "containerd_mirror_containerd_config": str(config),
+            "containerd_mirror_restart_strategy": "pmk",
+            "containerd_mirror_preflight": True,
+            "containerd_mirror_manage_config": True,
+            "containerd_mirror_verify_image": "",
+            "_containerd_mirror_restart_marker": str(marker),
+        }
+        before = tree(node)
+        failed = run_playbook(role_play({}), extra_vars=dict(settings, containerd_mirror_ca_sha256=[wrong]),
+                              json_output=False, verbosity=3)
+        assert failed.rc != 0
+        # the preflight, the first module run, fails; nothing after it runs: no write, no restart
+        assert _MODULE_RUN.findall(failed.stdout) == ["registry_preflight"]
+        assert tree(node) == before and not marker.exists()
+        assert registry.requests == []  # nor is the mirror called with that CA
+        assert (f"ca_sha256: ca_url: {files.url}/ca.pem is not the pinned CA: expected the SHA-256 fingerprint "
+                f"{wrong}, got {right}") in failed.stdout
+
+        # the right pin (no restart here: a real one would run Platform9's sequence on this machine)
+        settings["containerd_mirror_restart_strategy"] = "none"
+        passed = run_playbook(role_play({}), extra_vars=dict(settings, containerd_mirror_ca_sha256=right),
+                              json_output=False)
+        assert passed.rc == 0, passed.stdout[-3000:]
+        assert "plain http" not in passed.stdout
+        assert (node / "certs.d" / registry.url.split("://")[1] / "ca.crt").read_bytes() == pki.ca.read_bytes()
+
+        unpinned = run_playbook(role_play({}), extra_vars=settings, json_output=False)
+    assert unpinned.rc == 0, unpinned.stdout[-3000:]
+    warning = " ".join((unpinned.stdout + unpinned.stderr).split())  # as printed, its lines joined
+    assert f"ca_url: the CA is fetched over plain http from {files.url}/ca.pem: anyone on the path" in warning
+    assert "set ca_sha256 to the CA's SHA-256 fingerprint" in warning

@@ -11,7 +11,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils import _c
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._pem import MAX_BYTES
 
 UTC = datetime.timezone.utc  # noqa: UP017 (the module under test uses the same spelling)
-MODULE_FIELDS = _ca.CaFields("path", "content", "url", "readable_by")
+MODULE_FIELDS = _ca.CaFields("path", "content", "url", "readable_by", "sha256")
 
 
 @pytest.fixture(scope="module")

@@ -349,9 +349,10 @@ def test_a_mirror_is_normalised_with_its_defaults():
     assert settings.check_mirror({"url": "harbor.example:443/", "repo_path": "/dockerhub-proxy/", "username": ""},
                                  "m") == {
         "url": "https://harbor.example:443", "repo_path": "dockerhub-proxy", "username": None, "password": None,
-        "skip_tls": False, "ca_file": None, "ca_content": None, "client_cert": None, "client_key": None,
+        "skip_tls": False, "ca_file": None, "ca_content": None, "ca_sha256": None, "client_cert": None,
+        "client_key": None,
         "client_cert_content": None, "client_key_content": None, "capabilities": ["pull", "resolve"],
-        "dial_timeout": None, "token_realms": []}
+        "dial_timeout": None, "token_realms": None}
 
 
 @pytest.mark.parametrize(
