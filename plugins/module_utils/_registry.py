@@ -10,6 +10,7 @@ then writes each the same way, so a rule about what hosts.toml says lives in one
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import tls_file_name
@@ -44,10 +45,18 @@ class Mirror:
     # client name, which containerd_hosts writes.
     contents: tuple = ()
     username: str | None = None
+    # With username: the password, for containerd 1.x's configs."<host>".auth (credentials()); never shown
+    password: str | None = dataclasses.field(default=None, repr=False)
 
     @property
     def repo_path(self):
         return self.endpoint[len(self.server) + len("/v2/"):] if self.override_path else ""
+
+    def credentials(self):
+        """containerd_config's credentials entry of this mirror ({host, username, password}); None without."""
+        if not self.username:
+            return None
+        return {"host": self.directory, "username": self.username, "password": self.password}
 
     def content(self, setting):
         """The PEM text given for a setting of _hosts_files.TLS_FILES, or None."""

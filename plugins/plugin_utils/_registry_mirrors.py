@@ -96,6 +96,7 @@ def make_mirror(settings, field="url", files_directory=None):
         field=field,
         contents=contents,
         username=username,
+        password=settings["password"] if username else None,
     )
 
 
