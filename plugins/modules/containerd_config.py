@@ -273,6 +273,11 @@ options:
         description: The file's text.
         type: str
         required: true
+      tls_from:
+        description: The C(configs."<host>".tls) keys whose settings the file carries; it may not be replaced then.
+        type: list
+        elements: str
+        default: []
   _legacy_removed:
     description:
       - Internal, set by the action plugin; the new text no longer holds legacy registry entries, so the file is

@@ -35,8 +35,8 @@ def _auth(text, version):
     return node.get("configs", {}).get(HOST, {}).get("auth")
 
 
-def _ensure(text, credentials=CREDS):
-    return ensure_config_path(text, CERTS, credentials=credentials)[0]
+def _ensure(text, credentials=None):
+    return ensure_config_path(text, CERTS, credentials=CREDS if credentials is None else credentials)[0]
 
 
 @pytest.mark.parametrize("version", [1, 2])
