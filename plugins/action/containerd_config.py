@@ -31,6 +31,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings
     check_absolute,
     module_argument_spec,
 )
+from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._config_credentials import holds_ours
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._containerd_config import (
     check_config_path,
     ensure_config_path,
@@ -46,6 +47,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._effectiv
     read_effective,
     sandbox_image,
 )
+from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._registry_mirrors import masked_registry_mirrors
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._toml_dump import MissingDependencyError
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._toml_mask import holds_secrets, mask_diff
 
@@ -53,6 +55,9 @@ _MODULE = "kubenode.registry_mirror.containerd_config"
 ARGUMENT_SPEC = module_argument_spec("containerd_config")
 _RETURNED = ("section", "containerd_major", "version", "previous_config_path", "config_path")
 NOTHING_WRITTEN = "nothing was written"
+_NO_LOG_PLACEHOLDER = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+# Options the write run does not need: the credentials reach the node only inside the new text (_content).
+_NOT_SENT = ("credentials",)
 
 
 def _diffs(path, text, new_text, migrated, written):
@@ -100,7 +105,8 @@ def _edited(args, text, node):
     try:
         if args["state"] == "present":
             version = new_file_version(args["version"], node["containerd_version"])
-            return ensure_config_path(text, config_path, version, name=path, legacy_mirrors=args["legacy_mirrors"])
+            return ensure_config_path(text, config_path, version, name=path, legacy_mirrors=args["legacy_mirrors"],
+                                      credentials=args["credentials"])
         return remove_config_path(text, config_path, name=path)
     except (RegistrySettingError, MissingDependencyError) as error:
         raise AnsibleActionFail(str(error)) from None
@@ -204,8 +210,9 @@ class ActionModule(ActionBase):
                 self._apply(args, result, (before, text), node, report, task_vars)
         finally:
             self._remove_tmp_path(self._connection._shell.tmpdir)
-            # The module's own invocation holds the whole file; show what the user asked instead.
-            result["invocation"] = {"module_args": args}
+            # The module's own invocation holds the whole file; show what the user asked instead, passwords masked.
+            result["invocation"] = {"module_args": dict(
+                args, credentials=masked_registry_mirrors(args["credentials"], _NO_LOG_PLACEHOLDER))}
         return result
 
     def _apply(self, args, result, read, node, report, task_vars):
@@ -239,12 +246,13 @@ class ActionModule(ActionBase):
         dump it returns. Return (the Effective configuration, warnings)."""
         path, config_path = args["path"], args["config_path"]
         before, text = read
-        module_args = {name: args[name] for name in ARGUMENT_SPEC if args[name] is not None}
+        module_args = {name: args[name] for name in ARGUMENT_SPEC if args[name] is not None and name not in _NOT_SENT}
         module_args["_content"] = new_text
         module_args["_read_sha256"] = "" if before is None else hashlib.sha256(before).hexdigest()
         module_args["_hosts_files"] = info["migrated"]
         module_args["_legacy_removed"] = info["legacy_removed"]
         module_args["_backup_private"] = holds_secrets(text)  # a backup of a file with secrets is 0600
+        module_args["_private"] = holds_ours(new_text)  # it holds the mirror credentials: 0600 before they are in it
         module_args["_dump"] = args["state"] == "present"  # the write returns the new dump (not in check mode)
         written = self._execute_module(module_name=_MODULE, module_args=module_args, task_vars=task_vars)
         written.pop("diff", None)  # the module shows no file text; the masked diff is made below

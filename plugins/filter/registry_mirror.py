@@ -12,6 +12,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_to
     RegistrySettingError,
     basic_auth,
     check_mirror_settings,
+    config_credentials,
     hosts_toml_warnings,
     mirror_endpoint,
     registry_mirror_warnings,
@@ -60,6 +61,10 @@ def mirror_settings(settings, prefix=ROLE_PREFIX):
     return check_mirror_settings(settings, prefix)
 
 
+def credentials(settings, prefix=ROLE_PREFIX):
+    return config_credentials(settings, prefix)
+
+
 def from_pmk_cluster(body, prefix=ROLE_PREFIX):
     return {prefix + option: value for option, value in from_pmk_body(body).items()}
 
@@ -73,4 +78,5 @@ class FilterModule:
             "hosts_files": _strict(hosts_files),
             "mirror_settings": _strict(mirror_settings),
             "from_pmk_cluster": _strict(from_pmk_cluster),
+            "config_credentials": _strict(credentials),
         }

@@ -10,6 +10,7 @@ then writes each the same way, so a rule about what hosts.toml says lives in one
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_files import tls_file_name
@@ -47,10 +48,18 @@ class Mirror:
     # The hosts besides its own whose token realm may be asked for a token with its credentials (registry_preflight).
     token_realms: tuple = ()
     ca_sha256: tuple = ()  # the pin of its CA: the SHA-256 fingerprints of its certificates (_ca_pin.py)
+    # With username: the password, for containerd 1.x's configs."<host>".auth (credentials()); never shown
+    password: str | None = dataclasses.field(default=None, repr=False)
 
     @property
     def repo_path(self):
         return self.endpoint[len(self.server) + len("/v2/"):] if self.override_path else ""
+
+    def credentials(self):
+        """containerd_config's credentials entry of this mirror ({host, username, password}); None without."""
+        if not self.username:
+            return None
+        return {"host": self.directory, "username": self.username, "password": self.password}
 
     def content(self, setting):
         """The PEM text given for a setting of _hosts_files.TLS_FILES, or None."""

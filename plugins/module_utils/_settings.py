@@ -189,6 +189,7 @@ class Setting:
     required: bool = False
     env: tuple = ()  # the environment variables the option falls back to when the task does not set it
     log_ok: bool = False  # no_log=False said: the name looks like a secret's (Ansible warns), the value is not one
+    options: tuple = ()  # the Settings of each element of a list of dicts (Ansible's suboptions)
 
     @property
     def node_path(self):
@@ -309,6 +310,13 @@ CONTAINERD_CONFIG_SETTINGS = (
     Setting("legacy_mirrors", "str", default=DEFAULT_LEGACY_MIRRORS, choices=LEGACY_MIRRORS),
     # node_restart's marker: the read reports whether it exists, so one run tells whether a restart is owed
     Setting("pending_marker", "str", check=check_absolute),
+    # Each mirror host's credentials, kept in configs."<host>".auth where containerd 1.x reads them for a
+    # registry's token service (plugin_utils/_config_credentials.py checks them).
+    Setting("credentials", "list", elements="dict", default=(), options=(
+        Setting("host", "str", required=True),
+        replace(BY_OPTION["username"], pmk=None, legacy_pmk=(), required=True),
+        replace(BY_OPTION["password"], pmk=None, legacy_pmk=(), required=True),
+    )),
 )
 PREFLIGHT_SETTINGS = (
     *CA_SETTINGS,
@@ -440,6 +448,8 @@ def option_spec(setting, defaults=True, env_fallback=None):
         entry["aliases"] = setting.aliases
     if setting.env and env_fallback is not None:
         entry["fallback"] = (env_fallback, list(setting.env))
+    if setting.options:
+        entry["options"] = argument_spec(setting.options, defaults, env_fallback)
     return entry
 
 

@@ -180,6 +180,46 @@ options:
     choices: [migrate, refuse]
     default: migrate
     version_added: 1.1.0
+  credentials:
+    description:
+      - The mirror hosts whose credentials containerd 1.x needs for a registry's token service, each kept in
+        C(configs."<host>".auth) (C(username), C(password)) of the CRI registry section, next to C(config_path).
+        containerd 1.6 sends a C(hosts.toml) C([header]) C(authorization) to the registry but not on to the token
+        service its Bearer challenge names, so without these a private repository of a token-auth registry
+        (Docker distribution with token auth, say) fails to pull; with them, containerd asks the token
+        service with the credentials (an OAuth2 password grant, then GET with Basic).
+      - Written for config versions 1 and 2 (containerd 1.x) only. Versions 3 and 4 (containerd 2.x, which sends
+        the header to the token service as well) get none, and the tables an earlier run wrote are removed (a
+        node upgraded to containerd 2.x).
+      - "Each table written carries a comment on its header line naming C(kubenode.registry_mirror); only those
+        are ever changed: the one of a host no longer listed is removed, and all of them with O(state=absent)
+        (whatever C(config_path) holds). An C(auth) table of the file's own for the same host (without that
+        comment) is left alone when it holds the same credentials (C(username) and C(password), or C(auth) with
+        their Base64 token), and the task fails naming its TOML key, writing nothing, when it holds others.
+        A CRI registry section written as an inline table cannot take a table of its own: refused the same way."
+      - A file that holds these credentials is written with mode C(0600) (made so before they are written), as
+        containerd, which runs as root, is its only reader; it stays C(0600) once they are removed. Its backups
+        are C(0600) too. The password is masked in every diff and never returned or logged.
+      - Only used with O(state=present); O(state=absent) removes them all.
+    type: list
+    elements: dict
+    default: []
+    version_added: 2.0.0
+    suboptions:
+      host:
+        description:
+          - The mirror's host[:port], as containerd names it in a pull (the mirror's own C(certs.d) directory
+            name), for example V(harbor.example) or V(10.0.0.5:5000).
+        type: str
+        required: true
+      username:
+        description: The user name.
+        type: str
+        required: true
+      password:
+        description: The password.
+        type: str
+        required: true
   pending_marker:
     description:
       - Path on the node of M(kubenode.registry_mirror.node_restart)'s
@@ -250,7 +290,16 @@ options:
         readable by its owner alone (0600). Do not set.
     type: bool
     default: false
+  _private:
+    description:
+      - Internal, set by the action plugin; the new text holds O(credentials), so the file is made readable by its
+        owner alone (0600) before it is written. Do not set.
+    type: bool
+    default: false
 notes:
+  - O(credentials) are for containerd 1.x and token-auth registries; containerd 2.x and registries that take
+    Basic auth (Harbor, say) work with the C(hosts.toml) header alone, which
+    M(kubenode.registry_mirror.containerd_hosts) writes.
   - containerd reads C(config.toml) only when it starts; restart it for a change to take effect. The dump
     reads the files as they are, not the running daemon.
   - Files named in the C(imports) key are read and checked, never changed (see the description).
@@ -464,6 +513,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._hosts_fi
     is_managed,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._io import (
+    PRIVATE_MODE,
     FileOperationError,
     backup,
     ensure_directory,
@@ -471,6 +521,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._io impor
     file_arguments,
     load_file_if_exists,
     remove,
+    set_attributes,
     write_file,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._node_health import containerd_version
@@ -499,6 +550,7 @@ _INTERNAL_SPEC = dict(
     ),
     _legacy_removed=dict(type="bool", default=False),
     _backup_private=dict(type="bool", default=False),  # the file holds secrets the diff masks: a 0600 backup
+    _private=dict(type="bool", default=False),  # the new text holds the mirror credentials: the file is 0600
     _read=dict(type="bool", default=False),
     _dump=dict(type="bool", default=False),
     _rollback=dict(type="bool", default=False),
@@ -685,8 +737,13 @@ def _write(module, path, before, after, created, result):
                 written.append(os.path.dirname(target))
             if before is not None and (module.params["backup"] or result["legacy_removed"]):
                 result["backup_file"] = backup(module, target, private=module.params["_backup_private"])
-            # An existing file keeps its mode and owner; containerd's config is world-readable.
-            file_args = None if before is not None else file_arguments(module, target, NEW_FILE_MODE, False)
+            # An existing file keeps its mode and owner (containerd's config is world-readable), but one that is to
+            # hold the mirror credentials is made 0600 before they are in it.
+            private = module.params["_private"]
+            if before is not None and private:
+                set_attributes(module, file_arguments(module, target, PRIVATE_MODE, False))
+            new_mode = PRIVATE_MODE if private else NEW_FILE_MODE
+            file_args = None if before is not None else file_arguments(module, target, new_mode, False)
             write_file(module, target, after, file_args)
             written.append(target)
     except FileOperationError as error:

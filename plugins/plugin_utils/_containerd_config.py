@@ -48,6 +48,10 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._containe
 )
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import RegistrySettingError
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import check_absolute
+from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._config_credentials import (
+    check_credentials,
+    edit_credentials,
+)
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._legacy_registry import (
     plan_migration,
     remove_legacy,
@@ -58,6 +62,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._legacy_r
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._toml_edit import (
     append_section,
     dotted_key,
+    lookup_table,
     newline_of,
     parse,
     set_key,
@@ -187,21 +192,6 @@ def config_version(data):
     return version
 
 
-def _lookup(data, path):
-    """Return the table at path in the parsed settings, None when missing; refuse a non-table on the way."""
-    node = data
-    for depth, part in enumerate(path):
-        if part not in node:
-            return None
-        node = node[part]
-        if not isinstance(node, dict):
-            raise RegistrySettingError(
-                dotted_key(path[: depth + 1]),
-                f"is {value_kind(node)}, not a table, so containerd cannot read this file",
-            )
-    return node
-
-
 def _warnings(data, version):
     """Return what in the file keeps config_path from working although it parses."""
     path = REGISTRY_SECTIONS[version]
@@ -263,7 +253,7 @@ def _verify(name, text, expected, drop_empty=None):
         result = None
     if drop_empty is not None and result is not None:
         for settings in (expected, result):
-            parent = _lookup(settings, drop_empty[:-1])
+            parent = lookup_table(settings, drop_empty[:-1])
             if parent is not None and parent.get(drop_empty[-1]) == {}:
                 del parent[drop_empty[-1]]
     if result != expected:
@@ -340,13 +330,34 @@ def _legacy_settings(registry, path, version, config_path, name, legacy_mirrors,
     return _migration(registry, path, name)
 
 
+def _with_credentials(text, version, wanted, name):
+    """text with our configs."<host>".auth tables as wanted ({host: (username, password)}) where the version's
+    containerd reads them for the token flow: 1 and 2 (containerd 1.x); none in 3 and 4 (2.x sends the
+    hosts.toml header to the token service), and none of ours anywhere else."""
+    if text is None:
+        return None
+    keep = wanted if CONTAINERD_MAJOR[version] == 1 else {}
+    sections = list(dict.fromkeys(REGISTRY_SECTIONS.values()))
+    return edit_credentials(text, REGISTRY_SECTIONS[version], keep, sections, name)
+
+
 def ensure_config_path(
     text,
     config_path=DEFAULT_CONFIG_PATH,
     version_if_new=DEFAULT_VERSION,
     name="config.toml",
     legacy_mirrors=DEFAULT_LEGACY_MIRRORS,
+    credentials=None,
 ):
+    """Return (new text, info) with config_path set where containerd reads it, and the credentials
+    (the credentials option: a list of {host, username, password}) where containerd 1.x reads them
+    for the token flow (_config_credentials.py)."""
+    wanted = check_credentials(credentials)
+    new_text, info = _ensure_config_path(text, config_path, version_if_new, name, legacy_mirrors)
+    return _with_credentials(new_text, info["version"], wanted, name), info
+
+
+def _ensure_config_path(text, config_path, version_if_new, name, legacy_mirrors):
     """Return (new text, info) with config_path set where containerd reads it.
 
     text is the current file, or None when there is none: then a minimal file
@@ -368,7 +379,7 @@ def ensure_config_path(
     version = version_if_new if fresh else config_version(data)
     path = REGISTRY_SECTIONS[version]
     section = dotted_key(path)
-    registry = _lookup(data, path)
+    registry = lookup_table(data, path)
     warnings = _warnings(data, version)
     migration = _legacy_settings(registry, path, version, config_path, name, legacy_mirrors, warnings)
     previous = _current(registry, section)
@@ -402,8 +413,14 @@ def remove_config_path(text, config_path=DEFAULT_CONFIG_PATH, name="config.toml"
     """Return (new text, info) without config_path when it holds exactly config_path.
 
     Any other value is left alone, and so is everything else, including the
-    section itself. A missing file (None) stays missing.
+    section itself, but the credentials this module wrote (_config_credentials.py), which go
+    whatever config_path holds. A missing file (None) stays missing.
     """
+    new_text, info = _remove_config_path(text, config_path, name)
+    return _with_credentials(new_text, info["version"] or 1, {}, name), info
+
+
+def _remove_config_path(text, config_path, name):
     check_config_path(config_path)
     if text is None:
         return None, _info(None, None, None, False, [])
@@ -411,7 +428,7 @@ def remove_config_path(text, config_path=DEFAULT_CONFIG_PATH, name="config.toml"
     version = config_version(data)
     path = REGISTRY_SECTIONS[version]
     section = dotted_key(path)
-    registry = _lookup(data, path)
+    registry = lookup_table(data, path)
     previous = _current(registry, section)
     if previous != config_path:
         return text, _info(version, previous, previous, False, [])
@@ -420,6 +437,6 @@ def remove_config_path(text, config_path=DEFAULT_CONFIG_PATH, name="config.toml"
     new_text = document.as_string()
 
     expected = copy.deepcopy(data)
-    del _lookup(expected, path)[KEY]
+    del lookup_table(expected, path)[KEY]
     _verify(name, new_text, expected, drop_empty=path)
     return new_text, _info(version, previous, None, False, [])

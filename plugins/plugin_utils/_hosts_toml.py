@@ -61,7 +61,7 @@ CAPABILITIES = DEFAULT_CAPABILITIES
 # action plugin, which takes them from here.
 __all__ = [
     "CAPABILITIES", "DEFAULT_DIRECTORY", "HOSTS_FILES_SETTINGS_KEYS", "HOSTS_TOML_SPEC_KEYS", "RegistrySettingError",
-    "basic_auth", "check_mirror_settings", "dump_hosts_toml", "hosts_directories",
+    "basic_auth", "check_mirror_settings", "config_credentials", "dump_hosts_toml", "hosts_directories",
     "hosts_toml_warnings", "mirror_endpoint", "normalize_repo_path", "normalize_url", "parse_mirror",
     "plan_node_files", "pmk_registry", "preflight_routes", "registry_mirror_warnings", "render_hosts_files",
     "render_hosts_files_from", "render_hosts_toml", "render_node_files",
@@ -383,3 +383,36 @@ def check_mirror_settings(settings, prefix=""):
                 raise error.renamed(name) from None
             raise
     return checked
+
+
+def config_credentials(settings, prefix=""):
+    """containerd_config's credentials for the containerd_mirror role's settings (the config_credentials filter).
+
+    One {host, username, password} per mirror host with credentials, host its own certs.d directory name
+    (host[:port]): the PMK mirror's first, then registry_mirrors' in order. One host given two sets of
+    credentials is refused naming the second (config.toml holds one per host). Errors name prefix + the setting.
+    """
+
+    def name(option):
+        return prefix + option
+
+    checked = check_settings(settings, name)
+    mirrors = []
+    if checked.get("url"):
+        mirrors.append((make_mirror({option: checked.get(option) for option in PMK_MIRROR_OPTIONS}), name("username")))
+    entries = read_registry_mirrors(checked.get("registry_mirrors"), checked.get("upstream_fallback") is not False,
+                                    name("registry_mirrors"))
+    mirrors += [(mirror, f"{mirror.field}.username") for entry in entries for mirror in entry.mirrors]
+    found = {}
+    for mirror, field in mirrors:
+        credentials = mirror.credentials()
+        if credentials is None:
+            continue
+        known, known_field = found.setdefault(mirror.directory, (credentials, field))
+        if known != credentials:
+            raise RegistrySettingError(
+                field,
+                f"and its password differ from {known_field}'s for the same host {mirror.directory}; containerd 1.x "
+                "reads one set of credentials per host (config.toml's configs auth): give both the same",
+            )
+    return [credentials for credentials, _field in found.values()]

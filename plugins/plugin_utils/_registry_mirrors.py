@@ -98,6 +98,7 @@ def make_mirror(settings, field="url", files_directory=None):
         username=username,
         token_realms=tuple(settings.get("token_realms") or ()),
         ca_sha256=tuple(settings.get("ca_sha256") or ()),
+        password=settings["password"] if username else None,
     )
 
 

@@ -85,6 +85,21 @@ def value_kind(value):
     return f"a {type(value).__name__}"
 
 
+def lookup_table(data, path):
+    """Return the table at path in parsed settings, None when missing; refuse a non-table on the way."""
+    node = data
+    for depth, part in enumerate(path):
+        if part not in node:
+            return None
+        node = node[part]
+        if not isinstance(node, dict):
+            raise RegistrySettingError(
+                dotted_key(path[: depth + 1]),
+                f"is {value_kind(node)}, not a table, so containerd cannot read this file",
+            )
+    return node
+
+
 def parse(text, name):
     """Return (settings, tomlkit document) of TOML text; refuse text that either parser rejects.
 
@@ -234,11 +249,61 @@ def append_section(text, path, key, value, top=None):
     key, say). tomlkit would nest a new table inside its parent, between sections it does not own;
     the end of the file is the one place that moves nothing.
     """
+    text, newline = _at_end(text)
+    for name, setting in (top or {}).items():
+        text += f"{_assignment(name, setting)}{newline}{newline}"
+    return f"{text}[{dotted_key(path)}]{newline}{DEFAULT_INDENT}{_assignment(key, value)}{newline}"
+
+
+def _at_end(text):
+    """(text ending in a blank line when it holds anything, its line ending): where a new [header] goes."""
     newline = newline_of(text)
     if text and not text.endswith(newline):
         text += newline
     if text.strip() and not text.endswith(newline * 2):
         text += newline
-    for name, setting in (top or {}).items():
-        text += f"{_assignment(name, setting)}{newline}{newline}"
-    return f"{text}[{dotted_key(path)}]{newline}{DEFAULT_INDENT}{_assignment(key, value)}{newline}"
+    return text, newline
+
+
+def append_table(text, path, values, comment):
+    """Return text with a new [path] table of values ({key: value}) appended at its end, comment (a "# ..." text)
+    after its header on the same line, which header_comment() reads back."""
+    text, newline = _at_end(text)
+    lines = [f"[{dotted_key(path)}]  {comment}", *(f"{DEFAULT_INDENT}{_assignment(k, v)}" for k, v in values.items())]
+    return text + newline.join(lines) + newline
+
+
+def header_comment(document, path):
+    """The comment on the [header] line of the table at path in a tomlkit document; None without such a header."""
+    table = _header_table(document, path)
+    return None if table is None else table.trivia.comment
+
+
+def remove_header_table(document, path):
+    """Remove the [header] table at path from a tomlkit document; False when there is no such header.
+
+    It goes from the (super) table that holds it, where its key is unique; the tables above it that only
+    it made are super tables, which render nothing once empty.
+    """
+    if len(path) == 1:
+        parent = document
+    else:
+        holder = _header_table(document, path[:-1])
+        parent = holder.value if holder is not None else _super_table(document, path[:-1])
+    if parent is None or not is_table(parent.get(path[-1])) or parent[path[-1]].is_super_table():
+        return False
+    parent.remove(path[-1])
+    return True
+
+
+def _super_table(container, path):
+    """The container of the super table ([a.b.c] made a and b) at path that holds path's next part."""
+    for key, item in container.body:
+        if key is None or key.is_dotted() or key.key != path[0] or not isinstance(item, Table):
+            continue
+        if len(path) == 1:
+            return item.value
+        found = _super_table(item.value, path[1:])
+        if found is not None:
+            return found
+    return None

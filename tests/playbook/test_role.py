@@ -395,3 +395,32 @@ def test_a_pinned_ca_url_passes_and_a_wrong_pin_changes_and_restarts_nothing(run
     warning = " ".join((unpinned.stdout + unpinned.stderr).split())  # as printed, its lines joined
     assert f"ca_url: the CA is fetched over plain http from {files.url}/ca.pem: anyone on the path" in warning
     assert "set ca_sha256 to the CA's SHA-256 fingerprint" in warning
+
+
+def test_the_role_keeps_each_mirrors_credentials_in_config_toml_for_containerd_1x(run_playbook, tmp_path):
+    """Issue 24, item 2: the PMK mirror's and each registry_mirrors mirror's credentials reach config.toml."""
+    config = tmp_path / "config.toml"
+    config.write_text((CONFIG_FIXTURES / "containerd-1.6-default.toml").read_text())
+    config.chmod(0o644)
+    harbor = {"url": "https://harbor.example:8443", "repo_path": "quay-proxy", "username": "robot$quay",
+              "password": "Harbor-Pw-8812"}
+    settings = role_vars(
+        tmp_path, containerd_mirror_manage_config=True, containerd_mirror_username="pmk",
+        containerd_mirror_password="Pmk-Pw-5521",
+        containerd_mirror_registry_mirrors={"quay.io": [harbor, {"url": "https://open.example"}]},
+    )
+    first = run_playbook(role_play(settings))
+    assert first.rc == 0, first.stdout
+    configs = tomllib.loads(config.read_text())["plugins"]["io.containerd.grpc.v1.cri"]["registry"]["configs"]
+    assert {host: tables["auth"] for host, tables in configs.items()} == {
+        "10.101.101.100:443": {"username": "pmk", "password": "Pmk-Pw-5521"},
+        "harbor.example:8443": {"username": "robot$quay", "password": "Harbor-Pw-8812"},
+    }
+    assert config.stat().st_mode & 0o777 == 0o600
+    assert "Pmk-Pw-5521" not in first.stdout + first.stderr and "Harbor-Pw-8812" not in first.stdout + first.stderr
+    assert run_playbook(role_play(settings)).stats["localhost"]["changed"] == 0
+    # the Harbor mirror dropped: its credentials go with it, the PMK mirror's stay
+    dropped = run_playbook(role_play(dict(settings, containerd_mirror_registry_mirrors={})))
+    assert dropped.rc == 0, dropped.stdout
+    configs = tomllib.loads(config.read_text())["plugins"]["io.containerd.grpc.v1.cri"]["registry"]["configs"]
+    assert list(configs) == ["10.101.101.100:443"]

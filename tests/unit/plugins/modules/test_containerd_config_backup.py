@@ -18,7 +18,8 @@ class FakeModule:
     """What containerd_config's write uses of AnsibleModule; SELinux off."""
 
     def __init__(self, **params):
-        self.params = dict({"backup": True, "unsafe_writes": False, "_backup_private": False}, **params)
+        self.params = dict({"backup": True, "unsafe_writes": False, "_backup_private": False, "_private": False},
+                           **params)
         self.check_mode = False
 
     def selinux_enabled(self):
