@@ -424,3 +424,11 @@ def test_the_role_keeps_each_mirrors_credentials_in_config_toml_for_containerd_1
     assert dropped.rc == 0, dropped.stdout
     configs = tomllib.loads(config.read_text())["plugins"]["io.containerd.grpc.v1.cri"]["registry"]["configs"]
     assert list(configs) == ["10.101.101.100:443"]
+    # state=absent: the credentials go, config_path stays (the restored certs.d files are read through it)
+    absent = dict(settings, containerd_mirror_state="absent")
+    removed = run_playbook(role_play(absent))
+    assert removed.rc == 0, removed.stdout
+    registry = tomllib.loads(config.read_text())["plugins"]["io.containerd.grpc.v1.cri"]["registry"]
+    assert not registry["configs"] and registry["config_path"] == settings["containerd_mirror_config_path"]
+    assert "Pmk-Pw-5521" not in removed.stdout + removed.stderr
+    assert run_playbook(role_play(absent)).stats["localhost"]["changed"] == 0
