@@ -106,7 +106,7 @@ def _edited(args, text, node):
         if args["state"] == "present":
             version = new_file_version(args["version"], node["containerd_version"])
             return ensure_config_path(text, config_path, version, name=path, legacy_mirrors=args["legacy_mirrors"],
-                                      credentials=args["credentials"])
+                                      credentials=args["credentials"], containerd_version=node["containerd_version"])
         return remove_config_path(text, config_path, name=path)
     except (RegistrySettingError, MissingDependencyError) as error:
         raise AnsibleActionFail(str(error)) from None

@@ -188,9 +188,10 @@ options:
         service its Bearer challenge names, so without these a private repository of a token-auth registry
         (Docker distribution with token auth, say) fails to pull; with them, containerd asks the token
         service with the credentials (an OAuth2 password grant, then GET with Basic).
-      - Written for config versions 1 and 2 (containerd 1.x) only. Versions 3 and 4 (containerd 2.x, which sends
-        the header to the token service as well) get none, and the tables an earlier run wrote are removed (a
-        node upgraded to containerd 2.x).
+      - Written on containerd 1.x only. containerd 2.x sends the header to the token service as well (and calls
+        C(configs) deprecated), so it gets none, even in a version 2 file, and the tables an earlier run wrote are
+        removed (a node upgraded to containerd 2.x). The node's release (RV(containerd_version)) decides; where it
+        is not known, the file's version does (1 and 2 are containerd 1.x's).
       - "Each table written carries a comment on its header line naming C(kubenode.registry_mirror); only those
         are ever changed: the one of a host no longer listed is removed, and all of them with O(state=absent)
         (whatever C(config_path) holds). An C(auth) table of the file's own for the same host (without that

@@ -45,6 +45,7 @@ from ansible_collections.kubenode.registry_mirror.plugins.module_utils._containe
     DEFAULT_VERSION,
     LEGACY_MIRRORS,
     NEW_FILE_VERSIONS,
+    containerd_release,
 )
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._registry_url import RegistrySettingError
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils._settings import check_absolute
@@ -330,13 +331,16 @@ def _legacy_settings(registry, path, version, config_path, name, legacy_mirrors,
     return _migration(registry, path, name)
 
 
-def _with_credentials(text, version, wanted, name):
-    """text with our configs."<host>".auth tables as wanted ({host: (username, password)}) where the version's
-    containerd reads them for the token flow: 1 and 2 (containerd 1.x); none in 3 and 4 (2.x sends the
-    hosts.toml header to the token service), and none of ours anywhere else."""
+def _with_credentials(text, version, wanted, name, containerd_version=None):
+    """text with our configs."<host>".auth tables as wanted ({host: (username, password)}) where containerd 1.x
+    reads them for the token flow, and none of ours anywhere else. None on containerd 2.x, which sends the
+    hosts.toml header to the token service (and calls `configs` deprecated), even in a version 2 file it
+    migrates; the node's release decides, else the file's version (1 and 2 are for 1.x)."""
     if text is None:
         return None
-    keep = wanted if CONTAINERD_MAJOR[version] == 1 else {}
+    release = containerd_release(containerd_version)
+    major = CONTAINERD_MAJOR[version] if release is None else release[0]
+    keep = wanted if major == 1 else {}
     sections = list(dict.fromkeys(REGISTRY_SECTIONS.values()))
     return edit_credentials(text, REGISTRY_SECTIONS[version], keep, sections, name)
 
@@ -348,13 +352,14 @@ def ensure_config_path(
     name="config.toml",
     legacy_mirrors=DEFAULT_LEGACY_MIRRORS,
     credentials=None,
+    containerd_version=None,
 ):
     """Return (new text, info) with config_path set where containerd reads it, and the credentials
     (the credentials option: a list of {host, username, password}) where containerd 1.x reads them
-    for the token flow (_config_credentials.py)."""
+    for the token flow (_config_credentials.py); containerd_version: the node's, None when unknown."""
     wanted = check_credentials(credentials)
     new_text, info = _ensure_config_path(text, config_path, version_if_new, name, legacy_mirrors)
-    return _with_credentials(new_text, info["version"], wanted, name), info
+    return _with_credentials(new_text, info["version"], wanted, name, containerd_version), info
 
 
 def _ensure_config_path(text, config_path, version_if_new, name, legacy_mirrors):

@@ -163,3 +163,17 @@ def test_bad_credentials_name_the_setting(credentials, field, what):
     with pytest.raises(RegistrySettingError) as error:
         _ensure(_file(2), credentials)
     assert str(error.value).startswith(field) and what in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("containerd_version", "kept"),
+    [("1.6.20~ds1", True), ("1.7.24", True), ("2.1.9", False), ("2.0.0-rc.1", False), (None, True), ("", True)],
+)
+def test_the_nodes_release_decides_over_the_files_version(containerd_version, kept):
+    """A version 2 file on a node upgraded to containerd 2.x: 2.x migrates the file and sends the hosts.toml header
+    to the token service itself, so none are written there, and those an earlier run wrote go (unknown: the file)."""
+    ours = ensure_config_path(_file(2), CERTS, credentials=CREDS)[0]
+    for text in (_file(2), ours):
+        new_text = ensure_config_path(text, CERTS, credentials=CREDS, containerd_version=containerd_version)[0]
+        assert (_auth(new_text, 2) is not None) is kept
+        assert holds_ours(new_text) is kept
