@@ -17,7 +17,7 @@ import re
 import ssl
 import time
 from collections import namedtuple
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, quote_plus, urlsplit
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils import _http
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils import _token_auth as token_auth
@@ -113,7 +113,8 @@ def _handshake_message(target, error):
 
 def _credentials(target):
     """The forms of target's credentials a server may repeat: the Authorization header, its Basic
-    token, username:password, the password, and the percent-encoded forms of the last two."""
+    token, username:password, the password, and the percent-encoded forms of the last two (as in a URL, and as in
+    the form body of a password grant, a space as +)."""
     bearer = [target.bearer, f"Bearer {target.bearer}"] if target.bearer else []
     if not target.authorization:
         return bearer
@@ -123,7 +124,8 @@ def _credentials(target):
     except (binascii.Error, ValueError):  # not a Basic token: the header and the token only
         userpass = ""
     password = userpass.partition(":")[2]
-    found = {target.authorization, token, userpass, password, quote(userpass, safe=""), quote(password, safe="")}
+    found = {target.authorization, token, userpass, password, quote(userpass, safe=""), quote(password, safe=""),
+             quote_plus(userpass, safe=""), quote_plus(password, safe="")}
     found.update(bearer)
     return [value for value in found if value]
 
@@ -239,7 +241,13 @@ def call(target, url, timeout, method="GET", accept="application/json", redirect
     get_all = getattr(response.headers, "get_all", None)
     challenge = None
     if response.status == 401 and get_all is not None:
-        challenge = token_auth.bearer_challenge(get_all("WWW-Authenticate") or [])
+        try:
+            challenge = token_auth.bearer_challenge(get_all("WWW-Authenticate") or [])
+        except token_auth.TokenAuthError as error:  # no realm is asked: which one containerd would ask is unclear
+            raise PreflightError(
+                f"{url} answered HTTP 401 with a WWW-Authenticate challenge that cannot be followed safely "
+                f"({redact(target, error)}); no token service was asked", status=response.status,
+            ) from None
     if challenge is None:
         return response  # no token flow: judged as the answer of the request itself (a Basic challenge too)
     repository = _REPOSITORY.search(urlsplit(url).path)

@@ -75,7 +75,8 @@ def _params(text, position):
         if found is None:
             break
         name, value, position = found
-        params.setdefault(name, value)
+        if params.setdefault(name, value) != value:  # containerd takes the last, RFC 9110 allows one
+            raise TokenAuthError(f"the challenge gives {name} twice, with different values")
         position = _skip(text, position)
         if position < len(text) and text[position] != ",":
             raise TokenAuthError(f"unexpected {text[position]!r} after the value of {name}")
@@ -110,12 +111,18 @@ def parse_challenges(values):
 
 
 def bearer_challenge(values):
-    """The first Bearer challenge of the WWW-Authenticate values with a realm, or None (Basic, none, unreadable)."""
-    try:
-        challenges = parse_challenges(values)
-    except TokenAuthError:
-        return None
-    return next((c for c in challenges if c.scheme == "bearer" and c.params.get("realm")), None)
+    """The first Bearer challenge of the WWW-Authenticate values with a realm, or None (Basic, none).
+
+    Raises TokenAuthError for values that are not a challenge list, or that name more than one realm (a parameter
+    given twice, Bearer challenges with different realms): containerd reads them its own way (one challenge per
+    header value, the last of a repeated parameter, the first Bearer), so the realm checked here could be another
+    than the one it sends the credentials to.
+    """
+    bearers = [c for c in parse_challenges(values) if c.scheme == "bearer" and c.params.get("realm")]
+    realms = list(dict.fromkeys(c.params["realm"] for c in bearers))
+    if len(realms) > 1:
+        raise TokenAuthError(f"the Bearer challenges name more than one token realm: {', '.join(realms)}")
+    return bearers[0] if bearers else None
 
 
 def host_port(scheme, host, port):

@@ -6,7 +6,7 @@ import base64
 import http.client
 import json
 from email.message import Message
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus, urlencode
 
 import pytest
 
@@ -109,3 +109,12 @@ def test_a_long_message_is_cut_after_the_redaction(monkeypatch):
         _preflight.check_v2(target(), 5)
     assert TOKEN[:5] not in str(raised.value)
     assert "x" * 195 + "*****" in str(raised.value)
+
+
+@pytest.mark.parametrize("password", ["s3cret pass", "p&w=d+x", "pässwörd:2"])
+def test_a_password_grant_echoed_back_never_shows_the_password(password):
+    """A token service that repeats the form of the POST password grant (a space as +) in its error."""
+    secret = _preflight.Target(URL, USERNAME, basic_auth(USERNAME, password), None, None, "", None)
+    body = urlencode({"grant_type": "password", "username": USERNAME, "password": password})
+    shown = _preflight.redact(secret, f"cannot handle {body}")
+    assert quote_plus(password) not in shown and password not in shown, shown

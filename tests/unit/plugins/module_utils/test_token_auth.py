@@ -45,15 +45,17 @@ Challenge = token_auth.Challenge
     ("", []),
     ([], []),
     (None, []),
-    # the first value of a repeated parameter counts
-    ('Bearer realm="https://r/1", realm="https://r/2"', [Challenge("bearer", {"realm": "https://r/1"})]),
+    # a parameter repeated with the same value
+    ('Bearer realm="https://r/1", realm="https://r/1"', [Challenge("bearer", {"realm": "https://r/1"})]),
 ])
 def test_challenges_are_parsed(values, expected):
     assert token_auth.parse_challenges(values) == expected
 
 
 @pytest.mark.parametrize("value", ['Bearer realm="unterminated', '"quoted" realm=x', "Bearer realm=",
-                                   'Bearer realm="x" junk'])
+                                   'Bearer realm="x" junk',
+                                   # containerd takes the last of a repeated parameter: which realm is unclear
+                                   'Bearer realm="https://r/1", realm="https://r/2"'])
 def test_malformed_challenges_are_refused(value):
     with pytest.raises(token_auth.TokenAuthError):
         token_auth.parse_challenges(value)
@@ -64,12 +66,27 @@ def test_malformed_challenges_are_refused(value):
     ('Bearer service="x"', None),  # no realm: nothing to ask
     ('Basic realm="x", Bearer realm="https://r/t"', "https://r/t"),
     (['Basic realm="x"', 'Bearer realm="https://r/t"'], "https://r/t"),
-    ('Bearer realm="unterminated', None),  # unreadable: judged as the 401 it is
+    (['Bearer realm="https://r/t"', 'Bearer realm="https://r/t",service=s'], "https://r/t"),  # one realm twice
     (None, None),
 ])
 def test_the_bearer_challenge_is_found(values, realm):
     challenge = token_auth.bearer_challenge(values)
     assert (challenge and challenge.params["realm"]) == realm
+
+
+@pytest.mark.parametrize(("values", "fragment"), [
+    # containerd reads the last realm of one challenge, and one challenge per header value (the second here),
+    # so checking the first realm would let the credentials go to the other one
+    ('Bearer realm="https://harbor.example/service/token",service="harbor-registry",realm="https://evil.example/t"',
+     "gives realm twice"),
+    (['Basic realm="harbor", Bearer realm="https://harbor.example/service/token"',
+      'Bearer realm="https://evil.example/token"'],
+     "more than one token realm: https://harbor.example/service/token, https://evil.example/token"),
+    ('Bearer realm="unterminated', None),  # unreadable: no realm is asked
+])
+def test_a_challenge_that_could_name_another_realm_is_refused(values, fragment):
+    with pytest.raises(token_auth.TokenAuthError, match=fragment):
+        token_auth.bearer_challenge(values)
 
 
 # --- the realm policy --------------------------------------------------------
