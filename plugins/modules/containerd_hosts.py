@@ -200,6 +200,14 @@ options:
       - Internal, set by the action plugin; the header values and client keys to mask. Do not set.
     type: list
     elements: str
+  _ca_pins:
+    description:
+      - Internal, set by the action plugin; the node CA files that mirrors of O(registry_mirrors) pin (C(ca_file)
+        with C(ca_sha256)), each with C(path), C(sha256) and C(field), checked before anything is written. Do not
+        set.
+    type: list
+    elements: dict
+    default: []
 notes:
   - containerd reads certs.d on every pull, so no restart is needed for these files to take effect, as
     long as its CRI registry C(config_path) points at O(config_path).
