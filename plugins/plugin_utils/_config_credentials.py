@@ -130,11 +130,15 @@ def _plan(data, document, section, wanted, sections, field):
 
 
 def _drop_empty(data, path):
-    """Delete the tables at path and the one above it when they are empty (configs."<host>", configs)."""
-    for depth in (len(path), len(path) - 1):
-        node, above = _table(data, path[:depth]), _table(data, path[: depth - 1])
-        if node == {} and above is not None:
-            del above[path[depth - 1]]
+    """Delete the table at path when it is empty, and each table above it left empty (configs."<host>", configs,
+    and the registry section when removing config_path emptied it too)."""
+    for depth in range(len(path), 0, -1):
+        node = _table(data, path[:depth])
+        if node is None:
+            continue  # not there (any more)
+        if node:
+            return
+        del _table(data, path[: depth - 1])[path[depth - 1]]
 
 
 def _prune(data, path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -177,3 +178,14 @@ def test_the_nodes_release_decides_over_the_files_version(containerd_version, ke
         new_text = ensure_config_path(text, CERTS, credentials=CREDS, containerd_version=containerd_version)[0]
         assert (_auth(new_text, 2) is not None) is kept
         assert holds_ours(new_text) is kept
+
+
+def test_state_absent_on_a_stock_pmk_file_removes_config_path_and_the_credentials():
+    """Migrated, the stock file's registry section holds config_path and our tables only: removing both empties
+    it, and the parse-back check must expect no section at all."""
+    stock = (Path(__file__).parents[2] / "fixtures" / "containerd_config" / "pmk-stock.toml").read_text()
+    applied = ensure_config_path(stock, CERTS, credentials=CREDS, containerd_version="1.6.20~ds1")[0]
+    assert _auth(applied, 2) == {"username": "robot", "password": "s3cret-pw"}
+    removed = remove_config_path(applied, CERTS)[0]
+    assert not holds_ours(removed) and "s3cret-pw" not in removed
+    assert "registry" not in tomllib.loads(removed)["plugins"]["io.containerd.grpc.v1.cri"]
