@@ -111,6 +111,9 @@ def test_applies_then_changes_nothing(run_playbook, tmp_path):
           "containerd_mirror_ca_sha256": "ab" * 32},
          "containerd_mirror_ca_sha256: containerd_mirror_ca_content is not the pinned CA: expected the SHA-256 "
          "fingerprint " + ":".join(["AB"] * 32) + ", got "),
+        # checked on the controller even where no preflight would read it
+        ({"containerd_mirror_token_realms": ["https://auth.example/token"]},
+         "containerd_mirror_token_realms[0]: 'https://auth.example/token' is not a valid registry host[:port]"),
         ({"containerd_mirror_registry_mirrors": {"docker.io": [{
             "url": "https://h.example", "ca_content": "{{ lookup('ansible.builtin.file', ca_pem) }}",
             "ca_sha256": "ab" * 32}]}},
