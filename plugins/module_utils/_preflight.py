@@ -200,6 +200,13 @@ def _send(target, method, url, timeout, headers, redirects=_http.NO_REDIRECTS, w
             f"{what} at {url} is too slow: no complete answer within {timeout:g} seconds ({error.reason})"
         ) from None
     except _http.HttpTlsError as error:
+        if error.verify and what != "the mirror":
+            reason = getattr(error.cause, "verify_message", None) or getattr(error.cause, "reason", None) or error.cause
+            raise PreflightError(
+                f"TLS verification of {what} at {url} failed ({reason}); containerd verifies it as it verifies the "
+                f"mirror, with {target.prefix}ca_content or {target.prefix}ca_file (or the system trust store): "
+                "its certificate must be signed by that CA and hold the realm's host name"
+            ) from None
         if error.verify:
             raise PreflightError(_tls_message(target._replace(url=url), error.cause)) from None
         raise PreflightError(_handshake_message(target._replace(url=url), error)) from None

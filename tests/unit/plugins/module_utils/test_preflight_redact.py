@@ -118,3 +118,24 @@ def test_a_password_grant_echoed_back_never_shows_the_password(password):
     body = urlencode({"grant_type": "password", "username": USERNAME, "password": password})
     shown = _preflight.redact(secret, f"cannot handle {body}")
     assert quote_plus(password) not in shown and password not in shown, shown
+
+
+def test_a_token_service_whose_certificate_fails_is_named_as_such(monkeypatch):
+    """A realm that fails TLS verification is reported as the token service, not as the mirror's certificate."""
+    realm = "https://auth.example/token"
+
+    def request(method, url, **kwargs):
+        if url.startswith(realm):
+            raise _http.HttpTlsError(method, url, "certificate verify failed", 0.1, ValueError("unable to get issuer"),
+                                     verify=True)
+        headers = Message()
+        headers["WWW-Authenticate"] = f'Bearer realm="{realm}",service="registry"'
+        return _http.Response(401, "Unauthorized", headers, b"{}", url, 0.1, False)
+
+    monkeypatch.setattr(_http, "request", request)
+    mirror = target()._replace(token_realms=("auth.example",))
+    with pytest.raises(_preflight.PreflightError) as raised:
+        _preflight.check_v2(mirror, 5)
+    assert str(raised.value).startswith(f"TLS verification of the token service at {realm} failed (")
+    assert f"with {PREFIX}ca_content or {PREFIX}ca_file" in str(raised.value)
+    assert "the mirror's certificate is not valid" not in str(raised.value)
