@@ -27,7 +27,7 @@ options:
         actual fingerprints; nothing is changed.
       - A pin without a CA to check is refused.
       - A CA fetched from an C(http://) O(ca_url) without a pin gets a warning, since anyone on the path can hand the
-        node a CA of their choosing; with a pin, none.
+        node a CA of their choosing, and so does one fetched with O(ca_validate_certs=false); with a pin, none.
     type: list
     elements: str
 """

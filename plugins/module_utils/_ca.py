@@ -161,7 +161,7 @@ def get_ca(path=None, content=None, url=None, validate_certs=True, timeout=DEFAU
     if mismatch:
         raise CaError(f"{fields.sha256}: {mismatch}")
     warnings = [f"{source}: {warning}" for warning in warnings]
-    unpinned = None if url is None or sha256 else http_warning(url, fields.url, fields.sha256)
+    unpinned = None if url is None or sha256 else http_warning(url, fields.url, fields.sha256, validate_certs)
     return Ca(text, source, certificates, warnings + ([unpinned] if unpinned else []), before)
 
 

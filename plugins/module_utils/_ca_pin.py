@@ -105,11 +105,16 @@ def pin_mismatch(text, pins, source):
             f"{', '.join(pins)}, got {', '.join(actual)}{detail}")
 
 
-def http_warning(url, url_field, pin_field):
-    """The warning for a CA fetched over plain http without a pin; None for an https URL."""
-    if not url.lower().startswith("http://"):
+def http_warning(url, url_field, pin_field, validate_certs=True):
+    """The warning for a CA fetched without a pin over plain http, or over https without verifying the server's
+    certificate; None for an https URL whose server is verified."""
+    if url.lower().startswith("http://"):
+        how, fix = "over plain http", "or serve it over https"
+    elif not validate_certs:
+        how, fix = "over https without verifying the server's certificate", "or verify that certificate"
+    else:
         return None
-    return (f"{url_field}: the CA is fetched over plain http from {url}: anyone on the path between the node and that "
+    return (f"{url_field}: the CA is fetched {how} from {url}: anyone on the path between the node and that "
             "server can hand the node a CA of their choosing, and containerd would then trust any mirror certificate "
             f"it signs; set {pin_field} to the CA's SHA-256 fingerprint (`{HOW_TO_GET}`) so that any other CA is "
-            "refused, or serve it over https")
+            f"refused, {fix}")

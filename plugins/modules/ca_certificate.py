@@ -102,7 +102,7 @@ options:
         matter). Otherwise the module fails, naming this option, where the CA came from, and the expected and the
         actual fingerprints, and the file is left as it was.
       - A CA fetched from an C(http://) O(url) without a pin gets a warning, since anyone on the path can hand the
-        node a CA of their choosing; with a pin, none.
+        node a CA of their choosing, and so does one fetched with O(validate_certs=false); with a pin, none.
     type: list
     elements: str
 notes:

@@ -179,6 +179,16 @@ def test_an_https_ca_is_not_warned_about(url):
     assert _ca_pin.http_warning(url, "ca_url", "ca_sha256") is None
 
 
+def test_an_https_ca_fetched_without_verifying_the_server_warns_too():
+    """ca_validate_certs=false opens the same path to a swapped CA as plain http."""
+    warning = _ca_pin.http_warning("https://mirror.example/ca.pem", "ca_url", "ca_sha256", validate_certs=False)
+    assert warning.startswith("ca_url: the CA is fetched over https without verifying the server's certificate "
+                              "from https://mirror.example/ca.pem: anyone on the path")
+    assert "set ca_sha256 to the CA's SHA-256 fingerprint" in warning and warning.endswith("verify that certificate")
+    assert _ca_pin.http_warning("http://mirror.example/ca.pem", "ca_url", "ca_sha256", validate_certs=False) \
+        .startswith("ca_url: the CA is fetched over plain http from")
+
+
 @pytest.mark.parametrize(
     ("value", "checked", "result", "error"),
     [
