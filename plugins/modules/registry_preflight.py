@@ -406,6 +406,10 @@ _EXTRA_DIRS = ["/usr/local/bin"]
 _KILL_AFTER = "5"
 
 
+# The pin named as the containerd_mirror role names it too, as the messages about the token realms are.
+_CA_FIELDS = CA_FIELDS._replace(sha256="ca_sha256 (containerd_mirror_ca_sha256 in the containerd_mirror role)")
+
+
 def _checked_ca(module):
     """The CA the options give, got and checked (None without one); fail the module when it is unusable."""
     params = module.params
@@ -413,7 +417,7 @@ def _checked_ca(module):
         return None
     try:  # ca_readable_by needs ca_file, which excludes ca_content and ca_url: the file is checked
         ca = checked_ca(params["ca_file"], params["ca_content"], params["ca_url"], params["ca_validate_certs"],
-                        params["ca_readable_by"], params["timeout"], params["warn_days"], fields=CA_FIELDS,
+                        params["ca_readable_by"], params["timeout"], params["warn_days"], fields=_CA_FIELDS,
                         sha256=params["ca_sha256"])
     except CaError as error:
         module.fail_json(msg=str(error), status=None)

@@ -16,6 +16,9 @@ from fakes.node_programs import path_without
 
 from ansible_collections.kubenode.registry_mirror.plugins.module_utils import _registry_url
 
+# How registry_preflight names the pin of the PMK mirror's CA (the role's variable too).
+ROLE_PIN = "ca_sha256 (containerd_mirror_ca_sha256 in the containerd_mirror role)"
+
 MODULE = "kubenode.registry_mirror.registry_preflight"
 USER = "mirror-user"
 PASSWORD = "pässwörd-Qx7-PREFLIGHTSECRET-5521"
@@ -370,7 +373,7 @@ def test_a_pinned_ca_from_each_source_passes_and_a_wrong_pin_sends_nothing(run_p
     for option in sources:
         result = run.task_results(f"wrong {option}")
         assert result["failed"] is True and result["status"] is None, result
-        assert result["msg"] == (f"ca_sha256: {where[option]} is not the pinned CA: expected the SHA-256 fingerprint "
+        assert result["msg"] == (f"{ROLE_PIN}: {where[option]} is not the pinned CA: expected the SHA-256 fingerprint "
                                  f"{wrong}, got {right}")
         assert "ca_content" not in result
     assert registry.requests == []  # a wrong pin stops the preflight before it calls the mirror
@@ -385,7 +388,7 @@ def test_a_pinned_ca_from_each_source_passes_and_a_wrong_pin_sends_nothing(run_p
         assert not [warning for warning in result.get("warnings", []) if "plain http" in warning]
     warnings = run.task_results("unpinned http")["warnings"]
     assert any(warning.startswith(f"ca_url: the CA is fetched over plain http from {url}: anyone on the path")
-               and "set ca_sha256 to the CA's SHA-256 fingerprint" in warning for warning in warnings), warnings
+               and f"set {ROLE_PIN} to the CA's SHA-256 fingerprint" in warning for warning in warnings), warnings
 
 
 def test_a_mirrors_pin_is_checked_on_its_ca_before_it_is_called(run_playbook, registry, pki):

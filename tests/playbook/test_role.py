@@ -16,6 +16,9 @@ from playbook_runner import write_config_reading
 
 from ansible_collections.kubenode.registry_mirror.plugins.plugin_utils._hosts_toml import render_hosts_files
 
+# How registry_preflight names the pin of the PMK mirror's CA (the role's variable too).
+ROLE_PIN = "ca_sha256 (containerd_mirror_ca_sha256 in the containerd_mirror role)"
+
 ROOT = Path(__file__).resolve().parents[2]
 SEED_FILES = yaml.safe_load((ROOT / "tests" / "unit" / "fixtures" / "seed-hosts.yml").read_text())
 REPORT = "Record what happened on this node"
@@ -382,7 +385,7 @@ def test_a_pinned_ca_url_passes_and_a_wrong_pin_changes_and_restarts_nothing(run
         assert _MODULE_RUN.findall(failed.stdout) == ["registry_preflight"]
         assert tree(node) == before and not marker.exists()
         assert registry.requests == []  # nor is the mirror called with that CA
-        assert (f"ca_sha256: ca_url: {files.url}/ca.pem is not the pinned CA: expected the SHA-256 fingerprint "
+        assert (f"{ROLE_PIN}: ca_url: {files.url}/ca.pem is not the pinned CA: expected the SHA-256 fingerprint "
                 f"{wrong}, got {right}") in failed.stdout
 
         # the right pin (no restart here: a real one would run Platform9's sequence on this machine)
@@ -397,7 +400,7 @@ def test_a_pinned_ca_url_passes_and_a_wrong_pin_changes_and_restarts_nothing(run
     assert unpinned.rc == 0, unpinned.stdout[-3000:]
     warning = " ".join((unpinned.stdout + unpinned.stderr).split())  # as printed, its lines joined
     assert f"ca_url: the CA is fetched over plain http from {files.url}/ca.pem: anyone on the path" in warning
-    assert "set ca_sha256 to the CA's SHA-256 fingerprint" in warning
+    assert f"set {ROLE_PIN} to the CA's SHA-256 fingerprint" in warning
 
 
 def test_the_role_keeps_each_mirrors_credentials_in_config_toml_for_containerd_1x(run_playbook, tmp_path):
