@@ -16,9 +16,10 @@ trap 'bash testbed/registry.sh stop >/dev/null 2>&1 || true' EXIT
 lint() {
     # ansible-lint also checks execution-environment.yml against ansible-builder's schema;
     # antsibull-docs checks the plugins' and the role's docs as the Ansible docs site builds them;
+    # the changelog fragments are checked here too, minutes before ansible-test's sanity step would;
     # the CI workflow is checked as YAML and against GitHub's workflow schema (bundled, offline).
     ruff check . && ansible-lint &&
-        antsibull-docs lint-collection-docs --plugin-docs . &&
+        antsibull-docs lint-collection-docs --plugin-docs . && antsibull-changelog lint &&
         yamllint -s .github/workflows/ci.yml &&
         check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/ci.yml
 }
